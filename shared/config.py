@@ -1,0 +1,351 @@
+"""Typed settings, read once from the environment (app settings in Azure, `local.settings.json` / env locally).
+
+Every setting is named `MLOPS_*`; `SETTINGS` below is the single list of them, with defaults and help, and the
+README's configuration table is generated from it. Invalid values fail loudly with the setting's name.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+LOCAL_SUBSCRIPTION = (
+    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/mlops-local/providers"
+)
+# Azurite's well-known development account (public, documented, local only).
+AZURITE_ACCOUNT_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+
+
+def azurite_connection_string(port: int = 10000) -> str:
+    return (
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+        f"AccountKey={AZURITE_ACCOUNT_KEY};BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"
+    )
+
+
+AZURITE_CONNECTION_STRING = azurite_connection_string()
+
+
+class ConfigError(ValueError):
+    """A setting is missing or has a value we cannot use."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("MLOPS_BACKEND", "local", "`local` (Azurite, MLflow on SQLite, local endpoint) or `azure`."),
+    Setting("MLOPS_HOME", ".mlops", "Local working folder: MLflow store, run folders, endpoint state, logs."),
+    Setting(
+        "MLOPS_STORAGE_CONNECTION_STRING", AZURITE_CONNECTION_STRING, "Blob storage for the local backend."
+    ),
+    Setting(
+        "MLOPS_STORAGE_ACCOUNT_URL", "", "Blob storage account URL for the azure backend (managed identity)."
+    ),
+    Setting(
+        "MLOPS_STORAGE_TOPIC",
+        f"{LOCAL_SUBSCRIPTION}/Microsoft.Storage/storageAccounts/devstoreaccount1",
+        "Resource id of the storage account; BlobCreated events from any other topic are rejected.",
+    ),
+    Setting(
+        "MLOPS_WORKSPACE_TOPIC",
+        f"{LOCAL_SUBSCRIPTION}/Microsoft.MachineLearningServices/workspaces/mlops-local",
+        "Resource id of the Azure ML workspace; run and model events from any other topic are rejected.",
+    ),
+    Setting(
+        "MLOPS_CUSTOM_TOPIC",
+        f"{LOCAL_SUBSCRIPTION}/Microsoft.EventGrid/topics/mlops-local",
+        "Resource id of the custom topic carrying `MLOps.*` events.",
+    ),
+    Setting(
+        "MLOPS_EVENTS_ENDPOINT",
+        "",
+        "Endpoint of the custom topic for `MLOps.*` events; empty: the local host's topic ingress.",
+    ),
+    Setting("MLOPS_EVENTS_KEY", "local-topic-key", "Access key of the custom topic (local backend only)."),
+    Setting("MLOPS_HOST_URL", "http://127.0.0.1:7071", "Where the local host listens."),
+    Setting("MLOPS_ENDPOINT_URL", "http://127.0.0.1:7072", "Where the local scoring endpoint listens."),
+    Setting("MLOPS_AZURITE_PORT", "10000", "Port of the Azurite that `mlops up` / `mlops demo` start."),
+    Setting("MLOPS_CONTAINER_LANDING", "landing", "Container where new data lands."),
+    Setting("MLOPS_CONTAINER_QUARANTINE", "quarantine", "Rejected files, each with a `.reason.json`."),
+    Setting(
+        "MLOPS_CONTAINER_DATASETS", "datasets", "Accepted files (by content hash) and dataset manifests."
+    ),
+    Setting("MLOPS_CONTAINER_INFERENCE", "inference", "Production inputs logged for drift checks."),
+    Setting("MLOPS_CONTAINER_REPORTS", "reports", "Drift reports (HTML and JSON)."),
+    Setting(
+        "MLOPS_CONTAINER_STATE",
+        "state",
+        "Persisted state machines: files, training requests, runs, releases.",
+    ),
+    Setting("MLOPS_CONTAINER_AUDIT", "audit", "The hash-chained audit log."),
+    Setting("MLOPS_CONTAINER_DEADLETTER", "deadletter", "Events that exhausted their delivery attempts."),
+    Setting("MLOPS_MODEL_NAME", "mlops-model", "Name of the model in the registry and of the endpoint."),
+    Setting("MLOPS_TASK", "regression", "`regression`, `binary` or `multiclass`."),
+    Setting("MLOPS_TARGET_COLUMN", "target", "Column holding the label."),
+    Setting(
+        "MLOPS_FEATURE_COLUMNS",
+        "",
+        "Comma-separated feature columns; empty means every column but the target.",
+    ),
+    Setting(
+        "MLOPS_PRIMARY_METRIC", "", "Metric the gate compares; empty means rmse / roc_auc / f1_macro by task."
+    ),
+    Setting("MLOPS_ESTIMATOR", "", "Dotted path of a scikit-learn estimator; empty means a default by task."),
+    Setting("MLOPS_ESTIMATOR_PARAMS", "{}", "JSON object of estimator parameters."),
+    Setting(
+        "MLOPS_ABSOLUTE_GATES",
+        "",
+        "Comma-separated floors/ceilings like `r2>=0.1,rmse<=70`; empty: default by task.",
+    ),
+    Setting(
+        "MLOPS_MIN_IMPROVEMENT",
+        "0.0",
+        "Minimum relative improvement of the primary metric over the champion.",
+    ),
+    Setting("MLOPS_HOLDOUT_FRACTION", "0.2", "Share of rows (by row hash) kept out of every training set."),
+    Setting("MLOPS_SEED", "42", "Seed for training and evaluation."),
+    Setting("MLOPS_MIN_ROWS", "10", "Files with fewer rows are quarantined."),
+    Setting("MLOPS_MAX_FILE_BYTES", str(100 * 1024 * 1024), "Larger files are quarantined."),
+    Setting("MLOPS_QUIET_PERIOD_SECONDS", "60", "Files landing within this period are trained on together."),
+    Setting(
+        "MLOPS_MAX_WAIT_SECONDS",
+        "900",
+        "A training request is started after this long even if files keep landing.",
+    ),
+    Setting("MLOPS_RUN_TIMEOUT_SECONDS", "3600", "A run without a result after this long is marked failed."),
+    Setting("MLOPS_RECONCILE_SCHEDULE", "0 * * * * *", "NCRONTAB of the `reconcile` timer."),
+    Setting("MLOPS_RETRAIN_SCHEDULE", "0 0 3 * * 0", "NCRONTAB of the `scheduled_retrain` timer."),
+    Setting("MLOPS_DRIFT_SCHEDULE", "0 0 2 * * *", "NCRONTAB of the `drift_check` timer."),
+    Setting(
+        "MLOPS_DRIFT_SHARE",
+        "0.5",
+        "Share of drifted columns that makes the dataset drifted (Evidently's default).",
+    ),
+    Setting("MLOPS_DRIFT_WINDOW_ROWS", "10000", "Most recent inference rows compared with the reference."),
+    Setting("MLOPS_REQUIRE_APPROVAL", "false", "Releases wait in `awaiting_approval` before production."),
+    Setting("MLOPS_SMOKE_TEST_ROWS", "20", "Rows sent to a new deployment by the smoke test."),
+    Setting(
+        "MLOPS_LOCAL_RETRY_SECONDS", "2,5,15,60", "Local host: delays between delivery attempts of an event."
+    ),
+)
+
+_DEFAULTS = {s.name: s.default for s in SETTINGS}
+
+TASK_DEFAULTS: dict[str, dict[str, str]] = {
+    "regression": {
+        "primary_metric": "rmse",
+        "estimator": "sklearn.linear_model.Ridge",
+        "absolute_gates": "r2>=0.1",
+    },
+    "binary": {
+        "primary_metric": "roc_auc",
+        "estimator": "sklearn.ensemble.HistGradientBoostingClassifier",
+        "absolute_gates": "roc_auc>=0.6",
+    },
+    "multiclass": {
+        "primary_metric": "f1_macro",
+        "estimator": "sklearn.ensemble.HistGradientBoostingClassifier",
+        "absolute_gates": "f1_macro>=0.3",
+    },
+}
+
+
+@dataclass(frozen=True)
+class Containers:
+    landing: str
+    quarantine: str
+    datasets: str
+    inference: str
+    reports: str
+    state: str
+    audit: str
+    deadletter: str
+
+    def all(self) -> list[str]:
+        return list(vars(self).values())
+
+
+@dataclass(frozen=True)
+class Topics:
+    storage: str
+    workspace: str
+    custom: str
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    task: str
+    target: str
+    features: tuple[str, ...]
+    primary_metric: str
+    estimator: str
+    estimator_params: dict
+    holdout_fraction: float
+    seed: int
+
+    def as_job_config(self) -> dict:
+        """The settings a training job receives (as `config.json`), in plain JSON types."""
+        return {
+            "task": self.task,
+            "target": self.target,
+            "features": list(self.features) or None,
+            "primary_metric": self.primary_metric,
+            "estimator": self.estimator,
+            "estimator_params": self.estimator_params,
+            "holdout_fraction": self.holdout_fraction,
+            "seed": self.seed,
+        }
+
+
+@dataclass(frozen=True)
+class Settings:
+    backend: str
+    home: Path
+    storage_connection_string: str
+    storage_account_url: str
+    topics: Topics
+    events_endpoint: str
+    events_key: str
+    host_url: str
+    azurite_port: int
+    endpoint_url: str
+    containers: Containers
+    model_name: str
+    training: TrainingSettings
+    absolute_gates: str
+    min_improvement: float
+    min_rows: int
+    max_file_bytes: int
+    quiet_period_seconds: float
+    max_wait_seconds: float
+    run_timeout_seconds: float
+    schedules: dict[str, str]
+    drift_share: float
+    drift_window_rows: int
+    require_approval: bool
+    smoke_test_rows: int
+    local_retry_seconds: tuple[float, ...]
+    raw: dict[str, str] = field(repr=False, default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        source = os.environ if env is None else env
+        raw = {name: source.get(name, "") or default for name, default in _DEFAULTS.items()}
+        return _parse(raw)
+
+
+def _parse(raw: dict[str, str]) -> Settings:
+    backend = raw["MLOPS_BACKEND"].lower()
+    if backend not in ("local", "azure"):
+        raise ConfigError(f"MLOPS_BACKEND must be 'local' or 'azure', not {raw['MLOPS_BACKEND']!r}")
+    task = raw["MLOPS_TASK"].lower()
+    if task not in TASK_DEFAULTS:
+        raise ConfigError(f"MLOPS_TASK must be one of {sorted(TASK_DEFAULTS)}, not {raw['MLOPS_TASK']!r}")
+    defaults = TASK_DEFAULTS[task]
+    if backend == "azure" and not raw["MLOPS_STORAGE_ACCOUNT_URL"]:
+        raise ConfigError("MLOPS_STORAGE_ACCOUNT_URL is required when MLOPS_BACKEND=azure")
+    training = TrainingSettings(
+        task=task,
+        target=raw["MLOPS_TARGET_COLUMN"],
+        features=tuple(c.strip() for c in raw["MLOPS_FEATURE_COLUMNS"].split(",") if c.strip()),
+        primary_metric=raw["MLOPS_PRIMARY_METRIC"] or defaults["primary_metric"],
+        estimator=raw["MLOPS_ESTIMATOR"] or defaults["estimator"],
+        estimator_params=_json_object(raw, "MLOPS_ESTIMATOR_PARAMS"),
+        holdout_fraction=_number(raw, "MLOPS_HOLDOUT_FRACTION", float, low=0.01, high=0.9),
+        seed=_number(raw, "MLOPS_SEED", int),
+    )
+    return Settings(
+        backend=backend,
+        home=Path(raw["MLOPS_HOME"]).resolve(),
+        storage_connection_string=raw["MLOPS_STORAGE_CONNECTION_STRING"],
+        storage_account_url=raw["MLOPS_STORAGE_ACCOUNT_URL"],
+        topics=Topics(
+            storage=raw["MLOPS_STORAGE_TOPIC"],
+            workspace=raw["MLOPS_WORKSPACE_TOPIC"],
+            custom=raw["MLOPS_CUSTOM_TOPIC"],
+        ),
+        events_endpoint=raw["MLOPS_EVENTS_ENDPOINT"]
+        or f"{raw['MLOPS_HOST_URL'].rstrip('/')}/runtime/topics/mlops/api/events",
+        events_key=raw["MLOPS_EVENTS_KEY"],
+        host_url=raw["MLOPS_HOST_URL"].rstrip("/"),
+        azurite_port=_number(raw, "MLOPS_AZURITE_PORT", int, low=1, high=65535),
+        endpoint_url=raw["MLOPS_ENDPOINT_URL"].rstrip("/"),
+        containers=Containers(
+            landing=raw["MLOPS_CONTAINER_LANDING"],
+            quarantine=raw["MLOPS_CONTAINER_QUARANTINE"],
+            datasets=raw["MLOPS_CONTAINER_DATASETS"],
+            inference=raw["MLOPS_CONTAINER_INFERENCE"],
+            reports=raw["MLOPS_CONTAINER_REPORTS"],
+            state=raw["MLOPS_CONTAINER_STATE"],
+            audit=raw["MLOPS_CONTAINER_AUDIT"],
+            deadletter=raw["MLOPS_CONTAINER_DEADLETTER"],
+        ),
+        model_name=raw["MLOPS_MODEL_NAME"],
+        training=training,
+        absolute_gates=raw["MLOPS_ABSOLUTE_GATES"] or defaults["absolute_gates"],
+        min_improvement=_number(raw, "MLOPS_MIN_IMPROVEMENT", float, low=0.0),
+        min_rows=_number(raw, "MLOPS_MIN_ROWS", int, low=1),
+        max_file_bytes=_number(raw, "MLOPS_MAX_FILE_BYTES", int, low=1),
+        quiet_period_seconds=_number(raw, "MLOPS_QUIET_PERIOD_SECONDS", float, low=0.0),
+        max_wait_seconds=_number(raw, "MLOPS_MAX_WAIT_SECONDS", float, low=0.0),
+        run_timeout_seconds=_number(raw, "MLOPS_RUN_TIMEOUT_SECONDS", float, low=1.0),
+        schedules={
+            "reconcile": raw["MLOPS_RECONCILE_SCHEDULE"],
+            "scheduled_retrain": raw["MLOPS_RETRAIN_SCHEDULE"],
+            "drift_check": raw["MLOPS_DRIFT_SCHEDULE"],
+        },
+        drift_share=_number(raw, "MLOPS_DRIFT_SHARE", float, low=0.0, high=1.0),
+        drift_window_rows=_number(raw, "MLOPS_DRIFT_WINDOW_ROWS", int, low=1),
+        require_approval=_boolean(raw, "MLOPS_REQUIRE_APPROVAL"),
+        smoke_test_rows=_number(raw, "MLOPS_SMOKE_TEST_ROWS", int, low=1),
+        local_retry_seconds=tuple(
+            _number({"MLOPS_LOCAL_RETRY_SECONDS": part}, "MLOPS_LOCAL_RETRY_SECONDS", float, low=0.0)
+            for part in raw["MLOPS_LOCAL_RETRY_SECONDS"].split(",")
+        ),
+        raw=raw,
+    )
+
+
+def _number(
+    raw: Mapping[str, str], name: str, kind: type, low: float | None = None, high: float | None = None
+):
+    text = raw[name].strip()
+    try:
+        value = kind(text)
+    except ValueError:
+        raise ConfigError(
+            f"{name} must be a{'n integer' if kind is int else ' number'}, not {text!r}"
+        ) from None
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ConfigError(f"{name}={text} is out of range [{low}, {high}]")
+    return value
+
+
+def _boolean(raw: Mapping[str, str], name: str) -> bool:
+    text = raw[name].strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, not {raw[name]!r}")
+
+
+def _json_object(raw: Mapping[str, str], name: str) -> dict:
+    import json
+
+    try:
+        value = json.loads(raw[name])
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"{name} is not valid JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name} must be a JSON object")
+    return value

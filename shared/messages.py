@@ -1,0 +1,346 @@
+"""Typed messages: facts (past tense) parsed from Event Grid / CloudEvents deliveries, and commands.
+
+Real deliveries differ from the documentation samples: keys come PascalCase or camelCase, versions as numbers
+or strings, several events arrive in one array, and subscriptions may use the CloudEvents 1.0 schema. Parsing
+is therefore case-insensitive and schema-agnostic; anything we cannot read becomes a `Rejected` message
+(recorded by the caller, never retried) rather than an exception.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+BLOB_CREATED = "Microsoft.Storage.BlobCreated"
+RUN_COMPLETED = "Microsoft.MachineLearningServices.RunCompleted"
+RUN_STATUS_CHANGED = "Microsoft.MachineLearningServices.RunStatusChanged"
+MODEL_REGISTERED = "Microsoft.MachineLearningServices.ModelRegistered"
+MODEL_DEPLOYED = "Microsoft.MachineLearningServices.ModelDeployed"
+DATASET_DRIFT_DETECTED = "Microsoft.MachineLearningServices.DatasetDriftDetected"
+DRIFT_DETECTED = "MLOps.DriftDetected"
+
+TERMINAL_RUN_STATUSES = {
+    "completed": "Completed",
+    "failed": "Failed",
+    "canceled": "Canceled",
+    "cancelled": "Canceled",
+}
+
+
+class CaseInsensitive(Mapping[str, Any]):
+    """A read-only view of a JSON object whose keys match regardless of case (`ModelName` == `modelName`)."""
+
+    def __init__(self, data: Mapping[str, Any] | None) -> None:
+        self._data = dict(data or {})
+        self._keys = {key.lower(): key for key in self._data}
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[self._keys[key.lower()]]
+
+    def __iter__(self):
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def text(self, key: str, default: str = "") -> str:
+        value = self.get(key)
+        return default if value is None else str(value)
+
+    def mapping(self, key: str) -> dict[str, Any]:
+        value = self.get(key)
+        return dict(value) if isinstance(value, Mapping) else {}
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """What every event carries, whatever its schema."""
+
+    id: str
+    event_type: str
+    topic: str
+    subject: str
+    time: datetime
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class BlobCreated:
+    envelope: Envelope
+    container: str
+    blob_name: str
+    url: str
+    etag: str
+    content_length: int
+    content_type: str
+
+
+@dataclass(frozen=True)
+class RunCompleted:
+    """A run reached a terminal status (from RunCompleted, or RunStatusChanged to a terminal status)."""
+
+    envelope: Envelope
+    run_id: str
+    experiment_name: str
+    status: str
+    tags: dict[str, Any]
+    properties: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RunStatusChanged:
+    """A non-terminal status change; nothing to do but acknowledge."""
+
+    envelope: Envelope
+    run_id: str
+    status: str
+
+
+@dataclass(frozen=True)
+class ModelRegistered:
+    envelope: Envelope
+    model_name: str
+    model_version: str
+    tags: dict[str, Any]
+    properties: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ModelDeployed:
+    envelope: Envelope
+    service_name: str
+    model_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DriftDetected:
+    envelope: Envelope
+    drift_share: float | None
+    drifted_columns: tuple[str, ...]
+    report_url: str
+    model_name: str
+    model_version: str
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """An event we will not act on, with the reason; recorded in the audit log and acknowledged."""
+
+    envelope: Envelope | None
+    reason: str
+    raw: Any = field(repr=False, default=None)
+
+
+@dataclass(frozen=True)
+class UnknownEvent:
+    envelope: Envelope
+
+
+Message = BlobCreated | RunCompleted | RunStatusChanged | ModelRegistered | ModelDeployed | DriftDetected
+Parsed = Message | Rejected | UnknownEvent
+
+
+# --- commands -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RequestTraining:
+    """Ask for a training run; requests coalesce until the quiet period is over."""
+
+    cause: str
+    event_id: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+# --- parsing --------------------------------------------------------------------------------------------------
+
+
+def parse_body(body: bytes | str | Any) -> list[Parsed]:
+    """Parse a webhook body: one event or an array, Event Grid or CloudEvents schema."""
+    if isinstance(body, bytes | str):
+        try:
+            body = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            return [Rejected(None, f"body is not JSON: {error}")]
+    items: Iterable[Any] = body if isinstance(body, list) else [body]
+    return [parse_event(item) for item in items]
+
+
+def parse_event(item: Any) -> Parsed:
+    if not isinstance(item, Mapping):
+        return Rejected(None, f"event is a {type(item).__name__}, not an object", item)
+    event = CaseInsensitive(item)
+    try:
+        envelope = _envelope(event)
+    except ValueError as error:
+        return Rejected(None, str(error), dict(item))
+    try:
+        return _typed(envelope)
+    except (ValueError, TypeError, KeyError) as error:
+        return Rejected(envelope, f"{envelope.event_type} data is malformed: {error}", dict(item))
+
+
+def envelope_of(
+    *, id: str, event_type: str, topic: str, subject: str, data: Any, time: datetime | None = None
+) -> Envelope:
+    """Build an envelope from already-split fields (as the Functions runtime hands them to a trigger)."""
+    return Envelope(
+        id=id,
+        event_type=event_type,
+        topic=topic or "",
+        subject=subject or "",
+        time=time or datetime.now(UTC),
+        data=data if isinstance(data, dict) else _json_data(data),
+    )
+
+
+def typed(envelope: Envelope) -> Parsed:
+    try:
+        return _typed(envelope)
+    except (ValueError, TypeError, KeyError) as error:
+        return Rejected(envelope, f"{envelope.event_type} data is malformed: {error}")
+
+
+def _envelope(event: CaseInsensitive) -> Envelope:
+    is_cloud_event = "specversion" in {key.lower() for key in event}
+    event_id = event.text("id")
+    event_type = event.text("type") if is_cloud_event else event.text("eventType")
+    if not event_id or not event_type:
+        raise ValueError("event has no id or type")
+    topic = event.text("source") if is_cloud_event else event.text("topic")
+    time_text = event.text("time") if is_cloud_event else event.text("eventTime")
+    data = event.get("data")
+    if data is None and is_cloud_event and event.get("data_base64"):
+        import base64
+
+        data = base64.b64decode(event.text("data_base64"))
+    return Envelope(
+        id=event_id,
+        event_type=event_type,
+        topic=topic,
+        subject=event.text("subject"),
+        time=_time(time_text),
+        data=_json_data(data),
+    )
+
+
+def _typed(envelope: Envelope) -> Parsed:
+    kind = envelope.event_type.lower()
+    data = CaseInsensitive(envelope.data)
+    if kind == BLOB_CREATED.lower():
+        container, blob_name = _blob_location(envelope.subject, data.text("url"))
+        return BlobCreated(
+            envelope=envelope,
+            container=container,
+            blob_name=blob_name,
+            url=data.text("url"),
+            etag=data.text("eTag"),
+            content_length=int(data.get("contentLength") or 0),
+            content_type=data.text("contentType"),
+        )
+    if kind in (RUN_COMPLETED.lower(), RUN_STATUS_CHANGED.lower()):
+        run_id = data.text("runId") or envelope.subject.rsplit("/runs/", 1)[-1]
+        if not run_id:
+            raise ValueError("no runId")
+        status_text = data.text("runStatus", "completed" if kind == RUN_COMPLETED.lower() else "")
+        status = TERMINAL_RUN_STATUSES.get(status_text.lower())
+        if status is None:
+            return RunStatusChanged(envelope=envelope, run_id=run_id, status=status_text)
+        return RunCompleted(
+            envelope=envelope,
+            run_id=run_id,
+            experiment_name=data.text("experimentName"),
+            status=status,
+            tags=data.mapping("runTags"),
+            properties=data.mapping("runProperties"),
+        )
+    if kind == MODEL_REGISTERED.lower():
+        name, version = data.text("modelName"), _version_text(data.get("modelVersion") or "")
+        if not name or not version:
+            subject_id = envelope.subject.removeprefix("models/")
+            name, _, version = subject_id.rpartition(":")
+        if not name or not version:
+            raise ValueError("no modelName / modelVersion")
+        return ModelRegistered(
+            envelope=envelope,
+            model_name=name,
+            model_version=_version_text(version),
+            tags=data.mapping("modelTags"),
+            properties=data.mapping("modelProperties"),
+        )
+    if kind == MODEL_DEPLOYED.lower():
+        ids = tuple(part.strip() for part in data.text("modelIds").split(",") if part.strip())
+        return ModelDeployed(envelope=envelope, service_name=data.text("serviceName"), model_ids=ids)
+    if kind == DRIFT_DETECTED.lower():
+        share = data.get("driftShare")
+        return DriftDetected(
+            envelope=envelope,
+            drift_share=None if share is None else float(share),
+            drifted_columns=tuple(str(c) for c in data.get("driftedColumns") or ()),
+            report_url=data.text("reportUrl"),
+            model_name=data.text("modelName"),
+            model_version=_version_text(data.get("modelVersion") or ""),
+        )
+    if kind == DATASET_DRIFT_DETECTED.lower():
+        coefficient = data.get("driftCoefficient")
+        return DriftDetected(
+            envelope=envelope,
+            drift_share=None if coefficient is None else float(coefficient),
+            drifted_columns=(),
+            report_url="",
+            model_name=data.text("dataDriftName"),
+            model_version="",
+        )
+    return UnknownEvent(envelope)
+
+
+def _blob_location(subject: str, url: str) -> tuple[str, str]:
+    marker = "/containers/"
+    if marker in subject and "/blobs/" in subject:
+        container, blob_name = subject.split(marker, 1)[1].split("/blobs/", 1)
+        return container, blob_name
+    path = unquote(urlparse(url).path).lstrip("/")
+    parts = path.split("/", 2)
+    if len(parts) == 3 and parts[0] == "devstoreaccount1":  # Azurite puts the account in the path
+        parts = parts[1:]
+    if len(parts) >= 2:
+        return parts[0], "/".join(parts[1:])
+    raise ValueError(f"cannot find container and blob in subject {subject!r} or url {url!r}")
+
+
+def _version_text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def _json_data(data: Any) -> dict[str, Any]:
+    if data is None:
+        return {}
+    if isinstance(data, bytes | str):
+        if not data:
+            return {}
+        data = json.loads(data)
+    if not isinstance(data, Mapping):
+        raise ValueError(f"event data is a {type(data).__name__}, not an object")
+    return dict(data)
+
+
+def _time(text: str) -> datetime:
+    if not text:
+        return datetime.now(UTC)
+    cleaned = text.strip().replace("Z", "+00:00")
+    head, sep, tail = cleaned.partition(".")
+    if sep:  # Event Grid sends 7 fractional digits; Python reads at most 6
+        digits = tail[: len(tail) - len(tail.lstrip("0123456789"))]
+        zone = tail[len(digits) :]
+        cleaned = f"{head}.{digits[:6]}{zone}"
+    try:
+        moment = datetime.fromisoformat(cleaned)
+    except ValueError:
+        raise ValueError(f"event time {text!r} is not ISO 8601") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

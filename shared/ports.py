@@ -1,0 +1,151 @@
+"""The interfaces handlers depend on. Each has an Azure adapter and a local adapter; tests use fakes.
+
+Everything slow in Azure (jobs, deployments) is asynchronous here too: `submit` / `begin_deployment` return at
+once, completion arrives as an event or is observed by the `reconcile` tick. No port method may block for long.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+
+class PreconditionFailed(Exception):
+    """A conditional write lost: the blob exists (if-none-match) or changed since it was read (if-match)."""
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    container: str
+    name: str
+    etag: str
+    size: int
+    last_modified: datetime
+
+
+@dataclass(frozen=True)
+class Blob:
+    info: BlobInfo
+    data: bytes
+
+
+class BlobStore(Protocol):
+    def ensure_containers(self, names: Sequence[str]) -> None: ...
+
+    def read(self, container: str, name: str) -> Blob | None: ...
+
+    def info(self, container: str, name: str) -> BlobInfo | None: ...
+
+    def write(
+        self,
+        container: str,
+        name: str,
+        data: bytes,
+        *,
+        if_none_match: bool = False,
+        if_match: str | None = None,
+        content_type: str | None = None,
+    ) -> str:
+        """Write a block blob and return its new ETag; raise PreconditionFailed if a condition fails."""
+        ...
+
+    def list(self, container: str, prefix: str = "") -> Iterator[BlobInfo]: ...
+
+    def delete(self, container: str, name: str, *, if_match: str | None = None) -> None:
+        """Delete if present; with `if_match`, only if unchanged (else PreconditionFailed)."""
+        ...
+
+    def url(self, container: str, name: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    name: str
+    version: str
+    tags: dict[str, str]
+    source: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.name}:{self.version}"
+
+
+@dataclass(frozen=True)
+class TrainingJob:
+    """Everything a training run needs; the run id is the job's name and its idempotency key."""
+
+    run_id: str
+    dataset_version: str
+    manifest: dict[str, Any]
+    config: dict[str, Any]
+    champion: ModelVersion | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunResults:
+    run_id: str
+    evaluation: dict[str, Any]
+    model_uri: str
+
+
+class TrainingJobs(Protocol):
+    def submit(self, job: TrainingJob) -> None:
+        """Start the run (idempotent by run id). Completion is announced by a RunCompleted event."""
+        ...
+
+    def status(self, run_id: str) -> str:
+        """One of Queued, Running, Completed, Failed, Canceled, NotFound."""
+        ...
+
+    def results(self, run_id: str) -> RunResults: ...
+
+
+class ModelRegistry(Protocol):
+    def register(self, name: str, results: RunResults, tags: dict[str, str]) -> ModelVersion:
+        """Register the run's model (idempotent by run id); the registry announces ModelRegistered."""
+        ...
+
+    def find_by_run(self, name: str, run_id: str) -> ModelVersion | None: ...
+
+    def get(self, name: str, version: str) -> ModelVersion | None: ...
+
+
+@dataclass(frozen=True)
+class Deployment:
+    name: str
+    model: str
+    state: str  # Creating, Succeeded, Failed
+    detail: str = ""
+
+
+class Endpoints(Protocol):
+    def begin_deployment(self, name: str, model: ModelVersion) -> None:
+        """Create a deployment with 0 % traffic (idempotent by name); progress is read with `deployment`."""
+        ...
+
+    def deployment(self, name: str) -> Deployment | None: ...
+
+    def deployments(self) -> list[Deployment]: ...
+
+    def traffic(self) -> dict[str, int]: ...
+
+    def set_traffic(self, traffic: dict[str, int]) -> None: ...
+
+    def invoke(self, payload: dict[str, Any], deployment: str | None = None) -> Any: ...
+
+    def delete_deployment(self, name: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class OutgoingEvent:
+    event_type: str
+    subject: str
+    data: dict[str, Any]
+    id: str = ""
+
+
+class EventPublisher(Protocol):
+    def publish(self, events: Sequence[OutgoingEvent]) -> None: ...
