@@ -1,0 +1,46 @@
+"""Dataset versions: immutable, content-addressed files and the manifests that list them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from shared.ports import BlobStore, PreconditionFailed
+
+
+def file_path(sha256: str, name: str) -> str:
+    suffix = name[name.rfind(".") :].lower() if "." in name else ""
+    return f"files/{sha256}{suffix}"
+
+
+def store_file(blobs: BlobStore, container: str, sha256: str, name: str, data: bytes) -> str:
+    """Copy an accepted file under its content hash; identical content is stored once."""
+    path = file_path(sha256, name)
+    try:
+        blobs.write(container, path, data, if_none_match=True)
+    except PreconditionFailed:
+        return path  # already stored: same hash, same bytes
+    return path
+
+
+def build_manifest(files: list[dict[str, Any]], schema: dict[str, str]) -> dict[str, Any]:
+    """A manifest's id is the hash of its content, so the same files always make the same version."""
+    ordered = sorted(files, key=lambda f: (f["sha256"], f["name"]))
+    content = {"files": ordered, "schema": dict(sorted(schema.items()))}
+    digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+    return {"id": f"ds-{digest[:16]}", **content, "rows": sum(int(f["rows"]) for f in ordered)}
+
+
+def save_manifest(blobs: BlobStore, container: str, manifest: dict[str, Any]) -> str:
+    name = f"manifests/{manifest['id']}.json"
+    try:
+        blobs.write(container, name, json.dumps(manifest, indent=1).encode(), if_none_match=True)
+    except PreconditionFailed:
+        return name  # content-addressed: an existing manifest of this id is identical
+    return name
+
+
+def load_manifest(blobs: BlobStore, container: str, dataset_version: str) -> dict[str, Any] | None:
+    blob = blobs.read(container, f"manifests/{dataset_version}.json")
+    return None if blob is None else json.loads(blob.data)
