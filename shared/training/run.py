@@ -1,0 +1,161 @@
+"""One training run: read the manifest's data, split by row hash, fit, score challenger and champion on the
+same holdout, save the model folder and `evaluation.json`, and track in MLflow when configured."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from shared.training import data, holdout, metrics, model, tracking
+from shared.training.config import TrainingConfig
+from shared.training.errors import TrainingInputError
+
+
+def run_training(
+    manifest: dict[str, Any],
+    data_dir: Path,
+    config: dict[str, Any],
+    output: Path,
+    champion: Path | None = None,
+    run_id: str = "",
+) -> dict[str, Any]:
+    settings = TrainingConfig.from_dict(config)
+    dataset_version = str(manifest.get("id", "")) if isinstance(manifest, dict) else ""
+    frame = data.read_dataset(manifest, Path(data_dir))
+    frame = _with_target(frame, settings.target)
+
+    # Sorting by row key makes the fit independent of file order: only the set of rows matters.
+    keys = holdout.row_keys(frame)
+    order = np.argsort(np.asarray(keys), kind="stable")
+    frame = frame.iloc[order].reset_index(drop=True)
+    in_holdout = holdout.holdout_mask([keys[i] for i in order], settings.holdout_fraction)
+    if in_holdout.all() or not in_holdout.any():
+        side = "holdout" if not in_holdout.any() else "training set"
+        raise TrainingInputError(
+            f"the {side} is empty ({len(frame)} rows, holdout_fraction={settings.holdout_fraction}); "
+            "add rows or change holdout_fraction"
+        )
+
+    feature_names = _feature_names(frame, settings)
+    columns = data.prepare_features(frame, [c for c in frame.columns if c != settings.target])
+    target = data.prepare_target(frame[settings.target], settings.task, settings.target)
+    labels = _labels(target, settings.task)
+
+    train_x, train_y = columns.loc[~in_holdout, feature_names], target[~in_holdout]
+    test_x, test_y = columns.loc[in_holdout, feature_names], target[in_holdout]
+    estimator = model.build_estimator(settings.estimator, settings.estimator_params, settings.seed)
+    challenger = model.build_pipeline(estimator, train_x)
+    try:
+        challenger.fit(train_x, train_y)
+    except ValueError as error:
+        raise TrainingInputError(f"{settings.estimator} could not be fitted on this data: {error}") from None
+
+    challenger_scores = metrics.score(settings.task, challenger, test_x, test_y, labels)
+    if settings.primary_metric not in challenger_scores:
+        raise TrainingInputError(
+            f"primary metric {settings.primary_metric} cannot be measured on this holdout "
+            f"({int(in_holdout.sum())} rows); add rows or change holdout_fraction"
+        )
+    champion_scores = None
+    if champion is not None:
+        champion_scores = _score_champion(
+            Path(champion), settings, feature_names, columns.loc[in_holdout], test_y, labels
+        )
+
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    model.save_model(challenger, output / "model", train_x)
+    evaluation = {
+        "run_id": run_id,
+        "dataset_version": dataset_version,
+        "task": settings.task,
+        "target": settings.target,
+        "features": feature_names,
+        "primary_metric": settings.primary_metric,
+        "greater_is_better": metrics.greater_is_better(settings.primary_metric),
+        "rows": {"train": int((~in_holdout).sum()), "holdout": int(in_holdout.sum())},
+        "challenger": challenger_scores,
+        "champion": champion_scores,
+        "difference": _difference(challenger_scores, champion_scores),
+        "holdout": {"method": "row-hash", "fraction": settings.holdout_fraction},
+        "estimator": settings.estimator,
+        "seed": settings.seed,
+    }
+    _write_json(output / "evaluation.json", evaluation)
+    if tracking.tracking_enabled():
+        tracking.track(evaluation, settings.estimator_params, output)
+    return evaluation
+
+
+def _with_target(frame: pd.DataFrame, target: str) -> pd.DataFrame:
+    if target not in frame.columns:
+        raise TrainingInputError(
+            f"target column {target!r} is not in the data (columns: {list(frame.columns)})"
+        )
+    missing = frame[target].isna()
+    if missing.all():
+        raise TrainingInputError(f"target column {target!r} has no values")
+    if missing.any():
+        print(f"warning: {int(missing.sum())} rows without a {target!r} value are left out", file=sys.stderr)
+        frame = frame.loc[~missing]
+    return frame
+
+
+def _feature_names(frame: pd.DataFrame, settings: TrainingConfig) -> list[str]:
+    if settings.features is None:
+        names = [c for c in frame.columns if c != settings.target]
+    else:
+        absent = [c for c in settings.features if c not in frame.columns]
+        if absent:
+            raise TrainingInputError(f"feature columns {absent} are not in the data")
+        names = list(settings.features)
+    if not names:
+        raise TrainingInputError("there are no feature columns besides the target")
+    return names
+
+
+def _labels(target: pd.Series, task: str) -> list[Any]:
+    if task == "regression":
+        return []
+    labels = sorted({value.item() if hasattr(value, "item") else value for value in target.unique()})
+    if task == "binary" and len(labels) != 2:
+        raise TrainingInputError(f"a binary task needs exactly 2 target classes, the data has {len(labels)}")
+    if task == "multiclass" and len(labels) < 2:
+        raise TrainingInputError("a multiclass task needs at least 2 target classes")
+    return labels
+
+
+def _score_champion(
+    path: Path,
+    settings: TrainingConfig,
+    feature_names: list[str],
+    holdout_columns: pd.DataFrame,
+    truth: pd.Series,
+    labels: list[Any],
+) -> dict[str, float]:
+    champion, columns = model.load_champion(path)
+    columns = columns or feature_names
+    absent = [c for c in columns if c not in holdout_columns.columns]
+    if absent:
+        raise TrainingInputError(f"the champion needs columns the data no longer has: {absent}")
+    scores = metrics.score(settings.task, champion, holdout_columns[columns], truth, labels)
+    if settings.primary_metric not in scores:
+        print(f"warning: the champion's {settings.primary_metric} could not be measured", file=sys.stderr)
+    return scores
+
+
+def _difference(challenger: dict[str, float], champion: dict[str, float] | None) -> dict[str, float] | None:
+    if champion is None:
+        return None
+    return {name: value - champion[name] for name, value in challenger.items() if name in champion}
+
+
+def _write_json(path: Path, payload: dict[str, Any]) -> None:
+    partial = path.with_suffix(".json.partial")
+    partial.write_text(json.dumps(payload, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    partial.replace(path)

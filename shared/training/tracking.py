@@ -1,0 +1,65 @@
+"""MLflow tracking of a finished run, only when MLFLOW_TRACKING_URI is set (Azure ML sets it in a job)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+DEFAULT_EXPERIMENT = "mlops"
+_MAX_PARAM = 500
+
+
+def tracking_enabled() -> bool:
+    return bool(os.environ.get("MLFLOW_TRACKING_URI"))
+
+
+def track(evaluation: dict[str, Any], estimator_params: dict[str, Any], output: Path) -> dict[str, str]:
+    """Log params, metrics and the saved model folder; write and return `run.json`.
+
+    In an Azure ML job MLFLOW_RUN_ID names the job's own run, which is resumed. Elsewhere a run already tagged
+    with this mlops run id is resumed too, so running the same job twice does not make two MLflow runs.
+    """
+    import mlflow
+
+    run_id = evaluation["run_id"]
+    existing = None
+    if not os.environ.get("MLFLOW_RUN_ID"):
+        experiment = mlflow.set_experiment(os.environ.get("MLOPS_EXPERIMENT") or DEFAULT_EXPERIMENT)
+        existing = _run_tagged(mlflow, experiment.experiment_id, run_id) if run_id else None
+    with mlflow.start_run(run_id=existing, run_name=run_id or None) as run:
+        mlflow.set_tags({"mlops.run_id": run_id, "mlops.dataset_version": evaluation["dataset_version"]})
+        mlflow.log_params(_params(evaluation, estimator_params))
+        mlflow.log_metrics(evaluation["challenger"])
+        mlflow.log_metrics({f"champion_{k}": v for k, v in (evaluation["champion"] or {}).items()})
+        mlflow.log_artifacts(str(output / "model"), "model")
+        mlflow.log_artifact(str(output / "evaluation.json"))
+        info = {"mlflow_run_id": run.info.run_id, "artifact_uri": run.info.artifact_uri}
+    (output / "run.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    return info
+
+
+def _run_tagged(mlflow: Any, experiment_id: str, run_id: str) -> str | None:
+    escaped = run_id.replace("'", "\\'")
+    runs = mlflow.MlflowClient().search_runs(
+        [experiment_id], filter_string=f"tags.`mlops.run_id` = '{escaped}'", max_results=1
+    )
+    return runs[0].info.run_id if runs else None
+
+
+def _params(evaluation: dict[str, Any], estimator_params: dict[str, Any]) -> dict[str, str]:
+    params = {
+        "dataset_version": evaluation["dataset_version"],
+        "task": evaluation["task"],
+        "target": evaluation["target"],
+        "primary_metric": evaluation["primary_metric"],
+        "estimator": evaluation["estimator"],
+        "seed": evaluation["seed"],
+        "holdout_fraction": evaluation["holdout"]["fraction"],
+        "n_features": len(evaluation["features"]),
+        "rows_train": evaluation["rows"]["train"],
+        "rows_holdout": evaluation["rows"]["holdout"],
+    }
+    params.update({f"estimator.{key}": value for key, value in estimator_params.items()})
+    return {key: str(value)[:_MAX_PARAM] for key, value in params.items()}
