@@ -1,0 +1,1 @@
+"""Azure Functions Blueprints: one module per concern, each function a few lines of parse-call-return."""

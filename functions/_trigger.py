@@ -1,0 +1,26 @@
+"""Turning what the Functions runtime hands a trigger into the library's typed messages."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import azure.functions as func
+
+from shared.messages import Parsed, envelope_of, typed
+
+
+def parse(event: func.EventGridEvent | func.CloudEvent) -> Parsed:
+    """Event Grid schema and CloudEvents 1.0 deliveries become the same message."""
+    if isinstance(event, func.CloudEvent):
+        fields: dict[str, Any] = {"event_type": event.type, "topic": event.source, "time": event.time}
+    else:
+        fields = {"event_type": event.event_type, "topic": event.topic, "time": event.event_time}
+    envelope = envelope_of(id=event.id, subject=event.subject or "", data=event.get_json(), **fields)
+    return typed(envelope)
+
+
+def json_response(body: Any, status: int = 200) -> func.HttpResponse:
+    return func.HttpResponse(
+        json.dumps(body, indent=1, default=str), status_code=status, mimetype="application/json"
+    )

@@ -1,0 +1,17 @@
+import azure.functions as func
+
+from functions._trigger import parse
+from shared.bootstrap import deps
+from shared.handlers.data import on_blob_created
+from shared.handlers.intake import admit
+from shared.messages import BlobCreated
+
+bp = func.Blueprint()
+
+
+@bp.function_name("on_data_landed")
+@bp.event_grid_trigger(arg_name="event")
+def on_data_landed(event: func.EventGridEvent) -> None:
+    d = deps()
+    if message := admit(parse(event), (BlobCreated,), d, "on_data_landed"):
+        on_blob_created(message, d)

@@ -1,0 +1,23 @@
+import azure.functions as func
+
+from functions._trigger import parse
+from shared.bootstrap import deps
+from shared.handlers import drift as drift_handlers
+from shared.handlers.intake import admit
+from shared.messages import DriftDetected
+
+bp = func.Blueprint()
+
+
+@bp.function_name("on_drift_detected")
+@bp.event_grid_trigger(arg_name="event")
+def on_drift_detected(event: func.EventGridEvent) -> None:
+    d = deps()
+    if message := admit(parse(event), (DriftDetected,), d, "on_drift_detected"):
+        drift_handlers.on_drift_detected(message, d)
+
+
+@bp.function_name("drift_check")
+@bp.timer_trigger(schedule="%MLOPS_DRIFT_SCHEDULE%", arg_name="timer")
+def drift_check(timer: func.TimerRequest) -> None:
+    drift_handlers.check_drift(deps())

@@ -1,0 +1,32 @@
+import azure.functions as func
+
+from functions._trigger import parse
+from shared.bootstrap import deps
+from shared.handlers import reconcile as reconciliation
+from shared.handlers.intake import admit
+from shared.handlers.training import on_run_completed as handle_run_completed
+from shared.messages import RunCompleted, RunStatusChanged
+
+bp = func.Blueprint()
+
+
+@bp.function_name("on_run_completed")
+@bp.event_grid_trigger(arg_name="event")
+def on_run_completed(event: func.EventGridEvent) -> None:
+    d = deps()
+    message = admit(parse(event), (RunCompleted, RunStatusChanged), d, "on_run_completed")
+    if isinstance(message, RunCompleted):  # a non-terminal status change needs nothing
+        handle_run_completed(message, d)
+
+
+@bp.function_name("reconcile")
+@bp.timer_trigger(schedule="%MLOPS_RECONCILE_SCHEDULE%", arg_name="timer")
+def reconcile(timer: func.TimerRequest) -> None:
+    reconciliation.reconcile(deps())
+
+
+@bp.function_name("scheduled_retrain")
+@bp.timer_trigger(schedule="%MLOPS_RETRAIN_SCHEDULE%", arg_name="timer")
+def scheduled_retrain(timer: func.TimerRequest) -> None:
+    d = deps()
+    reconciliation.scheduled_retrain(d, tick_id=f"schedule-{d.clock().strftime('%Y%m%dT%H%M%S')}")
