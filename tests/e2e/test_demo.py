@@ -1,0 +1,109 @@
+"""The demo story, end to end through the local host, asserted on versions, decisions and the audit log."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from shared.local.azurite import free_port
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def story(tmp_path_factory: pytest.TempPathFactory):
+    from shared import bootstrap
+    from shared.local import demo
+
+    home = tmp_path_factory.mktemp("demo")
+    env = {
+        "MLOPS_HOME": str(home),
+        "MLOPS_HOST_URL": f"http://127.0.0.1:{free_port()}",
+        "MLOPS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
+        "MLOPS_AZURITE_PORT": str(free_port()),
+    }
+    captured: list[str] = []
+    stories: list[demo.Story] = []
+    original = demo.Story.report
+
+    def keep(self, started):  # capture the story object to inspect its state after the run
+        stories.append(self)
+        self.audit_entries = self.deps.audit.entries()
+        self.runs = {d.body["run_id"]: d.body for d in self.deps.state.list("runs/")}
+        self.production = self.deps.state.get("releases/production").body
+        self.chain_problems = self.deps.audit.verify()
+        return original(self, started)
+
+    demo.Story.report = keep
+    try:
+        code = demo.run_demo(env, out=captured.append)
+    finally:
+        demo.Story.report = original
+        bootstrap.reset()
+    return code, "\n".join(captured), stories[0], home
+
+
+def test_demo_exits_zero_and_tells_the_story(story) -> None:
+    code, output, _, _ = story
+    assert code == 0, output
+    for heading in ("Timeline", "Lineage of the production model", "One prediction from the local endpoint"):
+        assert heading in output
+
+
+def test_files_are_validated_and_the_broken_one_quarantined(story) -> None:
+    _, _, state, _ = story
+    actions = Counter(e.action for e in state.audit_entries)
+    assert actions["file.accepted"] == 5
+    assert actions["file.quarantined"] == 1
+    quarantined = next(e for e in state.audit_entries if e.action == "file.quarantined")
+    assert quarantined.subject == "clinic-a/export-broken.csv"
+
+
+def test_a_burst_trains_once_and_drift_leads_to_a_challenger(story) -> None:
+    _, _, state, _ = story
+    assert len(state.runs) == 2
+    first, second = sorted(state.runs.values(), key=lambda r: r["submitted_at"])
+    assert set(first["request"]["causes"]) == {"data"}
+    assert len(first["request"]["events"]) == 3  # three good files, one run
+    assert set(second["request"]["causes"]) == {"data", "drift"}
+    assert second["champion"] is not None
+    evaluation = second["evaluation"]
+    assert evaluation["champion"] is not None  # both models scored on the same holdout
+    assert evaluation["rows"]["holdout"] > 0
+
+
+def test_drift_was_detected_and_published(story) -> None:
+    _, _, state, _ = story
+    checked = next(e for e in state.audit_entries if e.action == "drift.checked")
+    assert checked.detail["drifted"] is True and "bmi" in checked.detail["drifted_columns"]
+    assert any(e.action == "drift.published" for e in state.audit_entries)
+
+
+def test_challenger_is_promoted_or_rejected_with_reasons(story) -> None:
+    _, _, state, _ = story
+    second = max(state.runs.values(), key=lambda r: r["submitted_at"])
+    if second["status"] == "registered":
+        assert state.production["version"] == "2"
+        assert any(e.action == "release.promoted" and e.subject.endswith("-v2") for e in state.audit_entries)
+    else:
+        assert second["status"] == "rejected"
+        rejected = next(e for e in state.audit_entries if e.action == "challenger.rejected")
+        assert rejected.detail["reasons"]
+        assert state.production["version"] == "1"
+
+
+def test_audit_chain_verifies(story) -> None:
+    _, _, state, _ = story
+    assert state.chain_problems == []
+
+
+def test_no_process_is_left_running(story) -> None:
+    import os
+
+    _, _, _, home = story
+    pids = [int(p.read_text()) for p in Path(home).glob("runs/*/pid")]
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)

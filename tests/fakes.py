@@ -1,0 +1,430 @@
+"""In-memory fakes for every port in `shared.ports`, for fast unit tests.
+
+In the cosmicpython style, each fake subclasses the interface it stands for and keeps state that tests assert
+on (what is stored, submitted, registered, deployed, published), never a log of calls. Failures are injected
+by telling a fake what to do, e.g. `endpoints.fail_once("begin_deployment", RuntimeError(...))`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from shared.audit import AuditLog
+from shared.bootstrap import Deps
+from shared.config import Settings
+from shared.messages import MODEL_REGISTERED, Envelope, ModelRegistered
+from shared.ports import (
+    Blob,
+    BlobInfo,
+    BlobStore,
+    Deployment,
+    Endpoints,
+    EventPublisher,
+    ModelRegistry,
+    ModelVersion,
+    OutgoingEvent,
+    PreconditionFailed,
+    RunResults,
+    TrainingJob,
+    TrainingJobs,
+)
+from shared.state import StateStore
+
+START = datetime(2024, 5, 6, 12, 0, 0, tzinfo=UTC)
+WORKSPACE_TOPIC = "/subscriptions/test/providers/Microsoft.MachineLearningServices/workspaces/unit"
+STORAGE_TOPIC = "/subscriptions/test/providers/Microsoft.Storage/storageAccounts/unit"
+CUSTOM_TOPIC = "/subscriptions/test/providers/Microsoft.EventGrid/topics/unit"
+
+
+class FakeClock:
+    """A clock that moves only when told to. Callable, so it can be used wherever a `clock()` is expected."""
+
+    def __init__(self, start: datetime = START) -> None:
+        self._now = start
+
+    def now(self) -> datetime:
+        return self._now
+
+    def __call__(self) -> datetime:
+        return self._now
+
+    def advance(self, seconds: float) -> datetime:
+        self._now += timedelta(seconds=seconds)
+        return self._now
+
+
+class _FailureInjection:
+    """Lets a test make the next call of a named method raise, or let something else happen just before it
+    (another writer winning a race), once."""
+
+    def __init__(self) -> None:
+        self._failures: dict[str, list[Exception]] = {}
+        self._interleaved: dict[str, list[Callable[[], None]]] = {}
+
+    def fail_once(self, method: str, error: Exception) -> None:
+        self._failures.setdefault(method, []).append(error)
+
+    def before_once(self, method: str, action: Callable[[], None]) -> None:
+        self._interleaved.setdefault(method, []).append(action)
+
+    def _maybe_fail(self, method: str) -> None:
+        interleaved = self._interleaved.get(method)
+        if interleaved:
+            interleaved.pop(0)()
+        pending = self._failures.get(method)
+        if pending:
+            raise pending.pop(0)
+
+
+# --- blobs ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _StoredBlob:
+    data: bytes
+    etag: str
+    last_modified: datetime
+    kind: str  # "block" or "append"
+    content_type: str | None = None
+
+
+class InMemoryBlobStore(BlobStore, _FailureInjection):
+    """Containers of blobs with ETags that change on every write, and the conditional writes of Azure Storage."""
+
+    def __init__(self, clock: FakeClock | None = None) -> None:
+        _FailureInjection.__init__(self)
+        self._clock = clock or FakeClock()
+        self._containers: dict[str, dict[str, _StoredBlob]] = {}
+        self._etags = itertools.count(1)
+
+    # test helpers
+    def names(self, container: str) -> list[str]:
+        return sorted(self._container(container))
+
+    def text(self, container: str, name: str) -> str:
+        return self._container(container)[name].data.decode()
+
+    def content_type(self, container: str, name: str) -> str | None:
+        return self._container(container)[name].content_type
+
+    # the port
+    def ensure_containers(self, names: Sequence[str]) -> None:
+        for name in names:
+            self._containers.setdefault(name, {})
+
+    def read(self, container: str, name: str) -> Blob | None:
+        self._maybe_fail("read")
+        stored = self._container(container).get(name)
+        if stored is None:
+            return None
+        return Blob(info=self._info(container, name, stored), data=bytes(stored.data))
+
+    def info(self, container: str, name: str) -> BlobInfo | None:
+        stored = self._container(container).get(name)
+        return None if stored is None else self._info(container, name, stored)
+
+    def write(
+        self,
+        container: str,
+        name: str,
+        data: bytes,
+        *,
+        if_none_match: bool = False,
+        if_match: str | None = None,
+        content_type: str | None = None,
+    ) -> str:
+        self._maybe_fail("write")
+        blobs = self._container(container)
+        self._check(container, name, if_none_match=if_none_match, if_match=if_match)
+        stored = _StoredBlob(bytes(data), self._new_etag(), self._clock(), "block", content_type)
+        blobs[name] = stored
+        return stored.etag
+
+    def append(
+        self,
+        container: str,
+        name: str,
+        data: bytes,
+        *,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+    ) -> str:
+        self._maybe_fail("append")
+        blobs = self._container(container)
+        self._check(container, name, if_none_match=if_none_match, if_match=if_match)
+        existing = blobs.get(name)
+        if existing is not None and existing.kind != "append":
+            raise PreconditionFailed(f"{container}/{name} is a block blob, not an append blob")
+        previous = existing.data if existing else b""
+        stored = _StoredBlob(previous + bytes(data), self._new_etag(), self._clock(), "append")
+        blobs[name] = stored
+        return stored.etag
+
+    def list(self, container: str, prefix: str = "") -> Iterator[BlobInfo]:
+        blobs = self._container(container)
+        snapshot = [(name, blobs[name]) for name in sorted(blobs) if name.startswith(prefix)]
+        for name, stored in snapshot:
+            yield self._info(container, name, stored)
+
+    def delete(self, container: str, name: str, *, if_match: str | None = None) -> None:
+        self._maybe_fail("delete")
+        blobs = self._container(container)
+        if if_match is not None:
+            self._check(container, name, if_none_match=False, if_match=if_match)
+        blobs.pop(name, None)
+
+    def url(self, container: str, name: str) -> str:
+        return f"memory://{container}/{name}"
+
+    # internals
+    def _container(self, container: str) -> dict[str, _StoredBlob]:
+        try:
+            return self._containers[container]
+        except KeyError:
+            raise LookupError(f"container {container!r} does not exist") from None
+
+    def _check(self, container: str, name: str, *, if_none_match: bool, if_match: str | None) -> None:
+        existing = self._container(container).get(name)
+        if if_none_match and existing is not None:
+            raise PreconditionFailed(f"{container}/{name} already exists")
+        if if_match is not None:
+            if existing is None:
+                raise PreconditionFailed(f"{container}/{name} no longer exists")
+            if existing.etag != if_match:
+                raise PreconditionFailed(f"{container}/{name} changed: {existing.etag} != {if_match}")
+
+    def _new_etag(self) -> str:
+        return f'"0x8D{next(self._etags):012X}"'
+
+    @staticmethod
+    def _info(container: str, name: str, stored: _StoredBlob) -> BlobInfo:
+        return BlobInfo(container, name, stored.etag, len(stored.data), stored.last_modified)
+
+
+# --- training jobs --------------------------------------------------------------------------------------------
+
+
+class FakeJobs(TrainingJobs, _FailureInjection):
+    """Submitted jobs by run id; the test decides how each run ends with `complete` or `fail`."""
+
+    def __init__(self) -> None:
+        _FailureInjection.__init__(self)
+        self.submitted: dict[str, TrainingJob] = {}
+        self.statuses: dict[str, str] = {}
+        self._results: dict[str, RunResults] = {}
+
+    def submit(self, job: TrainingJob) -> None:
+        self._maybe_fail("submit")
+        if job.run_id in self.submitted:
+            return  # idempotent by run id, as a job name is in Azure ML
+        self.submitted[job.run_id] = job
+        self.statuses[job.run_id] = "Queued"
+
+    def status(self, run_id: str) -> str:
+        return self.statuses.get(run_id, "NotFound")
+
+    def results(self, run_id: str) -> RunResults:
+        try:
+            return self._results[run_id]
+        except KeyError:
+            raise LookupError(f"run {run_id} has no results") from None
+
+    # test controls
+    def complete(self, run_id: str, evaluation: dict[str, Any], model_uri: str | None = None) -> RunResults:
+        results = RunResults(run_id, evaluation, model_uri or f"memory://runs/{run_id}/model")
+        self._results[run_id] = results
+        self.statuses[run_id] = "Completed"
+        return results
+
+    def fail(self, run_id: str, status: str = "Failed") -> None:
+        self.statuses[run_id] = status
+
+
+# --- model registry -------------------------------------------------------------------------------------------
+
+
+RUN_TAG = "mlops.run_id"
+
+
+class FakeRegistry(ModelRegistry):
+    """Versions 1, 2, ... per model name; registering a run twice returns the first version, announced once."""
+
+    def __init__(self, clock: FakeClock | None = None, topic: str = WORKSPACE_TOPIC) -> None:
+        self._clock = clock or FakeClock()
+        self._topic = topic
+        self.models: dict[str, list[ModelVersion]] = {}
+        self.announced: list[ModelRegistered] = []
+
+    def register(self, name: str, results: RunResults, tags: dict[str, str]) -> ModelVersion:
+        existing = self.find_by_run(name, results.run_id)
+        if existing is not None:
+            return existing
+        versions = self.models.setdefault(name, [])
+        model = ModelVersion(
+            name=name,
+            version=str(len(versions) + 1),
+            tags={**tags, RUN_TAG: results.run_id},
+            source=results.model_uri,
+        )
+        versions.append(model)
+        self.announced.append(self.announcement(model))
+        return model
+
+    def find_by_run(self, name: str, run_id: str) -> ModelVersion | None:
+        return next((m for m in self.models.get(name, []) if m.tags.get(RUN_TAG) == run_id), None)
+
+    def get(self, name: str, version: str) -> ModelVersion | None:
+        return next((m for m in self.models.get(name, []) if m.version == str(version)), None)
+
+    def announcement(self, model: ModelVersion) -> ModelRegistered:
+        """The ModelRegistered event Azure ML would publish for `model`."""
+        data = {"modelName": model.name, "modelVersion": model.version, "modelTags": dict(model.tags)}
+        envelope = Envelope(
+            id=str(uuid.uuid4()),
+            event_type=MODEL_REGISTERED,
+            topic=self._topic,
+            subject=f"models/{model.id}",
+            time=self._clock(),
+            data=data,
+        )
+        return ModelRegistered(envelope, model.name, model.version, dict(model.tags), {})
+
+
+# --- endpoints ------------------------------------------------------------------------------------------------
+
+
+class FakeEndpoints(Endpoints, _FailureInjection):
+    """One endpoint's deployments and traffic. New deployments start in `initial_state` ("Creating"); the
+    test moves them on with `set_state`. Traffic is validated like the local endpoint and like Azure."""
+
+    def __init__(self, initial_state: str = "Creating") -> None:
+        _FailureInjection.__init__(self)
+        self.initial_state = initial_state
+        self._deployments: dict[str, Deployment] = {}
+        self._traffic: dict[str, int] = {}
+        self.scoring_error: Exception | None = None
+        self.prediction: Any = 1.0
+        self.payloads: list[dict[str, Any]] = []
+
+    def begin_deployment(self, name: str, model: ModelVersion) -> None:
+        self._maybe_fail("begin_deployment")
+        if name in self._deployments:
+            return
+        self._deployments[name] = Deployment(name, model.id, self.initial_state)
+        self._traffic.setdefault(name, 0)
+
+    def deployment(self, name: str) -> Deployment | None:
+        return self._deployments.get(name)
+
+    def deployments(self) -> list[Deployment]:
+        self._maybe_fail("deployments")
+        return [self._deployments[name] for name in sorted(self._deployments)]
+
+    def traffic(self) -> dict[str, int]:
+        return {name: self._traffic.get(name, 0) for name in sorted(self._deployments)}
+
+    def set_traffic(self, traffic: dict[str, int]) -> None:
+        self._maybe_fail("set_traffic")
+        unknown = sorted(set(traffic) - set(self._deployments))
+        if unknown:
+            raise ValueError(f"traffic names unknown deployments: {unknown}")
+        for name, pct in traffic.items():
+            if isinstance(pct, bool) or not isinstance(pct, int) or not 0 <= pct <= 100:
+                raise ValueError(f"traffic for {name!r} must be an int from 0 to 100, got {pct!r}")
+        total = sum(traffic.values())
+        if total not in (0, 100):
+            raise ValueError(f"traffic must sum to 0 or 100, got {total}: {traffic}")
+        self._traffic = {name: traffic.get(name, 0) for name in self._deployments}
+
+    def invoke(self, payload: dict[str, Any], deployment: str | None = None) -> Any:
+        if deployment is not None and deployment not in self._deployments:
+            raise LookupError(f"no deployment {deployment!r}")
+        if deployment is None and not any(self._traffic.values()):
+            raise LookupError("no deployment takes traffic")
+        if self.scoring_error is not None:
+            raise self.scoring_error
+        self.payloads.append(payload)
+        rows = len(payload["input_data"]["data"])
+        return [self.prediction] * rows
+
+    def delete_deployment(self, name: str) -> None:
+        self._maybe_fail("delete_deployment")
+        if name not in self._deployments:
+            return
+        if self._traffic.get(name, 0) > 0:
+            raise ValueError(
+                f"deployment {name!r} takes {self._traffic[name]} % of the traffic; move it first"
+            )
+        del self._deployments[name]
+        self._traffic.pop(name, None)
+
+    # test controls
+    def set_state(self, name: str, state: str, detail: str = "") -> None:
+        current = self._deployments[name]
+        self._deployments[name] = Deployment(current.name, current.model, state, detail)
+
+
+# --- events ---------------------------------------------------------------------------------------------------
+
+
+class FakePublisher(EventPublisher):
+    def __init__(self) -> None:
+        self.events: list[OutgoingEvent] = []
+
+    def publish(self, events: Sequence[OutgoingEvent]) -> None:
+        self.events.extend(events)
+
+
+# --- dependencies ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class FakeDeps(Deps):
+    """`Deps` whose adapters are the fakes above, typed as such so tests can reach their state."""
+
+    blobs: InMemoryBlobStore
+    jobs: FakeJobs
+    registry: FakeRegistry
+    endpoints: FakeEndpoints
+    publisher: FakePublisher
+    clock: FakeClock = field(default_factory=FakeClock)
+
+
+TEST_SETTINGS = {
+    "MLOPS_BACKEND": "local",
+    "MLOPS_STORAGE_TOPIC": STORAGE_TOPIC,
+    "MLOPS_WORKSPACE_TOPIC": WORKSPACE_TOPIC,
+    "MLOPS_CUSTOM_TOPIC": CUSTOM_TOPIC,
+    "MLOPS_MODEL_NAME": "mlops-model",
+    "MLOPS_TASK": "regression",
+    "MLOPS_TARGET_COLUMN": "target",
+    "MLOPS_ABSOLUTE_GATES": "r2>=0.1",
+    "MLOPS_MIN_ROWS": "10",
+    "MLOPS_QUIET_PERIOD_SECONDS": "60",
+    "MLOPS_MAX_WAIT_SECONDS": "900",
+    "MLOPS_SMOKE_TEST_ROWS": "5",
+}
+
+
+def make_deps(**settings_overrides: str) -> FakeDeps:
+    """Dependencies on fakes, with settings from `TEST_SETTINGS` and `MLOPS_*=value` overrides."""
+    settings = Settings.from_env({**TEST_SETTINGS, **settings_overrides})
+    clock = FakeClock()
+    blobs = InMemoryBlobStore(clock)
+    blobs.ensure_containers(settings.containers.all())
+    return FakeDeps(
+        settings=settings,
+        blobs=blobs,
+        state=StateStore(blobs, settings.containers.state),
+        audit=AuditLog(blobs, settings.containers.audit, clock),
+        jobs=FakeJobs(),
+        registry=FakeRegistry(clock, settings.topics.workspace),
+        endpoints=FakeEndpoints(),
+        publisher=FakePublisher(),
+        clock=clock,
+    )

@@ -1,0 +1,195 @@
+"""The local host plays the Functions host and Event Grid: webhook, topics, watcher, retries, timers, HTTP."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from azure.core.credentials import AzureKeyCredential
+from azure.core.exceptions import HttpResponseError
+from azure.eventgrid import EventGridEvent, EventGridPublisherClient
+
+from shared.local.azurite import free_port
+from shared.local.services import LocalServices
+
+REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "events"
+
+
+@pytest.fixture(scope="module")
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServices]:
+    host_port = free_port()
+    env = {
+        "MLOPS_HOME": str(tmp_path_factory.mktemp("home")),
+        "MLOPS_HOST_URL": f"http://127.0.0.1:{host_port}",
+        "MLOPS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
+        "MLOPS_AZURITE_PORT": str(free_port()),
+        "MLOPS_LOCAL_RETRY_SECONDS": "0.1,0.1",
+        "MLOPS_MODEL_NAME": "host-test-model",
+    }
+    with LocalServices(env, in_memory_storage=True, timers=False, watch_interval=0.1) as running:
+        yield running
+
+
+def _actions(services: LocalServices, action: str) -> list:
+    return [e for e in services.deps.audit.entries() if e.action == action]
+
+
+def _wait(condition, timeout: float = 20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def test_indexes_the_real_function_app(services: LocalServices) -> None:
+    status = requests.get(f"{services.server.url}/admin/host/status", timeout=10).json()
+    assert status["functions"] == sorted(
+        [
+            "on_data_landed",
+            "on_run_completed",
+            "on_model_registered",
+            "on_drift_detected",
+            "reconcile",
+            "scheduled_retrain",
+            "drift_check",
+            "status",
+            "lineage",
+            "approve",
+            "reject",
+        ]
+    )
+    assert set(status["timers"]) == {"reconcile", "scheduled_retrain", "drift_check"}
+
+
+def test_webhook_validation_handshake(services: LocalServices) -> None:
+    body = [
+        {
+            "id": "v1",
+            "eventType": "Microsoft.EventGrid.SubscriptionValidationEvent",
+            "subject": "",
+            "data": {"validationCode": "512d38b6"},
+            "eventTime": "2026-01-01T00:00:00Z",
+            "topic": "t",
+        }
+    ]
+    response = requests.post(
+        f"{services.server.url}/runtime/webhooks/eventgrid",
+        params={"functionName": "on_data_landed"},
+        headers={"aeg-event-type": "SubscriptionValidation"},
+        json=body,
+        timeout=10,
+    )
+    assert response.json() == {"validationResponse": "512d38b6"}
+
+
+@pytest.mark.skipif(not REFERENCE.exists(), reason="reference events are not beside the checkout")
+def test_foreign_topic_is_rejected_and_recorded_not_retried(services: LocalServices) -> None:
+    events = json.loads((REFERENCE / "blob_created.eventgrid.json").read_text())
+    response = requests.post(
+        f"{services.server.url}/runtime/webhooks/eventgrid",
+        params={"functionName": "on_data_landed"},
+        headers={"aeg-event-type": "Notification"},
+        json=events,
+        timeout=10,
+    )
+    assert response.status_code == 200  # acknowledged: retrying cannot make it acceptable
+    rejected = [e for e in _actions(services, "event.rejected") if e.subject == events[0]["id"]]
+    assert rejected and "topic" in rejected[0].detail["reason"]
+
+
+def test_publisher_client_reaches_the_custom_topic_and_the_subscriber(services: LocalServices) -> None:
+    client = EventGridPublisherClient(
+        services.settings.events_endpoint, AzureKeyCredential(services.settings.events_key)
+    )
+    client.send(
+        [
+            EventGridEvent(
+                subject="models/x",
+                event_type="MLOps.DriftDetected",
+                data_version="1.0",
+                data={"driftShare": 0.7, "driftedColumns": ["bmi"], "reportUrl": "r"},
+            )
+        ]
+    )
+    requested = _wait(
+        lambda: [e for e in _actions(services, "training.requested") if e.detail["cause"] == "drift"]
+    )
+    assert requested[0].actor == "on_drift_detected"
+    assert requested[0].detail["drifted_columns"] == ["bmi"]
+
+
+def test_topic_refuses_a_wrong_key(services: LocalServices) -> None:
+    client = EventGridPublisherClient(services.settings.events_endpoint, AzureKeyCredential("wrong"))
+    with pytest.raises(HttpResponseError) as error:
+        client.send(
+            [EventGridEvent(subject="s", event_type="MLOps.DriftDetected", data={}, data_version="1")]
+        )
+    assert error.value.status_code == 401
+
+
+def test_new_landing_blob_becomes_blob_created_and_is_validated(services: LocalServices) -> None:
+    rows = "a,b,target\n" + "\n".join(f"{i},{i * 2},{i % 7}" for i in range(30)) + "\n"
+    services.deps.blobs.write(services.settings.containers.landing, "watched/one.csv", rows.encode())
+    accepted = _wait(
+        lambda: [e for e in _actions(services, "file.accepted") if e.subject == "watched/one.csv"]
+    )
+    assert accepted[0].detail["rows"] == 30
+    invocation = next(i for i in services.host.invocations if i.subject == accepted[0].detail["event_id"])
+    assert invocation.function == "on_data_landed" and invocation.outcome == "succeeded"
+
+
+def test_failing_delivery_is_retried_then_dead_lettered(services: LocalServices) -> None:
+    # A model the registry does not know: on_model_registered raises, so Event Grid must retry, then give up.
+    event = {
+        "id": "dead-1",
+        "topic": services.settings.topics.workspace,
+        "subject": "models/host-test-model:99",
+        "eventType": "Microsoft.MachineLearningServices.ModelRegistered",
+        "eventTime": "2026-01-01T00:00:00Z",
+        "data": {"modelName": "host-test-model", "modelVersion": 99},
+        "dataVersion": "2",
+    }
+    response = requests.post(
+        f"{services.server.url}/runtime/topics/workspace/api/events",
+        headers={"aeg-sas-key": services.settings.events_key},
+        json=[event],
+        timeout=10,
+    )
+    assert response.status_code == 200
+    container = services.settings.containers.deadletter
+    blob = _wait(lambda: services.deps.blobs.read(container, "model-registered/dead-1.json"))
+    record = json.loads(blob.data)
+    assert record["deliveryAttempts"] == 3
+    assert record["deadLetterReason"] == "MaxDeliveryAttemptsExceeded"
+    assert len(record["errors"]) == 3
+    attempts = [i for i in services.host.invocations if i.subject == "dead-1"]
+    assert [i.outcome for i in attempts] == ["failed"] * 3
+
+
+def test_timer_runs_on_demand(services: LocalServices) -> None:
+    response = requests.post(
+        f"{services.server.url}/admin/functions/reconcile?wait=true", json={"input": ""}, timeout=60
+    )
+    assert response.status_code == 200
+    assert response.json()["invocation"]["outcome"] == "succeeded"
+
+
+def test_http_triggers(services: LocalServices) -> None:
+    url = services.server.url
+    status = requests.get(f"{url}/api/status", timeout=10)
+    assert status.status_code == 200 and status.json()["model"] == "host-test-model"
+    assert requests.get(f"{url}/api/models/host-test-model/42/lineage", timeout=30).status_code == 404
+    no_identity = requests.post(f"{url}/api/releases/host-test-model-v1/approve", json={}, timeout=10)
+    assert no_identity.status_code == 403
+    unknown = requests.post(
+        f"{url}/api/releases/host-test-model-v1/approve", json={"approver": "alice"}, timeout=10
+    )
+    assert unknown.status_code == 409 and "does not exist" in unknown.json()["message"]
+    assert requests.get(f"{url}/api/nothing-here", timeout=10).status_code == 404

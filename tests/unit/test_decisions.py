@@ -1,0 +1,190 @@
+"""Pure decisions: quality gates over an evaluation, and when a coalesced training request may start."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from shared.decisions.coalescing import Timing, ready_to_start
+from shared.decisions.gates import AbsoluteGate, decide, parse_absolute_gates
+
+
+def evaluation(
+    challenger: dict[str, float],
+    champion: dict[str, float] | None = None,
+    primary: str = "rmse",
+    greater_is_better: bool = False,
+) -> dict[str, Any]:
+    return {
+        "primary_metric": primary,
+        "greater_is_better": greater_is_better,
+        "challenger": challenger,
+        "champion": champion,
+    }
+
+
+# --- gate specs -----------------------------------------------------------------------------------------------
+
+
+def test_gate_spec_parses_every_operator_and_spacing() -> None:
+    gates = parse_absolute_gates("r2>=0.1, rmse <= 70,mae<5e1 ,  roc_auc>0.5")
+
+    assert gates == (
+        AbsoluteGate("r2", ">=", 0.1),
+        AbsoluteGate("rmse", "<=", 70.0),
+        AbsoluteGate("mae", "<", 50.0),
+        AbsoluteGate("roc_auc", ">", 0.5),
+    )
+
+
+def test_an_empty_gate_spec_means_no_absolute_gates() -> None:
+    assert parse_absolute_gates("") == ()
+    assert parse_absolute_gates(" , ") == ()
+
+
+@pytest.mark.parametrize(
+    "spec", ["r2", "r2=0.1", "r2==0.1", "r2>=", "r2>=high", ">=0.1", "r2>=0.1;rmse<=2", "1r2>=0"]
+)
+def test_a_bad_gate_spec_raises_value_error(spec: str) -> None:
+    with pytest.raises(ValueError):
+        parse_absolute_gates(spec)
+
+
+# --- the first model: absolute gates only ---------------------------------------------------------------------
+
+
+def test_first_model_passes_when_every_absolute_gate_holds() -> None:
+    decision = decide(evaluation({"r2": 0.4, "rmse": 50.0}), parse_absolute_gates("r2>=0.1,rmse<=70"), 0.05)
+
+    assert decision.passed
+    assert decision.reasons == []
+    assert len(decision.verdicts) == 2  # no comparison without a champion
+
+
+def test_first_model_fails_an_absolute_gate_with_its_numbers() -> None:
+    decision = decide(evaluation({"r2": 0.05, "rmse": 50.0}), parse_absolute_gates("r2>=0.1,rmse<=70"), 0.0)
+
+    assert not decision.passed
+    assert decision.reasons == ["r2=0.05 fails r2>=0.1"]
+
+
+def test_an_absolute_gate_boundary_counts_as_met_for_inclusive_and_failed_for_strict_operators() -> None:
+    metrics = evaluation({"r2": 0.1})
+
+    assert decide(metrics, parse_absolute_gates("r2>=0.1"), 0.0).passed
+    assert not decide(metrics, parse_absolute_gates("r2>0.1"), 0.0).passed
+
+
+def test_a_gated_metric_that_was_not_measured_fails_with_a_reason() -> None:
+    decision = decide(evaluation({"rmse": 10.0}), parse_absolute_gates("r2>=0.1"), 0.0)
+
+    assert not decision.passed
+    assert decision.reasons == ["metric r2 was not measured"]
+
+
+# --- against a champion ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("primary", "greater_is_better", "challenger", "champion", "passed"),
+    [
+        ("rmse", False, 9.0, 10.0, True),  # lower error is better
+        ("rmse", False, 11.0, 10.0, False),
+        ("rmse", False, 10.0, 10.0, False),  # equal is not an improvement
+        ("roc_auc", True, 0.85, 0.80, True),
+        ("roc_auc", True, 0.75, 0.80, False),
+        ("roc_auc", True, 0.80, 0.80, False),
+    ],
+)
+def test_challenger_must_beat_champion_on_the_primary_metric(
+    primary: str, greater_is_better: bool, challenger: float, champion: float, passed: bool
+) -> None:
+    decision = decide(
+        evaluation({primary: challenger}, {primary: champion}, primary, greater_is_better), (), 0.0
+    )
+
+    assert decision.passed is passed
+    [verdict] = decision.verdicts
+    assert verdict.passed is passed
+    assert (": better by" in verdict.reason) is passed
+    assert f"vs champion {champion:.4g}" in verdict.reason
+
+
+def test_min_improvement_is_relative_to_the_champion() -> None:
+    barely = evaluation({"rmse": 9.8}, {"rmse": 10.0})  # 2 % better
+    clearly = evaluation({"rmse": 9.0}, {"rmse": 10.0})  # 10 % better
+
+    assert not decide(barely, (), 0.05).passed
+    assert decide(clearly, (), 0.05).passed
+    assert decide(barely, (), 0.05).verdicts[0].value == pytest.approx(0.02)
+
+
+def test_improvement_over_a_zero_champion_is_measured_absolutely() -> None:
+    decision = decide(evaluation({"mae": 0.5}, {"mae": 0.0}, "mae", False), (), 0.0)
+
+    assert not decision.passed  # worse than a perfect champion, and no division by zero
+
+
+def test_a_champion_comparison_does_not_replace_the_absolute_gates() -> None:
+    decision = decide(
+        evaluation({"rmse": 5.0, "r2": 0.01}, {"rmse": 10.0}), parse_absolute_gates("r2>=0.1"), 0.0
+    )
+
+    assert not decision.passed
+    assert decision.reasons == ["r2=0.01 fails r2>=0.1"]
+
+
+def test_a_champion_without_the_primary_metric_gives_a_decision_not_an_error() -> None:
+    # The training run leaves out a metric it cannot measure on the holdout (say ROC AUC on one class).
+    decision = decide(evaluation({"roc_auc": 0.7}, {"accuracy": 0.9}, "roc_auc", True), (), 0.0)
+
+    [verdict] = decision.verdicts
+    assert "champion has no roc_auc" in verdict.reason
+
+
+def test_decision_as_dict_is_plain_json_data() -> None:
+    decision = decide(evaluation({"r2": 0.4}), parse_absolute_gates("r2>=0.1"), 0.0)
+
+    assert decision.as_dict() == {
+        "passed": True,
+        "verdicts": [
+            {
+                "gate": "r2>=0.1",
+                "passed": True,
+                "value": 0.4,
+                "threshold": 0.1,
+                "reason": "r2=0.4 meets r2>=0.1",
+            }
+        ],
+    }
+
+
+# --- coalescing -----------------------------------------------------------------------------------------------
+
+T0 = datetime(2024, 5, 6, 12, 0, tzinfo=UTC)
+TIMING = Timing(quiet_period_seconds=60, max_wait_seconds=900)
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def test_a_request_waits_for_the_quiet_period_after_its_last_cause() -> None:
+    assert not ready_to_start(opened_at=at(0), updated_at=at(0), now=at(59), timing=TIMING)
+    assert ready_to_start(opened_at=at(0), updated_at=at(0), now=at(60), timing=TIMING)
+
+
+def test_each_new_cause_restarts_the_quiet_period() -> None:
+    assert not ready_to_start(opened_at=at(0), updated_at=at(50), now=at(100), timing=TIMING)
+    assert ready_to_start(opened_at=at(0), updated_at=at(50), now=at(110), timing=TIMING)
+
+
+def test_a_request_starts_after_the_maximum_wait_even_if_causes_keep_coming() -> None:
+    assert not ready_to_start(opened_at=at(0), updated_at=at(890), now=at(899), timing=TIMING)
+    assert ready_to_start(opened_at=at(0), updated_at=at(890), now=at(900), timing=TIMING)
+
+
+def test_no_quiet_period_starts_at_once() -> None:
+    assert ready_to_start(at(0), at(0), at(0), Timing(quiet_period_seconds=0, max_wait_seconds=900))

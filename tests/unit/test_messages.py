@@ -1,0 +1,307 @@
+"""Parsing Event Grid and CloudEvents deliveries into typed messages, as they really arrive."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.messages import (
+    BlobCreated,
+    DriftDetected,
+    ModelDeployed,
+    ModelRegistered,
+    Rejected,
+    RunCompleted,
+    RunStatusChanged,
+    UnknownEvent,
+    parse_body,
+)
+
+# The repo (/work/main) and the shared reference folder (/work/shared) are siblings, locally and in CI.
+EVENTS = Path(__file__).resolve().parents[3] / "shared" / "reference" / "events"
+
+
+def sample(name: str) -> list[dict[str, Any]]:
+    path = EVENTS / f"{name}.eventgrid.json"
+    if not path.is_file():
+        pytest.skip(
+            f"reference event samples not found at {EVENTS} (expected the shared/ folder beside the repo)"
+        )
+    return json.loads(path.read_text())
+
+
+def parse_one(body: Any) -> Any:
+    parsed = parse_body(body if isinstance(body, str | bytes) else json.dumps(body))
+    assert len(parsed) == 1
+    return parsed[0]
+
+
+def event(event_type: str, data: Any, **fields: Any) -> dict[str, Any]:
+    return {
+        "id": "evt-1",
+        "eventType": event_type,
+        "topic": "/subscriptions/s/providers/Microsoft.MachineLearningServices/workspaces/w",
+        "subject": "models/m:1",
+        "eventTime": "2024-05-06T12:00:00.1234567Z",
+        "data": data,
+        "dataVersion": "1",
+        **fields,
+    }
+
+
+def without_raw_data(message: Any) -> Any:
+    """The message with the raw `data` dict dropped: its keys keep the sender's spelling, by design."""
+    return replace(message, envelope=replace(message.envelope, data={}))
+
+
+# --- the documented samples -----------------------------------------------------------------------------------
+
+
+def test_sample_blob_created_names_container_and_blob_from_the_subject() -> None:
+    message = parse_one(sample("blob_created"))
+
+    assert isinstance(message, BlobCreated)
+    assert (message.container, message.blob_name) == ("test-container", "new-file.txt")
+    assert message.content_length == 524288
+    assert message.etag == '"0x8D4BCC2E4835CD0"'
+    assert message.envelope.id == "831e1650-001e-001b-66ab-eeb76e069631"
+    assert message.envelope.time == datetime(2017, 6, 26, 18, 41, 0, 958410, tzinfo=UTC)
+
+
+def test_sample_run_completed_is_a_completed_run() -> None:
+    message = parse_one(sample("run_completed"))
+
+    assert isinstance(message, RunCompleted)
+    assert message.status == "Completed"
+    assert message.run_id == "AutoML_ad912b2d-6467-4f32-a616-dbe4af6dd8fc_5"
+    assert message.experiment_name == "automl-local-regression"
+    assert message.properties["run_algorithm"] == "LassoLars"
+
+
+def test_sample_run_status_changed_to_failed_is_a_failed_run() -> None:
+    message = parse_one(sample("run_status_changed"))
+
+    assert isinstance(message, RunCompleted)
+    assert message.status == "Failed"
+    assert message.run_id == "AutoML_ad912b2d-6467-4f32-a616-dbe4af6dd8fc_5"
+
+
+def test_sample_model_registered_reads_the_numeric_version_as_text() -> None:
+    message = parse_one(sample("model_registered"))
+
+    assert isinstance(message, ModelRegistered)
+    assert (message.model_name, message.model_version) == ("sklearn_regression_model", "20")
+    assert message.tags == {"area": "diabetes", "type": "regression"}
+
+
+def test_sample_model_deployed_lists_its_model_ids() -> None:
+    message = parse_one(sample("model_deployed"))
+
+    assert isinstance(message, ModelDeployed)
+    assert message.service_name == "my-sklearn-service"
+    assert message.model_ids == ("sklearn_regression_model:1", "sklearn_regression_model:2")
+
+
+def test_sample_dataset_drift_detected_is_a_drift() -> None:
+    message = parse_one(sample("dataset_drift_detected"))
+
+    assert isinstance(message, DriftDetected)
+    assert message.drift_share == pytest.approx(0.835, abs=1e-3)
+    assert message.model_name == "myDriftMonitor"
+
+
+# --- how real deliveries differ -------------------------------------------------------------------------------
+
+
+def test_camel_case_and_pascal_case_data_keys_give_the_same_message() -> None:
+    camel = event(
+        "Microsoft.MachineLearningServices.ModelRegistered",
+        {"modelName": "m", "modelVersion": "3", "modelTags": {"a": "1"}},
+    )
+    pascal = event(
+        "Microsoft.MachineLearningServices.ModelRegistered",
+        {"ModelName": "m", "ModelVersion": "3", "ModelTags": {"a": "1"}},
+    )
+
+    assert without_raw_data(parse_one(camel)) == without_raw_data(parse_one(pascal))
+
+
+def test_envelope_keys_are_read_whatever_their_case() -> None:
+    raw = event("Microsoft.Storage.BlobCreated", {"url": "https://a.blob.core.windows.net/landing/x.csv"})
+    shouted = {key[0].upper() + key[1:]: value for key, value in raw.items()}
+    shouted["Subject"] = "/blobServices/default/containers/landing/blobs/x.csv"
+
+    message = parse_one(shouted)
+
+    assert isinstance(message, BlobCreated)
+    assert (message.container, message.blob_name) == ("landing", "x.csv")
+
+
+@pytest.mark.parametrize("version", ["3", 3])
+def test_model_version_as_string_or_integer_is_the_same_text(version: Any) -> None:
+    message = parse_one(
+        event(
+            "Microsoft.MachineLearningServices.ModelRegistered", {"modelName": "m", "modelVersion": version}
+        )
+    )
+
+    assert isinstance(message, ModelRegistered)
+    assert message.model_version == "3"
+
+
+def test_model_version_as_integral_float_is_the_same_text() -> None:
+    message = parse_one(
+        event("Microsoft.MachineLearningServices.ModelRegistered", {"modelName": "m", "modelVersion": 3.0})
+    )
+
+    assert isinstance(message, ModelRegistered)
+    assert message.model_version == "3"
+
+
+def test_model_registered_falls_back_to_the_subject_for_name_and_version() -> None:
+    message = parse_one(
+        event("Microsoft.MachineLearningServices.ModelRegistered", {}, subject="models/churn:7")
+    )
+
+    assert isinstance(message, ModelRegistered)
+    assert (message.model_name, message.model_version) == ("churn", "7")
+
+
+def test_a_batch_of_events_parses_each_in_order() -> None:
+    body = [
+        *sample("blob_created"),
+        *sample("run_completed"),
+        *sample("model_registered"),
+        {"not": "an event"},
+    ]
+
+    parsed = parse_body(json.dumps(body).encode())
+
+    assert [type(p) for p in parsed] == [BlobCreated, RunCompleted, ModelRegistered, Rejected]
+
+
+def test_cloud_events_schema_parses_like_event_grid_schema() -> None:
+    cloud_event = {
+        "specversion": "1.0",
+        "id": "ce-1",
+        "source": "/subscriptions/s/resourceGroups/g/providers/Microsoft.Storage/storageAccounts/acct",
+        "type": "Microsoft.Storage.BlobCreated",
+        "subject": "/blobServices/default/containers/landing/blobs/folder/data.csv",
+        "time": "2024-05-06T12:00:00Z",
+        "datacontenttype": "application/json",
+        "data": {"url": "https://acct.blob.core.windows.net/landing/folder/data.csv", "contentLength": 42},
+    }
+
+    message = parse_one(cloud_event)
+
+    assert isinstance(message, BlobCreated)
+    assert message.envelope.topic == cloud_event["source"]
+    assert message.envelope.event_type == "Microsoft.Storage.BlobCreated"
+    assert message.envelope.time == datetime(2024, 5, 6, 12, 0, tzinfo=UTC)
+    assert (message.container, message.blob_name, message.content_length) == (
+        "landing",
+        "folder/data.csv",
+        42,
+    )
+
+
+def test_blob_location_comes_from_the_url_when_the_subject_lacks_it() -> None:
+    message = parse_one(
+        event(
+            "Microsoft.Storage.BlobCreated",
+            {"url": "http://127.0.0.1:10000/devstoreaccount1/landing/a%20b.csv"},
+            subject="",
+        )
+    )
+
+    assert isinstance(message, BlobCreated)
+    assert (message.container, message.blob_name) == ("landing", "a b.csv")
+
+
+def test_run_status_changed_to_running_is_not_a_completion() -> None:
+    message = parse_one(
+        event("Microsoft.MachineLearningServices.RunStatusChanged", {"runId": "r1", "runStatus": "Running"})
+    )
+
+    assert isinstance(message, RunStatusChanged)
+    assert (message.run_id, message.status) == ("r1", "Running")
+
+
+def test_event_time_with_an_offset_keeps_the_instant() -> None:
+    message = parse_one(event("MLOps.Unknown", {}, eventTime="2024-05-06T14:00:00+02:00"))
+
+    assert message.envelope.time == datetime(2024, 5, 6, 12, 0, tzinfo=UTC)
+
+
+def test_event_time_with_fractional_seconds_and_an_offset_keeps_the_instant() -> None:
+    message = parse_one(event("MLOps.Unknown", {}, eventTime="2024-05-06T14:00:00.1234567+02:00"))
+
+    assert message.envelope.time == datetime(2024, 5, 6, 12, 0, 0, 123456, tzinfo=UTC)
+
+
+# --- what cannot be read is rejected, never raised ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "reason_part"),
+    [
+        (b"{not json", "not JSON"),
+        ("", "not JSON"),
+        (json.dumps([1, "two"]), "not an object"),
+        (json.dumps({"eventType": "Microsoft.Storage.BlobCreated", "data": {}}), "no id or type"),
+        (json.dumps({"id": "x", "data": {}}), "no id or type"),
+        (json.dumps(event("Microsoft.Storage.BlobCreated", {}, eventTime="yesterday")), "not ISO 8601"),
+        (
+            json.dumps(
+                event("Microsoft.MachineLearningServices.ModelRegistered", {"modelVersion": 2}, subject="")
+            ),
+            "modelName",
+        ),
+        (json.dumps(event("Microsoft.MachineLearningServices.RunCompleted", [1, 2])), "not an object"),
+        (
+            json.dumps(event("Microsoft.Storage.BlobCreated", {"url": "nowhere"}, subject="")),
+            "cannot find container",
+        ),
+        (json.dumps(event("MLOps.DriftDetected", {"driftShare": "lots"})), "malformed"),
+    ],
+)
+def test_malformed_input_becomes_a_rejection_with_a_reason(body: Any, reason_part: str) -> None:
+    parsed = parse_body(body)
+
+    assert parsed, "a malformed body must still produce a Rejected message"
+    assert all(isinstance(p, Rejected) for p in parsed)
+    assert all(reason_part in p.reason for p in parsed), [p.reason for p in parsed]
+
+
+def test_an_array_of_non_objects_gives_one_rejection_each() -> None:
+    parsed = parse_body(json.dumps([1, None, "x"]))
+
+    assert len(parsed) == 3
+    assert all(isinstance(p, Rejected) for p in parsed)
+
+
+def test_a_rejection_keeps_the_envelope_when_it_could_be_read() -> None:
+    rejected = parse_one(
+        event("Microsoft.MachineLearningServices.ModelRegistered", {}, subject="", id="evt-9")
+    )
+
+    assert isinstance(rejected, Rejected)
+    assert rejected.envelope is not None and rejected.envelope.id == "evt-9"
+
+
+def test_an_unknown_event_type_is_unknown_not_rejected() -> None:
+    message = parse_one(event("Contoso.Something.Happened", {"anything": 1}))
+
+    assert isinstance(message, UnknownEvent)
+    assert message.envelope.event_type == "Contoso.Something.Happened"
+
+
+def test_an_unknown_event_type_in_cloud_events_schema_is_unknown() -> None:
+    message = parse_one({"specversion": "1.0", "id": "1", "source": "s", "type": "Contoso.X", "data": None})
+
+    assert isinstance(message, UnknownEvent)
