@@ -14,6 +14,7 @@ from typing import Any
 
 import requests
 
+from shared import logs
 from shared.config import Settings
 
 
@@ -31,10 +32,11 @@ def main(argv: list[str] | None = None) -> int:
     fire = commands.add_parser("fire", help="run a timer function now")
     fire.add_argument("timer", choices=["reconcile", "scheduled_retrain", "drift_check"])
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("azure", "urllib3", "alembic", "mlflow"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
     settings = Settings.from_env()
+    if args.command == "demo":  # the story on the console, the host's log in a file
+        logs.configure(logging.WARNING, Path(settings.home) / "demo.log")
+    else:
+        logs.configure(logging.INFO if args.command == "up" else logging.WARNING)
     if args.command == "up":
         return _up()
     if args.command == "demo":

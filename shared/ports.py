@@ -59,6 +59,10 @@ class BlobStore(Protocol):
 
     def url(self, container: str, name: str) -> str: ...
 
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
 
 @dataclass(frozen=True)
 class ModelVersion:

@@ -181,6 +181,9 @@ class InMemoryBlobStore(BlobStore, _FailureInjection):
     def url(self, container: str, name: str) -> str:
         return f"memory://{container}/{name}"
 
+    def close(self) -> None:
+        self.closed = True
+
     # internals
     def _container(self, container: str) -> dict[str, _StoredBlob]:
         try:

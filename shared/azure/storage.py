@@ -39,6 +39,10 @@ class AzureBlobStore:
 
         return cls(BlobServiceClient(account_url, credential=credential))
 
+    def close(self) -> None:
+        """Close pooled connections (a storage emulator waits for open connections before it exits)."""
+        self._service.close()
+
     def ensure_containers(self, names: Sequence[str]) -> None:
         for name in names:
             try:

@@ -91,12 +91,13 @@ def check_drift(deps: Deps, actor: str = "drift_check") -> dict[str, Any] | None
 
 
 def on_drift_detected(message: DriftDetected, deps: Deps, actor: str = "on_drift_detected") -> None:
-    detail = {
+    detail: dict[str, Any] = {
         "drift_share": message.drift_share,
         "drifted_columns": list(message.drifted_columns),
         "report": message.report_url,
-        "model": f"{message.model_name}:{message.model_version}",
     }
+    if message.model_name:
+        detail["model"] = f"{message.model_name}:{message.model_version}"
     request_training(RequestTraining("drift", message.envelope.id, detail), deps, actor)
 
 

@@ -67,8 +67,11 @@ class Story:
         self.deps.blobs.write(
             landing, "clinic-a/export-broken.csv", b"patient;notes\n1;\xff\xfe unreadable\n"
         )
+        self.out("   uploaded landing/clinic-a/export-broken.csv (not UTF-8, no target column)")
         first = self.wait_for(lambda: self._production_version(), "version 1 in production", 120)
-        self.out(f"   production: {settings.model_name}:{first}")
+        for entry in self._entries("file.quarantined"):
+            self.out(f"   quarantined {entry.subject}: {'; '.join(entry.detail['reasons'])}")
+        self.out(f"   in production: {settings.model_name}:{first}")
 
         self.chapter("2. Production traffic from high-BMI patients lands in the inference container")
         features = self.high.drop(columns=[settings.training.target])
@@ -77,9 +80,15 @@ class Story:
 
         self.chapter("3. The drift check runs (the drift_check timer, fired now)")
         self.fire("drift_check")
+        for entry in self._entries("drift.checked"):
+            self.out(
+                f"   drift share {entry.detail['drift_share']:.0%} (threshold {settings.drift_share:.0%}), "
+                f"drifted: {', '.join(entry.detail['drifted_columns'])}"
+            )
         self.wait_for(
             lambda: self._audit_has("training.requested", cause="drift"), "retraining requested", 60
         )
+        self.out("   MLOps.DriftDetected published; on_drift_detected asked for retraining (cause: drift)")
         self.fire("reconcile")
         self.services.wait_idle()
 
@@ -88,6 +97,10 @@ class Story:
             self.upload(landing, f"clinic-b/batch-{index}.csv", part)
         self.wait_for(lambda: self._second_run_decided(), "the challenger's verdict", 180)
         self.wait_for(lambda: not self._release_active(), "the release to settle", 120)
+        for entry in self._entries("model.registered", "challenger.rejected")[1:]:
+            verdict = "registered" if entry.action == "model.registered" else "rejected"
+            self.out(f"   challenger {verdict}: {entry.subject}")
+        self.out(f"   in production: {settings.model_name}:{self._production_version()}")
 
     def report(self, started: float) -> str:
         lines = ["", "Timeline (event -> function -> decision)", "-" * 100]
@@ -167,6 +180,9 @@ class Story:
     def _production_version(self) -> str | None:
         production = self.deps.state.get("releases/production")
         return production.body["version"] if production else None
+
+    def _entries(self, *actions: str) -> list[Any]:
+        return [e for e in self.deps.audit.entries() if e.action in actions]
 
     def _audit_has(self, action: str, **detail: Any) -> bool:
         return any(

@@ -151,6 +151,7 @@ class LocalServices:
     def _stop_processes(self) -> None:
         self.deps.endpoints.stop_all()
         self.deps.jobs.stop_all()
+        self.deps.blobs.close()
 
     def _apply_env(self, values: Mapping[str, str | None], restore: bool = False) -> None:
         for key, value in values.items():
