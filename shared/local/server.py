@@ -140,12 +140,9 @@ class _Handler(BaseHTTPRequestHandler):
         if function not in state.host.functions:
             self._json(404, {"error": f"no function {function!r}"})
             return
-        try:
-            events = json.loads(body)
-        except json.JSONDecodeError as error:
-            self._json(400, {"error": f"body is not JSON: {error}"})
+        events = self._events(body)
+        if events is None:
             return
-        events = events if isinstance(events, list) else [events]
         kind = self.headers.get("aeg-event-type", "Notification")
         if kind == "SubscriptionValidation":
             code = (events[0].get("data") or {}).get("validationCode", "")
@@ -153,9 +150,6 @@ class _Handler(BaseHTTPRequestHandler):
             return
         failures = []
         for event in events:
-            if not isinstance(event, dict):
-                failures.append("an array item is not an event object")
-                continue
             try:
                 state.host.invoke_event(function, event)
             except Exception as error:
@@ -173,18 +167,28 @@ class _Handler(BaseHTTPRequestHandler):
         if not hmac.compare_digest(self.headers.get("aeg-sas-key", ""), state.key):
             self._json(401, {"error": "missing or wrong aeg-sas-key"})
             return
-        try:
-            events = json.loads(body)
-        except json.JSONDecodeError as error:
-            self._json(400, {"error": f"body is not JSON: {error}"})
+        events = self._events(body)
+        if events is None:
             return
-        events = events if isinstance(events, list) else [events]
         for event in events:
             # Event Grid stamps the topic of a custom topic; system topics (here, local services) set their own.
             if "specversion" not in event:
                 event["topic"] = event.get("topic") or state.topics[name]
         state.dispatcher.publish(name, events)
         self._empty(200)
+
+    def _events(self, body: bytes) -> list[dict[str, Any]] | None:
+        """The events of a request body; None after answering 400, which Event Grid does not retry."""
+        try:
+            events = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            self._json(400, {"error": f"body is not JSON: {error}"})
+            return None
+        events = events if isinstance(events, list) else [events]
+        if not all(isinstance(event, dict) for event in events):
+            self._json(400, {"error": "every event must be a JSON object"})
+            return None
+        return events
 
     def _admin_invoke(self, name: str, query: dict[str, list[str]]) -> None:
         state = self.server_state
