@@ -1,11 +1,21 @@
-"""Quality gates: pure decisions over an `evaluation.json`, every verdict recorded with its numbers."""
+"""Quality gates: pure decisions over an `evaluation.json`, every verdict recorded with its numbers.
+
+The first model (no champion) faces the absolute gates only. A challenger must also, against the champion on
+the same holdout rows: improve the primary metric by more than `min_improvement` (relative); do so
+significantly, i.e. the paired bootstrap interval of the difference excludes zero on the good side; and not be
+worse than the champion by more than `secondary_tolerance` (relative) on any other metric both measured.
+"""
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shared.config import Settings
 
 _OPERATORS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
 _GATE = re.compile(r"^\s*([A-Za-z_][\w]*)\s*(>=|<=|>|<)\s*(-?[\d.]+(?:[eE]-?\d+)?)\s*$")
@@ -19,6 +29,24 @@ class AbsoluteGate:
 
     def __str__(self) -> str:
         return f"{self.metric}{self.op}{self.threshold:g}"
+
+
+@dataclass(frozen=True)
+class GatePolicy:
+    """The gates beyond the absolute ones and `min_improvement`. `decide(..., policy=None)` applies neither
+    (the behaviour before they existed); `GatePolicy()` applies both with these defaults."""
+
+    require_significance: bool = True
+    confidence_level: float = 0.95
+    secondary_tolerance: float | None = 0.05  # None: secondary metrics are not gated
+
+
+def policy_from(settings: Settings) -> GatePolicy:
+    return GatePolicy(
+        require_significance=settings.require_significance,
+        confidence_level=settings.training.confidence_level,
+        secondary_tolerance=settings.secondary_tolerance,
+    )
 
 
 @dataclass(frozen=True)
@@ -54,14 +82,23 @@ def parse_absolute_gates(spec: str) -> tuple[AbsoluteGate, ...]:
 
 
 def decide(
-    evaluation: dict[str, Any], absolute: tuple[AbsoluteGate, ...], min_improvement: float
+    evaluation: dict[str, Any],
+    absolute: tuple[AbsoluteGate, ...],
+    min_improvement: float,
+    *,
+    policy: GatePolicy | None = None,
 ) -> GateDecision:
-    """Absolute gates always; against a champion, the primary metric must also improve by `min_improvement`."""
+    """Absolute gates always; against a champion, the primary metric must also improve by `min_improvement`,
+    and with a `policy`, significantly and without a secondary metric worse than its tolerance."""
     challenger: dict[str, float] = evaluation["challenger"]
     verdicts = [_absolute(gate, challenger) for gate in absolute]
     champion = evaluation.get("champion")
     if champion:
         verdicts.append(_improvement(evaluation, champion, min_improvement))
+        if policy is not None and policy.require_significance:
+            verdicts.append(_significance(evaluation, champion, policy.confidence_level))
+        if policy is not None and policy.secondary_tolerance is not None:
+            verdicts.extend(_secondary(evaluation, champion, policy.secondary_tolerance))
     return GateDecision(passed=all(v.passed for v in verdicts), verdicts=tuple(verdicts))
 
 
@@ -89,3 +126,82 @@ def _improvement(evaluation: dict[str, Any], champion: dict[str, float], min_imp
         f"{'better' if relative > 0 else 'not better'} by {relative:+.2%}"
     )
     return Verdict(name, passed, relative, min_improvement, reason)
+
+
+def _significance(evaluation: dict[str, Any], champion: dict[str, float], level: float) -> Verdict:
+    """Value is the interval's bound nearest to zero on the good side; it must lie beyond the threshold 0."""
+    metric = evaluation["primary_metric"]
+    name = f"{metric} improvement significant at {level:.0%}"
+    if champion.get(metric) is None:
+        return Verdict(name, True, None, 0.0, f"champion has no {metric} on this holdout")
+    comparison = evaluation.get("comparison") or {}
+    if comparison.get("metric") != metric or comparison.get("difference") is None:
+        why = comparison.get("reason") or "the evaluation has no bootstrap comparison of the two models"
+        return Verdict(name, False, None, 0.0, f"significance of the {metric} difference unknown: {why}")
+    greater = bool(evaluation["greater_is_better"])
+    difference = float(comparison["difference"])
+    low, high, p_value = comparison.get("ci_low"), comparison.get("ci_high"), comparison.get("p_value")
+    measured_level = comparison.get("level")
+    if low is None or high is None or measured_level is None:
+        return Verdict(name, False, None, 0.0, f"no bootstrap interval for {metric}: no resample was valid")
+    bound = float(low) if greater else float(high)
+    better = difference > 0 if greater else difference < 0
+    interval = f"{float(measured_level):.0%} CI [{float(low):+.4g}, {float(high):+.4g}]"
+    p_text = "" if p_value is None else f"p={float(p_value):.3g}"
+    if math.isclose(float(measured_level), level, abs_tol=1e-9):
+        passed = bound > 0 if greater else bound < 0
+        test = f"{interval} {'excludes' if passed else 'includes'} 0" + (f", {p_text}" if p_text else "")
+    elif p_value is not None:
+        # The interval was measured at another level; the two-sided p-value answers at any level.
+        passed = better and float(p_value) < 1.0 - level
+        test = f"{p_text} {'<' if float(p_value) < 1.0 - level else '>='} {1.0 - level:.3g} ({interval})"
+    else:
+        reason = (
+            f"the interval is at {float(measured_level):.0%} and has no p-value; the gate needs {level:.0%}"
+        )
+        return Verdict(name, False, bound, 0.0, reason)
+    direction = "better" if better else "not better"
+    verdict = "significant" if passed else "not significant"
+    reason = (
+        f"challenger - champion {metric} = {difference:+.4g} ({direction}), {test}: "
+        f"improvement {verdict} at {level:.0%}"
+    )
+    return Verdict(name, passed, bound, 0.0, reason)
+
+
+def _secondary(evaluation: dict[str, Any], champion: dict[str, float], tolerance: float) -> list[Verdict]:
+    """One verdict per other metric both models have: value is the relative change, positive = better."""
+    primary = evaluation["primary_metric"]
+    directions = evaluation.get("metric_directions") or {}
+    verdicts = []
+    for metric, new in sorted(evaluation["challenger"].items()):
+        old = champion.get(metric)
+        if metric == primary or old is None:
+            continue
+        greater = (
+            directions.get(metric, "maximize" if _greater_is_better(metric) else "minimize") == "maximize"
+        )
+        sign = 1.0 if greater else -1.0
+        relative = sign * (new - old) / abs(old) if old else sign * (new - old)
+        passed = relative >= -tolerance
+        change = f"{'better' if relative >= 0 else 'worse'} by {abs(relative):.2%}"
+        reason = (
+            f"challenger {metric}={new:.4g} vs champion {old:.4g}: {change}, "
+            f"{'within' if passed else 'beyond'} the {tolerance:.2%} tolerance"
+        )
+        verdicts.append(
+            Verdict(
+                f"{metric} no worse than champion by more than {tolerance:.2%}",
+                passed,
+                relative,
+                -tolerance,
+                reason,
+            )
+        )
+    return verdicts
+
+
+def _greater_is_better(metric: str) -> bool:
+    from shared.training.metrics import greater_is_better  # light: the module imports nothing heavy
+
+    return greater_is_better(metric)

@@ -39,11 +39,19 @@ def main(argv: list[str] | None = None) -> int:
         "challenger": evaluation["challenger"].get(metric),
         "champion": (evaluation["champion"] or {}).get(metric),
         "rows": evaluation["rows"],
+        "ci": _interval(evaluation.get("comparison")),
+        "code_version": evaluation.get("code_version"),
         "output": str(args.output),
         "seconds": round(time.perf_counter() - started, 3),
     }
     print(json.dumps(summary), flush=True)
     return 0
+
+
+def _interval(comparison: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not comparison:
+        return None
+    return {key: comparison.get(key) for key in ("ci_low", "ci_high", "level", "p_value")}
 
 
 def _parser() -> argparse.ArgumentParser:

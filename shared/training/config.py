@@ -9,6 +9,11 @@ from shared.training.errors import TrainingInputError
 from shared.training.metrics import TASK_METRICS
 
 _REQUIRED = ("task", "target", "primary_metric", "estimator", "holdout_fraction", "seed")
+# Optional keys default so that a config written before they existed still runs the same way.
+DEFAULT_BOOTSTRAP_RESAMPLES = 1000
+DEFAULT_CONFIDENCE_LEVEL = 0.95
+MIN_BOOTSTRAP_RESAMPLES = 100
+MAX_BOOTSTRAP_RESAMPLES = 100_000
 
 
 @dataclass(frozen=True)
@@ -21,6 +26,9 @@ class TrainingConfig:
     estimator_params: dict[str, Any] = field(default_factory=dict)
     holdout_fraction: float = 0.2
     seed: int = 42
+    key_columns: tuple[str, ...] | None = None
+    bootstrap_resamples: int = DEFAULT_BOOTSTRAP_RESAMPLES
+    confidence_level: float = DEFAULT_CONFIDENCE_LEVEL
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> TrainingConfig:
@@ -58,6 +66,12 @@ class TrainingConfig:
         target = str(raw["target"])
         if features and target in features:
             raise TrainingInputError(f"the target column {target!r} is also listed as a feature")
+        keys = raw.get("key_columns")
+        if keys is not None and (
+            not isinstance(keys, list) or not all(isinstance(k, str) and k for k in keys)
+        ):
+            raise TrainingInputError("config key_columns must be a list of column names or null")
+        resamples, level = _bootstrap(raw)
         return cls(
             task=task,
             target=target,
@@ -67,4 +81,27 @@ class TrainingConfig:
             estimator_params=dict(params),
             holdout_fraction=fraction,
             seed=seed,
+            key_columns=tuple(keys) if keys else None,
+            bootstrap_resamples=resamples,
+            confidence_level=level,
         )
+
+
+def _bootstrap(raw: dict[str, Any]) -> tuple[int, float]:
+    resamples = raw.get("bootstrap_resamples")
+    level = raw.get("confidence_level")
+    try:
+        resamples = DEFAULT_BOOTSTRAP_RESAMPLES if resamples is None else int(resamples)
+        level = DEFAULT_CONFIDENCE_LEVEL if level is None else float(level)
+    except (TypeError, ValueError) as error:
+        raise TrainingInputError(
+            f"config bootstrap_resamples / confidence_level are not numbers: {error}"
+        ) from None
+    if not MIN_BOOTSTRAP_RESAMPLES <= resamples <= MAX_BOOTSTRAP_RESAMPLES:
+        raise TrainingInputError(
+            f"config bootstrap_resamples must be between {MIN_BOOTSTRAP_RESAMPLES} and "
+            f"{MAX_BOOTSTRAP_RESAMPLES}, not {resamples}"
+        )
+    if not 0.5 <= level < 1.0:
+        raise TrainingInputError(f"config confidence_level must be in [0.5, 1), not {level}")
+    return resamples, level

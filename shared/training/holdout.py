@@ -5,6 +5,10 @@ column order, with every number written the same way whatever its type (1, 1.0, 
 Missing values are left out, so adding a column to later files does not move the earlier rows. A row is in
 the holdout iff int(key, 16) % 10000 < round(fraction * 10000). No seed takes part: the holdout must not move
 between runs. Identical rows share a key, so a duplicate can never sit on both sides.
+
+With key columns (say a patient id), only those columns are hashed: every row of one patient lands on the same
+side, so a model is never scored on a patient it was trained on, and correcting a row's other values never
+moves it across.
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ import pandas as pd
 BUCKETS = 10_000
 
 
-def row_keys(frame: pd.DataFrame) -> list[str]:
-    columns = sorted(frame.columns, key=str)
+def row_keys(frame: pd.DataFrame, columns: list[str] | tuple[str, ...] | None = None) -> list[str]:
+    """One key per row: of the given columns only, or of the whole row when `columns` is None."""
+    columns = sorted(frame.columns if columns is None else columns, key=str)
     canonical = [_canonical_column(frame[column]) for column in columns]
     names = [str(column) for column in columns]
     keys = []

@@ -6,6 +6,7 @@ import math
 import sys
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -24,28 +25,54 @@ def greater_is_better(metric: str) -> bool:
     return metric not in LOWER_IS_BETTER
 
 
+@dataclass(frozen=True)
+class Outputs:
+    """What a model said about each holdout row; every metric, point or bootstrap, is computed from this.
+
+    `known` are the sorted classes of the dataset and of the model; `probabilities` has one column per known
+    class; `positive_score` is the binary task's ranking score (probability or decision function)."""
+
+    predicted: np.ndarray
+    probabilities: np.ndarray | None = None
+    positive_score: np.ndarray | None = None
+    known: list[Any] = field(default_factory=list)
+
+
 def score(task: str, model: Any, features: pd.DataFrame, target: pd.Series, labels: Sequence[Any]) -> dict:
     """Every metric of the task that can be measured; one that cannot (say, ROC AUC on a holdout with a single
     class) is left out with a warning on stderr, and the caller decides whether that is fatal.
 
     `labels` are the sorted classes of the whole dataset; in a binary task the last is the positive class.
     """
+    return score_outputs(task, outputs(task, model, features, labels), target.to_numpy(), labels)
+
+
+def outputs(task: str, model: Any, features: pd.DataFrame, labels: Sequence[Any]) -> Outputs:
     import numpy as np
 
-    truth = target.to_numpy()
     predicted = np.asarray(model.predict(features))
     if task == "regression":
-        measures = _regression(truth, predicted.astype(np.float64))
+        return Outputs(predicted.astype(np.float64))
+    known = _sorted_union(labels, getattr(model, "classes_", ()))
+    probabilities = _probabilities(model, features, known)
+    positive_score = None
+    if task == "binary":
+        positive = labels[-1]
+        if probabilities is not None:
+            positive_score = probabilities[:, known.index(positive)]
+        elif hasattr(model, "decision_function") and list(getattr(model, "classes_", []))[-1:] == [positive]:
+            positive_score = np.asarray(model.decision_function(features), dtype=np.float64)
+    return Outputs(predicted, probabilities, positive_score, known)
+
+
+def score_outputs(task: str, result: Outputs, truth: np.ndarray, labels: Sequence[Any]) -> dict[str, float]:
+    if task == "regression":
+        measures = _regression(truth, result.predicted)
+    elif task == "binary":
+        measures = _binary(truth, result, positive=labels[-1])
     else:
-        known = _sorted_union(labels, getattr(model, "classes_", ()))
-        probabilities = _probabilities(model, features, known)
-        if task == "binary":
-            measures = _binary(
-                truth, predicted, probabilities, known, positive=labels[-1], model=model, X=features
-            )
-        else:
-            measures = _multiclass(truth, predicted, probabilities, known)
-    result = {}
+        measures = _multiclass(truth, result)
+    scores = {}
     for name in TASK_METRICS[task]:
         compute = measures.get(name)
         if compute is None:
@@ -60,8 +87,8 @@ def score(task: str, model: Any, features: pd.DataFrame, target: pd.Series, labe
         if not math.isfinite(value):
             print(f"warning: {name} is {value} on this holdout, left out", file=sys.stderr)
             continue
-        result[name] = value
-    return result
+        scores[name] = value
+    return scores
 
 
 def _regression(truth: np.ndarray, predicted: np.ndarray) -> dict[str, Callable[[], float]]:
@@ -74,42 +101,31 @@ def _regression(truth: np.ndarray, predicted: np.ndarray) -> dict[str, Callable[
     }
 
 
-def _binary(
-    truth: np.ndarray,
-    predicted: np.ndarray,
-    probabilities: np.ndarray | None,
-    known: list[Any],
-    positive: Any,
-    model: Any,
-    X: pd.DataFrame,
-) -> dict[str, Callable[[], float]]:
+def _binary(truth: np.ndarray, result: Outputs, positive: Any) -> dict[str, Callable[[], float]]:
     from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
 
-    is_positive = truth == positive
+    predicted, is_positive = result.predicted, truth == positive
     measures: dict[str, Callable[[], float]] = {
         "accuracy": lambda: accuracy_score(truth, predicted),
         "f1": lambda: f1_score(is_positive, predicted == positive, zero_division=0.0),
     }
-    if probabilities is not None:
-        positive_score = probabilities[:, known.index(positive)]
-        measures["roc_auc"] = lambda: roc_auc_score(is_positive, positive_score)
-        measures["log_loss"] = lambda: log_loss(truth, probabilities, labels=known)
-    elif hasattr(model, "decision_function") and list(getattr(model, "classes_", []))[-1:] == [positive]:
-        measures["roc_auc"] = lambda: roc_auc_score(is_positive, model.decision_function(X))
+    if result.positive_score is not None:
+        measures["roc_auc"] = lambda: roc_auc_score(is_positive, result.positive_score)
+    if result.probabilities is not None:
+        measures["log_loss"] = lambda: log_loss(truth, result.probabilities, labels=result.known)
     return measures
 
 
-def _multiclass(
-    truth: np.ndarray, predicted: np.ndarray, probabilities: np.ndarray | None, known: list[Any]
-) -> dict[str, Callable[[], float]]:
+def _multiclass(truth: np.ndarray, result: Outputs) -> dict[str, Callable[[], float]]:
     from sklearn.metrics import accuracy_score, f1_score, log_loss
 
+    predicted = result.predicted
     measures: dict[str, Callable[[], float]] = {
         "f1_macro": lambda: f1_score(truth, predicted, average="macro", zero_division=0.0),
         "accuracy": lambda: accuracy_score(truth, predicted),
     }
-    if probabilities is not None:
-        measures["log_loss"] = lambda: log_loss(truth, probabilities, labels=known)
+    if result.probabilities is not None:
+        measures["log_loss"] = lambda: log_loss(truth, result.probabilities, labels=result.known)
     return measures
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from shared.training import data, holdout, metrics, model, tracking
+from shared.training import comparison, data, holdout, metrics, model, provenance, tracking
 from shared.training.config import TrainingConfig
 from shared.training.errors import TrainingInputError
 
@@ -29,18 +29,7 @@ def run_training(
     frame = data.read_dataset(manifest, Path(data_dir))
     frame = _with_target(frame, settings.target)
 
-    # Sorting by row key makes the fit independent of file order: only the set of rows matters.
-    keys = holdout.row_keys(frame)
-    order = np.argsort(np.asarray(keys), kind="stable")
-    frame = frame.iloc[order].reset_index(drop=True)
-    in_holdout = holdout.holdout_mask([keys[i] for i in order], settings.holdout_fraction)
-    if in_holdout.all() or not in_holdout.any():
-        side = "holdout" if not in_holdout.any() else "training set"
-        raise TrainingInputError(
-            f"the {side} is empty ({len(frame)} rows, holdout_fraction={settings.holdout_fraction}); "
-            "add rows or change holdout_fraction"
-        )
-
+    in_holdout, frame = _split(frame, settings)
     feature_names = _feature_names(frame, settings)
     columns = data.prepare_features(frame, [c for c in frame.columns if c != settings.target])
     target = data.prepare_target(frame[settings.target], settings.task, settings.target)
@@ -55,17 +44,23 @@ def run_training(
     except ValueError as error:
         raise TrainingInputError(f"{settings.estimator} could not be fitted on this data: {error}") from None
 
-    challenger_scores = metrics.score(settings.task, challenger, test_x, test_y, labels)
+    challenger_outputs = metrics.outputs(settings.task, challenger, test_x, labels)
+    truth = test_y.to_numpy()
+    challenger_scores = metrics.score_outputs(settings.task, challenger_outputs, truth, labels)
     if settings.primary_metric not in challenger_scores:
         raise TrainingInputError(
             f"primary metric {settings.primary_metric} cannot be measured on this holdout "
             f"({int(in_holdout.sum())} rows); add rows or change holdout_fraction"
         )
-    champion_scores = None
+    champion_scores = champion_outputs = None
     if champion is not None:
-        champion_scores = _score_champion(
-            Path(champion), settings, feature_names, columns.loc[in_holdout], test_y, labels
+        champion_outputs, champion_scores = _score_champion(
+            Path(champion), settings, feature_names, columns.loc[in_holdout], truth, labels
         )
+    difference = _difference(challenger_scores, champion_scores)
+    paired = None
+    if champion_outputs is not None and difference is not None:
+        paired = _compare(settings, truth, challenger_outputs, champion_outputs, labels, difference)
 
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
@@ -81,10 +76,20 @@ def run_training(
         "rows": {"train": int((~in_holdout).sum()), "holdout": int(in_holdout.sum())},
         "challenger": challenger_scores,
         "champion": champion_scores,
-        "difference": _difference(challenger_scores, champion_scores),
-        "holdout": {"method": "row-hash", "fraction": settings.holdout_fraction},
+        "difference": difference,
+        "comparison": paired,
+        "metric_directions": {
+            name: "maximize" if metrics.greater_is_better(name) else "minimize"
+            for name in metrics.TASK_METRICS[settings.task]
+        },
+        "holdout": {
+            "method": "row-hash",
+            "fraction": settings.holdout_fraction,
+            "key_columns": list(settings.key_columns) if settings.key_columns else None,
+        },
         "estimator": settings.estimator,
         "seed": settings.seed,
+        **provenance.code_provenance(),
     }
     _write_json(output / "evaluation.json", evaluation)
     if tracking.tracking_enabled():
@@ -104,6 +109,29 @@ def _with_target(frame: pd.DataFrame, target: str) -> pd.DataFrame:
         print(f"warning: {int(missing.sum())} rows without a {target!r} value are left out", file=sys.stderr)
         frame = frame.loc[~missing]
     return frame
+
+
+def _split(frame: pd.DataFrame, settings: TrainingConfig) -> tuple[np.ndarray, pd.DataFrame]:
+    """The holdout mask and the frame in a canonical order (by holdout key, then by the whole row's key),
+    so the fit depends only on the set of rows, never on file order."""
+    content_keys = holdout.row_keys(frame)
+    if settings.key_columns is None:
+        split_keys = content_keys
+    else:
+        absent = [c for c in settings.key_columns if c not in frame.columns]
+        if absent:
+            raise TrainingInputError(f"key columns {absent} are not in the data")
+        split_keys = holdout.row_keys(frame, settings.key_columns)
+    order = np.lexsort((np.asarray(content_keys), np.asarray(split_keys)))
+    frame = frame.iloc[order].reset_index(drop=True)
+    in_holdout = holdout.holdout_mask([split_keys[i] for i in order], settings.holdout_fraction)
+    if in_holdout.all() or not in_holdout.any():
+        side = "holdout" if not in_holdout.any() else "training set"
+        raise TrainingInputError(
+            f"the {side} is empty ({len(frame)} rows, holdout_fraction={settings.holdout_fraction}); "
+            "add rows or change holdout_fraction"
+        )
+    return in_holdout, frame
 
 
 def _feature_names(frame: pd.DataFrame, settings: TrainingConfig) -> list[str]:
@@ -135,18 +163,40 @@ def _score_champion(
     settings: TrainingConfig,
     feature_names: list[str],
     holdout_columns: pd.DataFrame,
-    truth: pd.Series,
+    truth: np.ndarray,
     labels: list[Any],
-) -> dict[str, float]:
+) -> tuple[metrics.Outputs, dict[str, float]]:
     champion, columns = model.load_champion(path)
     columns = columns or feature_names
     absent = [c for c in columns if c not in holdout_columns.columns]
     if absent:
         raise TrainingInputError(f"the champion needs columns the data no longer has: {absent}")
-    scores = metrics.score(settings.task, champion, holdout_columns[columns], truth, labels)
+    outputs = metrics.outputs(settings.task, champion, holdout_columns[columns], labels)
+    scores = metrics.score_outputs(settings.task, outputs, truth, labels)
     if settings.primary_metric not in scores:
         print(f"warning: the champion's {settings.primary_metric} could not be measured", file=sys.stderr)
-    return scores
+    return outputs, scores
+
+
+def _compare(
+    settings: TrainingConfig,
+    truth: np.ndarray,
+    challenger: metrics.Outputs,
+    champion: metrics.Outputs,
+    labels: list[Any],
+    difference: dict[str, float],
+) -> dict[str, Any]:
+    metric = settings.primary_metric
+    options = {
+        "resamples": settings.bootstrap_resamples,
+        "level": settings.confidence_level,
+        "seed": settings.seed,
+    }
+    if metric not in difference:
+        return comparison.unavailable(metric, **options, reason=f"the champion's {metric} was not measured")
+    return comparison.paired_bootstrap(
+        settings.task, metric, truth, challenger, champion, labels, observed=difference[metric], **options
+    )
 
 
 def _difference(challenger: dict[str, float], champion: dict[str, float] | None) -> dict[str, float] | None:

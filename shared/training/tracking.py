@@ -29,15 +29,29 @@ def track(evaluation: dict[str, Any], estimator_params: dict[str, Any], output: 
         experiment = mlflow.set_experiment(os.environ.get("MLOPS_EXPERIMENT") or DEFAULT_EXPERIMENT)
         existing = _run_tagged(mlflow, experiment.experiment_id, run_id) if run_id else None
     with mlflow.start_run(run_id=existing, run_name=run_id or None) as run:
-        mlflow.set_tags({"mlops.run_id": run_id, "mlops.dataset_version": evaluation["dataset_version"]})
+        mlflow.set_tags(
+            {
+                "mlops.run_id": run_id,
+                "mlops.dataset_version": evaluation["dataset_version"],
+                "mlops.code_version": evaluation.get("code_version", ""),
+            }
+        )
         mlflow.log_params(_params(evaluation, estimator_params))
         mlflow.log_metrics(evaluation["challenger"])
         mlflow.log_metrics({f"champion_{k}": v for k, v in (evaluation["champion"] or {}).items()})
+        mlflow.log_metrics(_comparison_metrics(evaluation.get("comparison")))
         mlflow.log_artifacts(str(output / "model"), "model")
         mlflow.log_artifact(str(output / "evaluation.json"))
         info = {"mlflow_run_id": run.info.run_id, "artifact_uri": run.info.artifact_uri}
     (output / "run.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return info
+
+
+def _comparison_metrics(comparison: dict[str, Any] | None) -> dict[str, float]:
+    if not comparison:
+        return {}
+    names = ("difference", "ci_low", "ci_high", "p_value")
+    return {f"comparison_{name}": comparison[name] for name in names if comparison.get(name) is not None}
 
 
 def _run_tagged(mlflow: Any, experiment_id: str, run_id: str) -> str | None:

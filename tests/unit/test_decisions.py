@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from shared.decisions.coalescing import Timing, ready_to_start
-from shared.decisions.gates import AbsoluteGate, decide, parse_absolute_gates
+from shared.decisions.gates import AbsoluteGate, GatePolicy, decide, parse_absolute_gates
 
 
 def evaluation(
@@ -159,6 +159,190 @@ def test_decision_as_dict_is_plain_json_data() -> None:
             }
         ],
     }
+
+
+# --- significance and secondary metrics (with a GatePolicy) ---------------------------------------------------
+
+STRICT = GatePolicy(require_significance=True, confidence_level=0.95, secondary_tolerance=0.05)
+
+
+def compared(
+    challenger: dict[str, float],
+    champion: dict[str, float],
+    ci: tuple[float, float],
+    primary: str = "rmse",
+    greater_is_better: bool = False,
+    level: float = 0.95,
+    p_value: float = 0.01,
+) -> dict[str, Any]:
+    result = evaluation(challenger, champion, primary, greater_is_better)
+    result["comparison"] = {
+        "metric": primary,
+        "difference": challenger[primary] - champion[primary],
+        "ci_low": ci[0],
+        "ci_high": ci[1],
+        "level": level,
+        "resamples": 1000,
+        "p_value": p_value,
+    }
+    return result
+
+
+def verdict(decision, gate_start: str):
+    [found] = [v for v in decision.verdicts if v.gate.startswith(gate_start)]
+    return found
+
+
+def test_a_better_point_estimate_without_significance_is_rejected_with_that_reason() -> None:
+    decision = decide(
+        compared({"rmse": 9.5}, {"rmse": 10.0}, ci=(-1.2, 0.3), p_value=0.31), (), 0.0, policy=STRICT
+    )
+
+    assert not decision.passed
+    assert verdict(decision, "rmse improves").passed  # better by 5 %: the point estimate alone would pass
+    significance = verdict(decision, "rmse improvement significant")
+    assert (significance.passed, significance.value, significance.threshold) == (False, 0.3, 0.0)
+    assert decision.reasons == [
+        "challenger - champion rmse = -0.5 (better), 95% CI [-1.2, +0.3] includes 0, p=0.31: "
+        "improvement not significant at 95%"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("greater_is_better", "challenger", "ci", "passed"),
+    [
+        (False, 9.0, (-1.5, -0.2), True),  # lower is better: the whole interval below zero
+        (False, 9.0, (-1.5, 0.0), False),  # touching zero is not excluding it
+        (True, 0.9, (0.01, 0.2), True),  # higher is better: the whole interval above zero
+        (True, 0.9, (-0.01, 0.2), False),
+    ],
+)
+def test_the_interval_must_exclude_zero_on_the_good_side(
+    greater_is_better: bool, challenger: float, ci: tuple[float, float], passed: bool
+) -> None:
+    metric = "roc_auc" if greater_is_better else "rmse"
+    champion = 0.8 if greater_is_better else 10.0
+    result = compared({metric: challenger}, {metric: champion}, ci, metric, greater_is_better)
+
+    decision = decide(result, (), 0.0, policy=GatePolicy(secondary_tolerance=None))
+
+    assert decision.passed is passed
+    assert verdict(decision, f"{metric} improvement significant").value == (
+        ci[0] if greater_is_better else ci[1]
+    )
+
+
+def test_an_interval_at_another_level_is_judged_by_its_p_value() -> None:
+    result = compared({"rmse": 9.0}, {"rmse": 10.0}, ci=(-1.5, -0.1), level=0.9, p_value=0.07)
+
+    decision = decide(result, (), 0.0, policy=GatePolicy(confidence_level=0.95, secondary_tolerance=None))
+
+    assert not decision.passed
+    assert "p=0.07 >= 0.05 (90% CI [-1.5, -0.1])" in decision.reasons[0]
+
+
+def test_a_champion_comparison_without_a_bootstrap_is_rejected_not_waved_through() -> None:
+    decision = decide(evaluation({"rmse": 5.0}, {"rmse": 10.0}), (), 0.0, policy=STRICT)
+
+    assert not decision.passed
+    assert decision.reasons == [
+        "significance of the rmse difference unknown: the evaluation has no bootstrap comparison of the two models"
+    ]
+
+
+def test_a_comparison_with_no_valid_resample_is_rejected() -> None:
+    result = compared({"rmse": 9.0}, {"rmse": 10.0}, ci=(0.0, 0.0))
+    result["comparison"].update(ci_low=None, ci_high=None, p_value=None)
+
+    decision = decide(result, (), 0.0, policy=STRICT)
+
+    assert decision.reasons == ["no bootstrap interval for rmse: no resample was valid"]
+
+
+def test_significance_is_not_required_when_the_policy_says_so() -> None:
+    result = compared({"rmse": 9.5}, {"rmse": 10.0}, ci=(-1.2, 0.3))
+
+    decision = decide(
+        result, (), 0.0, policy=GatePolicy(require_significance=False, secondary_tolerance=None)
+    )
+
+    assert decision.passed
+    assert [v.gate for v in decision.verdicts] == ["rmse improves on champion by more than 0.00%"]
+
+
+def test_a_secondary_metric_worse_than_the_tolerance_rejects_with_its_numbers() -> None:
+    result = compared(
+        {"rmse": 9.0, "mae": 5.5, "r2": 0.52},
+        {"rmse": 10.0, "mae": 5.0, "r2": 0.5},
+        ci=(-1.5, -0.5),
+    )
+
+    decision = decide(result, (), 0.0, policy=STRICT)
+
+    assert not decision.passed
+    mae = verdict(decision, "mae no worse")
+    assert (mae.passed, mae.value, mae.threshold) == (False, pytest.approx(-0.1), -0.05)
+    assert decision.reasons == [
+        "challenger mae=5.5 vs champion 5: worse by 10.00%, beyond the 5.00% tolerance"
+    ]
+    r2 = verdict(decision, "r2 no worse")
+    assert r2.passed and r2.value == pytest.approx(0.04)
+
+
+def test_a_secondary_metric_within_the_tolerance_passes() -> None:
+    result = compared({"rmse": 9.0, "mae": 5.2}, {"rmse": 10.0, "mae": 5.0}, ci=(-1.5, -0.5))
+
+    assert decide(result, (), 0.0, policy=STRICT).passed
+    assert not decide(result, (), 0.0, policy=GatePolicy(secondary_tolerance=0.01)).passed
+
+
+def test_secondary_directions_come_from_the_evaluation_when_it_states_them() -> None:
+    result = compared(
+        {"roc_auc": 0.9, "log_loss": 0.3, "accuracy": 0.85},
+        {"roc_auc": 0.8, "log_loss": 0.4, "accuracy": 0.86},
+        ci=(0.05, 0.15),
+        primary="roc_auc",
+        greater_is_better=True,
+    )
+    result["metric_directions"] = {"roc_auc": "maximize", "log_loss": "minimize", "accuracy": "maximize"}
+
+    decision = decide(result, (), 0.0, policy=STRICT)
+
+    assert decision.passed, decision.reasons
+    assert verdict(decision, "log_loss no worse").value == pytest.approx(0.25)  # lower loss: 25 % better
+
+
+def test_the_first_model_faces_the_absolute_gates_only_whatever_the_policy() -> None:
+    decision = decide(
+        evaluation({"rmse": 50.0, "r2": 0.3}), parse_absolute_gates("r2>=0.1"), 0.5, policy=STRICT
+    )
+
+    assert decision.passed
+    assert [v.gate for v in decision.verdicts] == ["r2>=0.1"]
+
+
+def test_without_a_policy_decide_behaves_as_it_always_did() -> None:
+    result = compared({"rmse": 9.5, "mae": 9.0}, {"rmse": 10.0, "mae": 5.0}, ci=(-1.2, 0.3))
+
+    decision = decide(result, (), 0.0)
+
+    assert decision.passed
+    assert len(decision.verdicts) == 1
+
+
+def test_every_verdict_is_recorded_as_plain_data_with_its_numbers() -> None:
+    result = compared({"rmse": 9.5, "mae": 5.0}, {"rmse": 10.0, "mae": 5.0}, ci=(-1.2, 0.3))
+
+    recorded = decide(result, parse_absolute_gates("rmse<=20"), 0.0, policy=STRICT).as_dict()
+
+    assert [v["gate"] for v in recorded["verdicts"]] == [
+        "rmse<=20",
+        "rmse improves on champion by more than 0.00%",
+        "rmse improvement significant at 95%",
+        "mae no worse than champion by more than 5.00%",
+    ]
+    assert all(set(v) == {"gate", "passed", "value", "threshold", "reason"} for v in recorded["verdicts"])
+    assert [v["passed"] for v in recorded["verdicts"]] == [True, True, False, True]
 
 
 # --- coalescing -----------------------------------------------------------------------------------------------

@@ -30,9 +30,13 @@ EVALUATION_KEYS = {
     "challenger",
     "champion",
     "difference",
+    "comparison",
+    "metric_directions",
     "holdout",
     "estimator",
     "seed",
+    "code_version",
+    "code",
 }
 
 
@@ -227,6 +231,9 @@ def test_champion_is_scored_on_the_same_holdout_via_cli(tmp_path: Path) -> None:
     assert second["champion"] == pytest.approx(first["challenger"], rel=1e-12)
     for name, value in second["difference"].items():
         assert value == pytest.approx(second["challenger"][name] - first["challenger"][name])
+    assert second["comparison"]["difference"] == second["difference"]["rmse"]
+    assert summary["ci"] == {k: second["comparison"][k] for k in ("ci_low", "ci_high", "level", "p_value")}
+    assert summary["code_version"] == second["code_version"]
 
 
 def test_a_holdout_row_stays_in_the_holdout_as_the_dataset_grows() -> None:
