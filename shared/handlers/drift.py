@@ -1,21 +1,32 @@
 """Drift: the scheduled check that compares production inputs with the champion's training data, and the
-handler that turns a detected drift into a training request."""
+handler that turns a detected drift into a training request, once per drift episode."""
 
 from __future__ import annotations
 
 import io
 import json
 import logging
-from typing import Any
+import time
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
+from shared import drift
 from shared.bootstrap import Deps
 from shared.datasets import load_manifest
 from shared.handlers.requests import request_training
 from shared.handlers.training import PRODUCTION_KEY
-from shared.messages import DRIFT_DETECTED, DriftDetected, RequestTraining
-from shared.ports import OutgoingEvent
+from shared.messages import DRIFT_DETECTED, CaseInsensitive, DriftDetected, RequestTraining
+from shared.ports import BlobInfo, ModelVersion, OutgoingEvent
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
+
+TABLES = (".csv", ".parquet")
+COOLDOWN_PREFIX = "drift/cooldown/"
+REFERENCE_PREDICTIONS = "drift/reference-predictions"
+SCORING_BATCH_ROWS = 1000
 
 
 def check_drift(deps: Deps, actor: str = "drift_check") -> dict[str, Any] | None:
@@ -27,39 +38,33 @@ def check_drift(deps: Deps, actor: str = "drift_check") -> dict[str, Any] | None
         return None
     model = deps.registry.get(production.body["model"], production.body["version"])
     manifest = load_manifest(deps.blobs, settings.containers.datasets, model.tags["mlops.dataset_version"])
-    reference = _frame([deps.blobs.read(settings.containers.datasets, f["path"]) for f in manifest["files"]])
-    features = [c for c in reference.columns if c != settings.training.target]
-    current = _recent_inference(deps, features)
-    if current is None or current.empty:
-        deps.audit.record(actor, "drift.skipped", model.id, reason="no inference data yet")
+    window, parts = _inference_window(deps)
+    if not parts:
+        deps.audit.record(actor, "drift.skipped", model.id, reason="no inference data yet", window=window)
         return None
-    from shared import drift
-
-    result = drift.check(reference[features], current[features], settings.drift_share)
-    stamp = deps.clock().strftime("%Y%m%dT%H%M%S")
-    base = f"drift/{model.name}-v{model.version}-{stamp}"
-    deps.blobs.write(
-        settings.containers.reports, f"{base}.html", result.html.encode(), content_type="text/html"
+    started = time.perf_counter()
+    reference = drift.TableSource(
+        tuple(_table(deps, settings.containers.datasets, f["path"]) for f in manifest["files"]),
+        settings.drift_chunk_rows,
     )
-    summary = {
-        "model": model.id,
-        "dataset_version": manifest["id"],
-        "reference_rows": len(reference),
-        "current_rows": len(current),
-        "drifted": result.drifted,
-        "drift_share": result.drift_share,
-        "threshold": settings.drift_share,
-        "drifted_columns": list(result.drifted_columns),
-        "columns": result.columns,
-        "report_html": deps.blobs.url(settings.containers.reports, f"{base}.html"),
-    }
-    deps.blobs.write(
-        settings.containers.reports,
-        f"{base}.json",
-        json.dumps(summary, indent=1).encode(),
-        content_type="application/json",
+    current = drift.TableSource(parts, settings.drift_chunk_rows)
+    result = drift.check(
+        reference,
+        current,
+        columns=settings.training.features or None,
+        ignore=(settings.training.target, settings.drift_prediction_column),
+        drift_share=settings.drift_share,
+        sample_rows=settings.drift_sample_rows,
+        seed=settings.training.seed,
     )
-    report_url = deps.blobs.url(settings.containers.reports, f"{base}.json")
+    if result.current_rows == 0:
+        deps.audit.record(
+            actor, "drift.skipped", model.id, reason="no inference rows in the window", window=window
+        )
+        return None
+    prediction = _prediction_drift(deps, model, production.body, result, current)
+    seconds = time.perf_counter() - started
+    summary = _publish_reports(deps, model, manifest["id"], window, result, prediction, seconds)
     deps.audit.record(
         actor,
         "drift.checked",
@@ -67,27 +72,203 @@ def check_drift(deps: Deps, actor: str = "drift_check") -> dict[str, Any] | None
         drifted=result.drifted,
         drift_share=result.drift_share,
         drifted_columns=list(result.drifted_columns),
-        report=report_url,
+        schema_drift=result.schema.as_dict(),
+        prediction_drifted=None if prediction is None else prediction.get("drifted"),
+        reference_rows=result.reference_rows,
+        current_rows=result.current_rows,
+        report=summary["report_json"],
+        report_html=summary["report_html"],
     )
-    if result.drifted:
-        deps.publisher.publish(
-            [
-                OutgoingEvent(
-                    event_type=DRIFT_DETECTED,
-                    subject=f"models/{model.name}/versions/{model.version}",
-                    data={
-                        "modelName": model.name,
-                        "modelVersion": model.version,
-                        "driftShare": result.drift_share,
-                        "driftedColumns": list(result.drifted_columns),
-                        "reportUrl": report_url,
-                        "htmlReportUrl": summary["report_html"],
-                    },
-                )
-            ]
-        )
-        deps.audit.record(actor, "drift.published", model.id, event_type=DRIFT_DETECTED)
+    reasons = _reasons(result, prediction)
+    if reasons:
+        deps.publisher.publish([_drift_event(model, summary, result, prediction)])
+        deps.audit.record(actor, "drift.published", model.id, event_type=DRIFT_DETECTED, reasons=reasons)
     return summary
+
+
+def _reasons(result: drift.DriftResult, prediction: dict[str, Any] | None) -> list[str]:
+    reasons = []
+    if result.drifted:
+        reasons.append("data")
+    if prediction is not None and prediction.get("drifted"):
+        reasons.append("prediction")
+    if result.schema.drifted:
+        reasons.append("schema")
+    return reasons
+
+
+def _publish_reports(
+    deps: Deps,
+    model: ModelVersion,
+    dataset_version: str,
+    window: dict[str, Any],
+    result: drift.DriftResult,
+    prediction: dict[str, Any] | None,
+    seconds: float,
+) -> dict[str, Any]:
+    """The HTML report and the JSON summary, side by side in the reports container; returns the summary."""
+    settings = deps.settings
+    container = settings.containers.reports
+    stamp = deps.clock().strftime("%Y%m%dT%H%M%S")
+    base = f"drift/{model.name}-v{model.version}-{stamp}"
+    html = drift.render_html(result)
+    deps.blobs.write(container, f"{base}.html", html.encode(), content_type="text/html")
+    summary = {
+        "model": model.id,
+        "dataset_version": dataset_version,
+        "window": window,
+        **result.summary(),
+        "prediction_drift": prediction,
+        "check_seconds": round(seconds, 3),
+        "method": "Evidently DataDriftPreset defaults, computed in chunks on all rows (shared/drift.py)",
+        "report_html": deps.blobs.url(container, f"{base}.html"),
+        "report_json": deps.blobs.url(container, f"{base}.json"),
+    }
+    deps.blobs.write(
+        container,
+        f"{base}.json",
+        json.dumps(summary, indent=1, default=str).encode(),
+        content_type="application/json",
+    )
+    return summary
+
+
+def _drift_event(
+    model: ModelVersion, summary: dict[str, Any], result: drift.DriftResult, prediction: dict[str, Any] | None
+) -> OutgoingEvent:
+    return OutgoingEvent(
+        event_type=DRIFT_DETECTED,
+        subject=f"models/{model.name}/versions/{model.version}",
+        data={
+            "modelName": model.name,
+            "modelVersion": model.version,
+            "driftShare": result.drift_share,
+            "driftedColumns": list(result.drifted_columns),
+            "reportUrl": summary["report_json"],
+            "htmlReportUrl": summary["report_html"],
+            "dataDrift": result.drifted,
+            "schemaDrift": result.schema.as_dict(),
+            "predictionDrift": prediction,
+        },
+    )
+
+
+# --- what is compared -------------------------------------------------------------------------------------------
+
+
+def _table(deps: Deps, container: str, name: str, skip_rows: int = 0) -> drift.TablePart:
+    """A table read from blob storage when a pass reaches it (one blob in memory at a time)."""
+
+    def load() -> bytes | None:
+        blob = deps.blobs.read(container, name)
+        return None if blob is None else blob.data
+
+    return drift.TablePart(name, load, skip_rows)
+
+
+def _inference_window(deps: Deps) -> tuple[dict[str, Any], tuple[drift.TablePart, ...]]:
+    """The inference tables of the current window, oldest first: those written in the last T hours, or the
+    newest N rows (the oldest table of the window may contribute only its last rows)."""
+    settings = deps.settings
+    container = settings.containers.inference
+    infos: list[BlobInfo] = sorted(
+        (info for info in deps.blobs.list(container) if info.name.endswith(TABLES)),
+        key=lambda info: (info.last_modified, info.name),
+    )
+    if settings.drift_window_hours > 0:
+        since = deps.clock() - timedelta(hours=settings.drift_window_hours)
+        chosen = [info for info in infos if info.last_modified >= since]
+        window = {"hours": settings.drift_window_hours, "since": since.isoformat(), "files": len(chosen)}
+        return window, tuple(_table(deps, container, info.name) for info in chosen)
+    parts, remaining = [], settings.drift_window_rows
+    for info in reversed(infos):
+        if remaining <= 0:
+            break
+        blob = deps.blobs.read(container, info.name)
+        if blob is None:
+            continue
+        rows = drift.count_rows(info.name, blob.data)
+        skip = max(0, rows - remaining)
+        parts.append(_table(deps, container, info.name, skip))
+        remaining -= rows - skip
+    parts.reverse()
+    return {"rows": settings.drift_window_rows, "files": len(parts)}, tuple(parts)
+
+
+# --- prediction drift ---------------------------------------------------------------------------------------------
+
+
+def _prediction_drift(
+    deps: Deps,
+    model: ModelVersion,
+    production: dict[str, Any],
+    result: drift.DriftResult,
+    current: drift.ChunkSource,
+) -> dict[str, Any] | None:
+    """Drift of the logged predictions, against the champion's own predictions on the reference sample (the
+    distribution its predictions had on the data it was trained on). None when no predictions are logged."""
+    column = deps.settings.drift_prediction_column
+    if not column or column not in result.current_columns:
+        return None
+    reference = _reference_predictions(deps, model, production, result.reference_sample)
+    if isinstance(reference, str):
+        return {"column": column, "checked": False, "reason": reference}
+    outcome = drift.check(
+        drift.FrameSource(reference, deps.settings.drift_chunk_rows),
+        current,
+        columns=[column],
+        drift_share=deps.settings.drift_share,
+        sample_rows=0,
+    )
+    verdict = outcome.columns.get(column)
+    if verdict is None:
+        reason = outcome.not_checked.get(column) or f"type changed: {outcome.schema.changed.get(column)}"
+        return {"column": column, "checked": False, "reason": reason}
+    return {
+        "column": column,
+        "checked": True,
+        "reference": f"{model.id} on {len(reference)} sampled training rows",
+        **verdict.as_dict(),
+    }
+
+
+def _reference_predictions(
+    deps: Deps, model: ModelVersion, production: dict[str, Any], sample: pd.DataFrame | None
+) -> pd.DataFrame | str:
+    """The champion's predictions on the reference sample: scored once per model version through its
+    deployment, then kept next to the reports. Returns the reason instead when they cannot be had."""
+    import pandas as pd
+
+    column = deps.settings.drift_prediction_column
+    container = deps.settings.containers.reports
+    name = f"{REFERENCE_PREDICTIONS}/{model.name}-v{model.version}.csv"
+    cached = deps.blobs.read(container, name)
+    if cached is not None:
+        return pd.read_csv(io.BytesIO(cached.data))
+    if sample is None or sample.empty:
+        return "no reference sample to score"
+    predictions: list[Any] = []
+    try:
+        for start in range(0, len(sample), SCORING_BATCH_ROWS):
+            batch = sample.iloc[start : start + SCORING_BATCH_ROWS]
+            payload = {
+                "input_data": {
+                    "columns": list(batch.columns),
+                    "index": list(range(len(batch))),
+                    "data": batch.to_numpy().tolist(),
+                }
+            }
+            predictions.extend(deps.endpoints.invoke(payload, deployment=production.get("deployment")))
+    except Exception as error:  # the endpoint is another service: its failure skips this part, recorded
+        return f"scoring the reference sample failed: {error}"
+    if len(predictions) != len(sample) or any(isinstance(p, list | dict) for p in predictions):
+        return "the deployment's predictions are not one value per row"
+    data = pd.DataFrame({column: predictions}).to_csv(index=False).encode()
+    deps.blobs.write(container, name, data, content_type="text/csv")
+    return pd.read_csv(io.BytesIO(data))  # as a later check will read it back: the same types every time
+
+
+# --- drift -> retraining ------------------------------------------------------------------------------------------
 
 
 def on_drift_detected(message: DriftDetected, deps: Deps, actor: str = "on_drift_detected") -> None:
@@ -98,39 +279,68 @@ def on_drift_detected(message: DriftDetected, deps: Deps, actor: str = "on_drift
     }
     if message.model_name:
         detail["model"] = f"{message.model_name}:{message.model_version}"
+    subject = detail.get("model", "drift")
+    if _schema_only(message):
+        # retraining on the same training data cannot bring back a missing input or fix its type
+        deps.audit.record(
+            actor,
+            "drift.not_retraining",
+            subject,
+            reason="schema drift only",
+            event_id=message.envelope.id,
+            **detail,
+        )
+        return
+    holder = _cooldown_holder(message, deps)
+    if holder is not None:
+        deps.audit.record(
+            actor,
+            "drift.cooldown",
+            subject,
+            event_id=message.envelope.id,
+            requested_by=holder["event"],
+            cooldown_until=holder["until"],
+            **detail,
+        )
+        return
     request_training(RequestTraining("drift", message.envelope.id, detail), deps, actor)
 
 
-def _recent_inference(deps: Deps, features: list[str]):
-    """The newest inference files, up to the configured window of rows."""
-    container = deps.settings.containers.inference
-    blobs = sorted(deps.blobs.list(container), key=lambda info: info.last_modified, reverse=True)
-    frames, rows = [], 0
-    for info in blobs:
-        if not info.name.endswith((".csv", ".parquet")):
-            continue
-        frame = _frame([deps.blobs.read(container, info.name)])
-        if not set(features) <= set(frame.columns):
-            log.warning("inference file lacks feature columns", extra={"blob": info.name})
-            continue
-        frames.append(frame)
-        rows += len(frame)
-        if rows >= deps.settings.drift_window_rows:
-            break
-    if not frames:
+def _schema_only(message: DriftDetected) -> bool:
+    """Our check says so explicitly; events without these keys (Azure ML's, older ones) are data drift."""
+    data = CaseInsensitive(message.envelope.data)
+    prediction = data.get("predictionDrift")
+    prediction_drifted = isinstance(prediction, dict) and bool(prediction.get("drifted"))
+    return data.get("dataDrift") is False and not prediction_drifted
+
+
+def _cooldown_holder(message: DriftDetected, deps: Deps) -> dict[str, Any] | None:
+    """The earlier drift event whose retraining request still covers this one (same model version, within the
+    cooldown), or None after claiming the cooldown for this event. A redelivery of the claiming event passes."""
+    seconds = deps.settings.drift_cooldown_seconds
+    if seconds <= 0:
         return None
-    import pandas as pd
+    now = deps.clock()
+    event_id, version = message.envelope.id, message.model_version
+    holder: dict[str, Any] | None = None
 
-    return pd.concat(frames, ignore_index=True).head(deps.settings.drift_window_rows)
+    def claim(body: dict[str, Any] | None) -> dict[str, Any] | None:
+        nonlocal holder
+        holder = None
+        if body is not None and body["event"] == event_id:
+            return None
+        if body is not None and now < datetime.fromisoformat(body["until"]):
+            # another champion is another episode; an event that names no version belongs to the current one
+            same_episode = not version or not body.get("model_version") or body["model_version"] == version
+            if same_episode:
+                holder = body
+                return None
+        return {
+            "event": event_id,
+            "model_version": version,
+            "requested_at": now.isoformat(),
+            "until": (now + timedelta(seconds=seconds)).isoformat(),
+        }
 
-
-def _frame(blobs: list):
-    import pandas as pd
-
-    frames = []
-    for blob in blobs:
-        if blob is None:
-            continue
-        reader = pd.read_parquet if blob.info.name.endswith(".parquet") else pd.read_csv
-        frames.append(reader(io.BytesIO(blob.data)))
-    return pd.concat(frames, ignore_index=True)
+    deps.state.update(f"{COOLDOWN_PREFIX}{message.model_name or deps.settings.model_name}", claim)
+    return holder

@@ -1,0 +1,93 @@
+"""The drift check against Azurite: CSV and Parquet tables read from real blobs in chunks, reports written
+there, and the event pointing at them."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from shared.audit import AuditLog
+from shared.bootstrap import Deps, utc_now
+from shared.config import Settings
+from shared.datasets import build_manifest, save_manifest
+from shared.handlers.drift import check_drift
+from shared.handlers.training import PRODUCTION_KEY
+from shared.ports import RunResults
+from shared.state import StateStore
+from tests.fakes import TEST_SETTINGS, FakeEndpoints, FakeJobs, FakePublisher, FakeRegistry
+
+pytestmark = pytest.mark.integration
+CONTAINERS = ("LANDING", "QUARANTINE", "DATASETS", "INFERENCE", "REPORTS", "STATE", "AUDIT", "DEADLETTER")
+
+
+@pytest.fixture()
+def deps(blob_store, unique: str) -> Deps:
+    overrides = {f"MLOPS_CONTAINER_{name}": f"{unique}-{name.lower()}" for name in CONTAINERS}
+    settings = Settings.from_env({**TEST_SETTINGS, **overrides, "MLOPS_DRIFT_CHUNK_ROWS": "500"})
+    blob_store.ensure_containers(settings.containers.all())
+    return Deps(
+        settings=settings,
+        blobs=blob_store,
+        state=StateStore(blob_store, settings.containers.state),
+        audit=AuditLog(blob_store, settings.containers.audit, utc_now),
+        jobs=FakeJobs(),
+        registry=FakeRegistry(),
+        endpoints=FakeEndpoints(),
+        publisher=FakePublisher(),
+    )
+
+
+def frame(rows: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
+    r = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "dose": r.normal(shift, 1, rows),
+            "weight": r.normal(70 + 10 * shift, 8, rows),
+            "ward": r.choice(["a", "b", "c"], rows, p=[0.6, 0.3, 0.1] if shift else [0.2, 0.3, 0.5]),
+        }
+    )
+
+
+def parquet(data: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    data.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
+def test_drift_check_on_blobs(deps: Deps) -> None:
+    reference = frame(4000, 1)
+    reference["target"] = reference["dose"] * 2
+    container = deps.settings.containers.datasets
+    deps.blobs.write(container, "files/ref.parquet", parquet(reference))
+    manifest = build_manifest(
+        [{"name": "ref.parquet", "sha256": "r", "path": "files/ref.parquet", "rows": len(reference)}], {}
+    )
+    save_manifest(deps.blobs, container, manifest)
+    model = deps.registry.register(
+        "mlops-model", RunResults("run-1", {}, "m"), {"mlops.dataset_version": manifest["id"]}
+    )
+    deps.state.put(PRODUCTION_KEY, {"model": model.name, "version": model.version, "deployment": "d"})
+    inference = deps.settings.containers.inference
+    deps.blobs.write(inference, "requests/1.parquet", parquet(frame(6000, 2)))  # older than the window
+    deps.blobs.write(inference, "requests/2.csv", frame(3000, 3, shift=1.0).to_csv(index=False).encode())
+    deps.blobs.write(inference, "requests/3.parquet", parquet(frame(3000, 4, shift=1.0)))
+
+    summary = check_drift(deps)
+
+    assert summary is not None
+    assert (summary["reference_rows"], summary["current_rows"]) == (4000, 10000)
+    assert summary["drifted_columns"] == ["dose", "weight", "ward"]
+    assert summary["columns"]["ward"]["method"] == "Jensen-Shannon distance"
+    reports = sorted(info.name for info in deps.blobs.list(deps.settings.containers.reports))
+    html_name, json_name = reports
+    assert summary["report_json"].endswith(json_name) and summary["report_html"].endswith(html_name)
+    stored = json.loads(deps.blobs.read(deps.settings.containers.reports, json_name).data)
+    assert stored["drifted"] is True and stored["report_html"] == summary["report_html"]
+    assert b"(full data)" in deps.blobs.read(deps.settings.containers.reports, html_name).data
+    [event] = deps.publisher.events
+    assert event.data["reportUrl"] == summary["report_json"]
+    assert event.data["reportUrl"].startswith("http://127.0.0.1")

@@ -1,0 +1,295 @@
+"""The drift check and the drift handler on fakes: which rows are compared, what is stored and published, and
+when drift asks for retraining. Assertions are on what a user sees: reports, events, audit entries, requests."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from shared.datasets import build_manifest, save_manifest
+from shared.handlers.drift import check_drift, on_drift_detected
+from shared.handlers.requests import open_request
+from shared.handlers.training import PRODUCTION_KEY
+from shared.messages import DRIFT_DETECTED, DriftDetected, envelope_of, typed
+from shared.ports import ModelVersion, RunResults
+from tests.fakes import FakeDeps, make_deps
+
+MODEL = "mlops-model"
+FEATURES = ["x0", "x1", "x2"]
+
+# --- helpers --------------------------------------------------------------------------------------------------
+
+
+def features(rows: int, seed: int, shift: float = 0.0, shifted: int = 2) -> pd.DataFrame:
+    """Three features; the first `shifted` of them moved by `shift` standard deviations."""
+    r = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {name: r.normal(shift if i < shifted else 0.0, 1, rows) for i, name in enumerate(FEATURES)}
+    )
+
+
+def champion(deps: FakeDeps, rows: int = 3000, version_seed: int = 1) -> ModelVersion:
+    """A model in production whose dataset version is `rows` reference rows in two CSV files."""
+    reference = features(rows, version_seed)
+    reference["target"] = reference.sum(axis=1)
+    container = deps.settings.containers.datasets
+    files = []
+    half = rows // 2
+    for index, part in enumerate((reference.iloc[:half], reference.iloc[half:])):
+        path = f"files/ref-{version_seed}-{index}.csv"
+        deps.blobs.write(container, path, part.to_csv(index=False).encode())
+        files.append({"name": path, "sha256": f"{version_seed}{index}", "path": path, "rows": len(part)})
+    manifest = build_manifest(files, {name: "number" for name in reference.columns})
+    save_manifest(deps.blobs, container, manifest)
+    results = RunResults(f"run-{version_seed}", {}, "memory://model")
+    model = deps.registry.register(MODEL, results, {"mlops.dataset_version": manifest["id"]})
+    deployment = f"{MODEL}-v{model.version}"
+    deps.endpoints.begin_deployment(deployment, model)
+    deps.endpoints.set_state(deployment, "Succeeded")
+    deps.endpoints.set_traffic({deployment: 100})
+    deps.state.put(
+        PRODUCTION_KEY,
+        {"model": MODEL, "version": model.version, "deployment": deployment, "release": deployment},
+    )
+    return model
+
+
+def log_inference(deps: FakeDeps, name: str, frame: pd.DataFrame, later_seconds: float = 60) -> None:
+    deps.clock.advance(later_seconds)
+    deps.blobs.write(deps.settings.containers.inference, name, frame.to_csv(index=False).encode())
+
+
+def actions(deps: FakeDeps, action: str) -> list[Any]:
+    return [e for e in deps.audit.entries() if e.action == action]
+
+
+def report(deps: FakeDeps, url: str) -> dict[str, Any]:
+    container, name = url.removeprefix("memory://").split("/", 1)
+    return json.loads(deps.blobs.text(container, name))
+
+
+def drift_event(
+    deps: FakeDeps, event_id: str = "evt-drift", version: str = "1", **data: Any
+) -> DriftDetected:
+    message = typed(
+        envelope_of(
+            id=event_id,
+            event_type=DRIFT_DETECTED,
+            topic=deps.settings.topics.custom,
+            subject=f"models/{MODEL}/versions/{version}",
+            data={
+                "modelName": MODEL,
+                "modelVersion": version,
+                "driftShare": 0.67,
+                "driftedColumns": ["x0", "x1"],
+                "reportUrl": "memory://reports/drift.json",
+                **data,
+            },
+            time=deps.clock(),
+        )
+    )
+    assert isinstance(message, DriftDetected)
+    return message
+
+
+def request_events(deps: FakeDeps) -> list[str]:
+    request = open_request(deps)
+    return [] if request is None else request["events"]
+
+
+# --- the check ------------------------------------------------------------------------------------------------
+
+
+def test_drift_is_checked_reported_and_published() -> None:
+    deps = make_deps()
+    model = champion(deps)
+    log_inference(deps, "requests/day-1.csv", features(1500, 2, shift=1.0))
+    log_inference(deps, "requests/day-2.csv", features(1500, 3, shift=1.0))
+
+    summary = check_drift(deps)
+
+    assert summary is not None
+    checked = actions(deps, "drift.checked")[0]
+    assert checked.detail["drifted"] is True
+    assert checked.detail["drifted_columns"] == ["x0", "x1"]
+    assert checked.detail["drift_share"] == pytest.approx(2 / 3)
+    assert checked.detail["report"] == summary["report_json"]
+    stored = report(deps, checked.detail["report"])
+    assert stored["columns"]["x0"]["method"] == "Wasserstein distance (normed)"
+    assert (stored["reference_rows"], stored["current_rows"]) == (3000, 3000)
+    assert "target" not in stored["columns"]
+    html = summary["report_html"].removeprefix("memory://").split("/", 1)[1]
+    assert "(full data)" in deps.blobs.text(deps.settings.containers.reports, html)
+    [event] = deps.publisher.events
+    assert event.subject == f"models/{MODEL}/versions/{model.version}"
+    assert event.data["reportUrl"] == summary["report_json"]
+    assert event.data["htmlReportUrl"] == summary["report_html"]
+    assert event.data["driftedColumns"] == ["x0", "x1"] and event.data["dataDrift"] is True
+    assert event.data["schemaDrift"]["drifted"] is False
+    assert actions(deps, "drift.published")[0].detail["reasons"] == ["data"]
+
+
+def test_no_drift_publishes_nothing() -> None:
+    deps = make_deps()
+    champion(deps)
+    log_inference(deps, "requests/day-1.csv", features(2000, 2))
+
+    check_drift(deps)
+
+    assert actions(deps, "drift.checked")[0].detail["drifted"] is False
+    assert deps.publisher.events == [] and actions(deps, "drift.published") == []
+
+
+def test_nothing_to_compare_is_recorded() -> None:
+    deps = make_deps()
+    assert check_drift(deps) is None
+    champion(deps)
+    assert check_drift(deps) is None
+    assert [e.detail["reason"] for e in actions(deps, "drift.skipped")] == [
+        "no model in production",
+        "no inference data yet",
+    ]
+
+
+# --- the window -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("window_rows", "drifted"), [(1000, False), (2000, True)])
+def test_the_window_is_the_newest_rows(window_rows: int, drifted: bool) -> None:
+    deps = make_deps(MLOPS_DRIFT_WINDOW_ROWS=str(window_rows))
+    champion(deps)
+    log_inference(deps, "requests/a-old.csv", features(1000, 2, shift=2.0))
+    log_inference(deps, "requests/b.csv", features(600, 3))
+    log_inference(deps, "requests/c.csv", features(600, 4))
+
+    summary = check_drift(deps)
+
+    assert summary is not None
+    assert summary["current_rows"] == window_rows
+    assert summary["window"] == {"rows": window_rows, "files": 2 if window_rows == 1000 else 3}
+    assert summary["drifted"] is drifted
+
+
+def test_the_window_can_be_the_last_hours() -> None:
+    deps = make_deps(MLOPS_DRIFT_WINDOW_HOURS="2")
+    champion(deps)
+    log_inference(deps, "requests/yesterday.csv", features(3000, 2, shift=2.0))
+    log_inference(deps, "requests/today-1.csv", features(500, 3), later_seconds=3 * 3600)
+    log_inference(deps, "requests/today-2.csv", features(500, 4))
+
+    summary = check_drift(deps)
+
+    assert summary is not None
+    assert (summary["window"]["files"], summary["current_rows"]) == (2, 1000)
+    assert summary["drifted"] is False
+
+
+# --- schema and prediction drift ------------------------------------------------------------------------------
+
+
+def test_schema_drift_is_published_but_does_not_retrain() -> None:
+    deps = make_deps()
+    champion(deps)
+    current = features(2000, 2).drop(columns=["x2"])
+    current["session"] = "web"
+    log_inference(deps, "requests/day-1.csv", current)
+
+    summary = check_drift(deps)
+
+    assert summary is not None and summary["drifted"] is False
+    assert summary["schema_drift"] == {"drifted": True, "missing": ["x2"], "new": ["session"], "changed": {}}
+    [event] = deps.publisher.events
+    assert event.data["schemaDrift"]["missing"] == ["x2"] and event.data["dataDrift"] is False
+    on_drift_detected(drift_event(deps, **event.data), deps)
+    assert request_events(deps) == []
+    assert actions(deps, "drift.not_retraining")[0].detail["reason"] == "schema drift only"
+
+
+def test_prediction_drift_against_the_champions_own_predictions() -> None:
+    deps = make_deps()
+    champion(deps)
+    deps.endpoints.prediction = 1.0  # what the champion answers on its training data
+    current = features(2000, 2)
+    current["prediction"] = np.random.default_rng(5).normal(3.0, 1.0, len(current))
+    log_inference(deps, "requests/day-1.csv", current)
+
+    summary = check_drift(deps)
+
+    assert summary is not None and summary["drifted"] is False
+    assert "prediction" not in summary["columns"] and summary["schema_drift"]["drifted"] is False
+    assert summary["prediction_drift"]["drifted"] is True
+    assert summary["prediction_drift"]["current_values"] == 2000
+    [event] = deps.publisher.events
+    assert event.data["predictionDrift"]["drifted"] is True
+    assert actions(deps, "drift.published")[0].detail["reasons"] == ["prediction"]
+    scored = len(deps.endpoints.payloads)
+    check_drift(deps)  # the reference predictions are kept per model version: scored once
+    assert len(deps.endpoints.payloads) == scored
+
+
+def test_prediction_drift_is_skipped_with_a_reason_when_the_champion_cannot_score() -> None:
+    deps = make_deps()
+    champion(deps)
+    deps.endpoints.scoring_error = RuntimeError("endpoint down")
+    current = features(2000, 2)
+    current["prediction"] = 1.0
+    log_inference(deps, "requests/day-1.csv", current)
+
+    summary = check_drift(deps)
+
+    assert summary is not None
+    assert summary["prediction_drift"]["checked"] is False
+    assert "endpoint down" in summary["prediction_drift"]["reason"]
+
+
+# --- drift -> retraining, once per episode --------------------------------------------------------------------
+
+
+def test_drift_asks_for_training_once_per_cooldown() -> None:
+    deps = make_deps(MLOPS_DRIFT_COOLDOWN_SECONDS="86400")
+    on_drift_detected(drift_event(deps, "evt-1"), deps)
+    deps.clock.advance(3600)
+    on_drift_detected(drift_event(deps, "evt-2"), deps)
+
+    assert request_events(deps) == ["evt-1"]
+    [cooldown] = actions(deps, "drift.cooldown")
+    assert (cooldown.detail["event_id"], cooldown.detail["requested_by"]) == ("evt-2", "evt-1")
+
+    deps.clock.advance(86400)
+    on_drift_detected(drift_event(deps, "evt-3"), deps)
+    assert request_events(deps) == ["evt-1", "evt-3"]
+
+
+def test_a_redelivered_drift_event_is_not_its_own_cooldown() -> None:
+    deps = make_deps()
+    on_drift_detected(drift_event(deps, "evt-1"), deps)
+    on_drift_detected(drift_event(deps, "evt-1"), deps)
+
+    assert request_events(deps) == ["evt-1"]
+    assert actions(deps, "drift.cooldown") == []
+
+
+def test_a_new_champion_starts_a_new_episode() -> None:
+    deps = make_deps()
+    on_drift_detected(drift_event(deps, "evt-1", version="1"), deps)
+    on_drift_detected(drift_event(deps, "evt-2", version="2"), deps)
+
+    assert request_events(deps) == ["evt-1", "evt-2"]
+
+
+def test_drift_found_by_the_check_asks_for_training() -> None:
+    deps = make_deps()
+    champion(deps)
+    log_inference(deps, "requests/day-1.csv", features(2000, 2, shift=1.0))
+    check_drift(deps)
+    [event] = deps.publisher.events
+
+    on_drift_detected(drift_event(deps, **event.data), deps)
+
+    requested = actions(deps, "training.requested")[0]
+    assert requested.detail["cause"] == "drift"
+    assert requested.detail["drifted_columns"] == ["x0", "x1"]
