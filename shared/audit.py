@@ -4,6 +4,10 @@ Entry n is the blob `entries/{n:010d}.json`, created with if-none-match: of two 
 one gets number n, and the other chains its entry to the winner's as n + 1. Creation of a new blob is the one
 conditional operation that is atomic on Azure Storage and on Azurite alike, which conditional appends to a
 single append blob are not on Azurite. `verify` recomputes the whole chain.
+
+A decision recorded with a `key` is recorded once: a retry after a crash finds the entry by its key (a marker
+blob, or, if the writer died between marker and entry, a look back over the entries written since the marker)
+instead of writing it again.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from shared.ports import BlobStore, PreconditionFailed
@@ -22,6 +26,7 @@ from shared.ports import BlobStore, PreconditionFailed
 log = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
+CLOCK_SKEW_SECONDS = 5
 PREFIX = "entries/"
 
 
@@ -35,6 +40,7 @@ class AuditEntry:
     detail: dict[str, Any]
     prev: str
     hash: str
+    key: str | None = None
 
 
 class AuditLog:
@@ -45,10 +51,24 @@ class AuditLog:
         self._tail: tuple[int, str] | None = None  # (seq, hash) of the newest entry this process knows
         self._lock = threading.Lock()
 
-    def record(self, actor: str, action: str, subject: str, **detail: Any) -> AuditEntry:
-        """Append one decision. `actor` is the function or person, `action` what was decided, about `subject`."""
+    def record(
+        self,
+        actor: str,
+        action: str,
+        subject: str,
+        *,
+        key: str | None = None,
+        **detail: Any,
+    ) -> AuditEntry:
+        """Append one decision. `actor` is the function or person, `action` what was decided, about `subject`.
+
+        With `key`, at most once per key: a second call returns the first call's entry."""
         with self._lock:
-            seq, prev = self._tail or self._find_tail()
+            if key is not None:
+                found = self._claim_key(key)
+                if found is not None:
+                    return found
+            seq, prev = self._current_tail()
             for _ in range(1000):
                 body = {
                     "seq": seq + 1,
@@ -59,6 +79,8 @@ class AuditLog:
                     "detail": json.loads(json.dumps(detail, default=str)),
                     "prev": prev,
                 }
+                if key is not None:
+                    body["key"] = key
                 digest = _digest(body)
                 try:
                     self._blobs.write(
@@ -68,6 +90,10 @@ class AuditLog:
                     seq, prev = self._advance(seq + 1)  # another writer took this number: chain after it
                     continue
                 self._tail = (seq + 1, digest)
+                if key is not None:
+                    self._blobs.write(
+                        self._container, _key_name(key), _dump({"seq": seq + 1, "at": body["time"]})
+                    )
                 log.info("audit %s %s %s", actor, action, subject, extra={"audit_action": action})
                 return AuditEntry(hash=digest, **body)
         raise PreconditionFailed("audit log: too much contention")
@@ -86,7 +112,7 @@ class AuditLog:
         problems: list[str] = []
         prev = GENESIS
         for index, entry in enumerate(self.entries(), start=1):
-            body = {k: v for k, v in vars(entry).items() if k != "hash"}
+            body = {k: v for k, v in vars(entry).items() if k != "hash" and not (k == "key" and v is None)}
             if entry.seq != index:
                 problems.append(f"entry {index} has seq {entry.seq}")
             if entry.prev != prev:
@@ -95,6 +121,42 @@ class AuditLog:
                 problems.append(f"entry {entry.seq} was altered")
             prev = entry.hash
         return problems
+
+    def _claim_key(self, key: str) -> AuditEntry | None:
+        """The entry already recorded under `key`, or None after marking the key as being recorded now.
+
+        The marker is written before the entry and completed after it. A marker still pending means a writer
+        died in between: only then is the log searched, back over the entries written since the marker."""
+        name = _key_name(key)
+        try:
+            self._blobs.write(
+                self._container, name, _dump({"at": self._clock().isoformat()}), if_none_match=True
+            )
+            return None
+        except PreconditionFailed:
+            marker = json.loads(self._blobs.read(self._container, name).data)
+        if "seq" in marker:
+            return self._entry(_name(marker["seq"]))
+        horizon = (datetime.fromisoformat(marker["at"]) - timedelta(seconds=CLOCK_SKEW_SECONDS)).isoformat()
+        seq, _ = self._current_tail()
+        while seq > 0:
+            entry = self._entry(_name(seq))
+            if entry is None or entry.time < horizon:
+                return None
+            if entry.key == key:
+                return entry
+            seq -= 1
+        return None
+
+    def _current_tail(self) -> tuple[int, str]:
+        seq, digest = self._tail or self._find_tail()
+        if seq and self._blobs.info(self._container, _name(seq + 1)) is not None:
+            return self._advance(seq + 1)
+        return seq, digest
+
+    def _entry(self, name: str) -> AuditEntry | None:
+        blob = self._blobs.read(self._container, name)
+        return None if blob is None else AuditEntry(**json.loads(blob.data))
 
     def _find_tail(self) -> tuple[int, str]:
         names = sorted(info.name for info in self._blobs.list(self._container, PREFIX))
@@ -115,6 +177,10 @@ class AuditLog:
             raise PreconditionFailed(f"audit entry {name} vanished")
         entry = json.loads(blob.data)
         return int(entry["seq"]), str(entry["hash"])
+
+
+def _key_name(key: str) -> str:
+    return f"keys/{hashlib.sha256(key.encode()).hexdigest()}.json"
 
 
 def _name(seq: int) -> str:

@@ -40,7 +40,11 @@ def deps() -> Deps:
     with _lock:
         if _deps is None:
             _deps = build(Settings.from_env())
-        return _deps
+        built = _deps
+    from shared import faults
+
+    fault = faults.armed.get()
+    return built if fault is None else faults.wrap(built, fault)
 
 
 def reset() -> None:

@@ -125,10 +125,13 @@ class AzureBlobStore:
 
 
 def _info(container: str, name: str, etag: str, size: int | None, modified: datetime | None) -> BlobInfo:
+    etag = str(etag)
+    if not etag.startswith('"'):  # listings give ETags bare, other calls quoted: keep one form
+        etag = f'"{etag}"'
     return BlobInfo(
         container=container,
         name=name,
-        etag=str(etag),
+        etag=etag,
         size=int(size or 0),
         last_modified=modified or datetime.now(UTC),
     )

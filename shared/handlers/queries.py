@@ -8,18 +8,18 @@ from typing import Any
 from shared.bootstrap import Deps
 from shared.datasets import load_manifest
 from shared.handlers.release import active_releases, release_id
-from shared.handlers.requests import REQUEST_KEY
+from shared.handlers.requests import open_request
 from shared.handlers.training import PRODUCTION_KEY, runs_in_flight
 
 
 def status(deps: Deps) -> dict[str, Any]:
     production = deps.state.get(PRODUCTION_KEY)
-    request = deps.state.get(REQUEST_KEY)
+    request = open_request(deps)
     return {
         "model": deps.settings.model_name,
         "production": production.body if production else None,
         "traffic": deps.endpoints.traffic(),
-        "training_request": request.body if request else None,
+        "training_request": request,
         "runs_in_flight": [run["run_id"] for run in runs_in_flight(deps)],
         "active_releases": active_releases(deps),
         "recent_decisions": [
@@ -41,7 +41,7 @@ def lineage(name: str, version: str, deps: Deps) -> dict[str, Any] | None:
     rid = release_id(name, version)
     release = deps.state.get(f"releases/{rid}")
     run_body = run.body if run else {}
-    subjects = {model.id, rid, run_body.get("run_id"), run_body.get("request", {}).get("id")}
+    subjects = {model.id, rid, run_body.get("run_id"), *run_body.get("request", {}).get("events", [])}
     subjects |= {f["name"] for f in manifest.get("files", [])}
     steps = [
         {"time": e.time, "actor": e.actor, "action": e.action, "subject": e.subject, "detail": e.detail}

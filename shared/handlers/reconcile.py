@@ -1,24 +1,126 @@
-"""The clock and safety net: start due training, chase runs whose events never came, advance releases."""
+"""The clock and the safety net. Each tick repairs what events did not:
+
+- a landed file whose BlobCreated never came is validated now;
+- a file, run or release a crashed worker left half-done is finished (its lease has expired);
+- the open training request starts once due; runs whose completion event never came are asked about, and
+  stuck ones time out;
+- a registered model whose ModelRegistered never came gets its release; releases move on.
+"""
 
 from __future__ import annotations
 
 import logging
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
+from shared import workflow
 from shared.bootstrap import Deps
 from shared.handlers import release, training
+from shared.handlers.data import FINAL as FILE_FINAL
+from shared.handlers.data import on_blob_created, record_key, resume_file
 from shared.handlers.requests import request_training
-from shared.messages import RequestTraining
+from shared.messages import BlobCreated, Envelope, RequestTraining
 
 log = logging.getLogger(__name__)
 ACTOR = "reconcile"
 
 
 def reconcile(deps: Deps) -> dict[str, Any]:
-    training.time_out_stuck_runs(deps, ACTOR)
-    started = training.start_training_if_due(deps, ACTOR)
-    releases = {rid: release.advance(rid, deps, ACTOR) for rid in release.active_releases(deps)}
-    return {"started": started, "releases": releases}
+    steps = {
+        "landing": lambda: sweep_landing(deps),
+        "files": lambda: resume_files(deps),
+        "outboxes": lambda: flush_outboxes(deps),
+        "runs": lambda: training.chase_runs(deps, ACTOR),
+        "started": lambda: training.start_training_if_due(deps, ACTOR),
+        "missing_releases": lambda: ensure_releases(deps),
+        "releases": lambda: {rid: release.advance(rid, deps, ACTOR) for rid in release.active_releases(deps)},
+    }
+    outcome: dict[str, Any] = {}
+    failures = []
+    for name, step in steps.items():
+        try:
+            outcome[name] = step()
+        except Exception as error:
+            # One stuck part must not stop the others; the failure is raised after the rest has run.
+            log.exception("reconcile step failed", extra={"step": name})
+            failures.append(f"{name}: {type(error).__name__}: {error}")
+    if failures:
+        raise RuntimeError("reconcile: " + "; ".join(failures))
+    return outcome
+
+
+def sweep_landing(deps: Deps) -> int:
+    """Handle landed blob versions that have no record: their BlobCreated was lost or has not come yet."""
+    settings = deps.settings
+    handled = 0
+    for info in deps.blobs.list(settings.containers.landing):
+        if deps.state.get(record_key(info.name, info.etag)) is not None:
+            continue
+        envelope = Envelope(
+            id=f"reconcile:{uuid.uuid4()}",
+            event_type="reconcile",
+            topic=settings.topics.storage,
+            subject=f"/blobServices/default/containers/{info.container}/blobs/{info.name}",
+            time=datetime.now(UTC),
+            data={},
+        )
+        message = BlobCreated(
+            envelope,
+            info.container,
+            info.name,
+            deps.blobs.url(info.container, info.name),
+            info.etag,
+            info.size,
+            "",
+        )
+        on_blob_created(message, deps, ACTOR)
+        handled += 1
+    return handled
+
+
+def resume_files(deps: Deps) -> int:
+    resumed = 0
+    for document in deps.state.list("files/"):
+        if document.body["status"] in FILE_FINAL and not document.body.get("outbox"):
+            continue
+        if not workflow.needs_attention(document, deps.clock()):
+            continue
+        leased = workflow.acquire(deps, document.key)
+        if leased is not None:
+            with workflow.held(deps, leased):
+                resume_file(leased, deps, None, ACTOR)
+            resumed += 1
+    return resumed
+
+
+def flush_outboxes(deps: Deps) -> int:
+    """Decisions a crashed worker committed but did not get into the audit log."""
+    flushed = 0
+    for prefix in ("runs/", "releases/"):
+        for document in deps.state.list(prefix):
+            if document.body.get("outbox") and workflow.needs_attention(document, deps.clock()):
+                leased = workflow.acquire(deps, document.key)
+                if leased is not None:
+                    workflow.release(deps, leased)
+                    flushed += 1
+    return flushed
+
+
+def ensure_releases(deps: Deps) -> int:
+    """A registered model whose ModelRegistered event was lost still gets its release."""
+    started = 0
+    for run in deps.state.list("runs/"):
+        version = run.body.get("model_version")
+        if run.body["status"] != "registered" or not version:
+            continue
+        if deps.state.get(f"releases/{release.release_id(deps.settings.model_name, version)}") is not None:
+            continue
+        model = deps.registry.get(deps.settings.model_name, version)
+        if model is not None:
+            release.start_release(model, f"reconcile:{run.body['run_id']}", deps, ACTOR)
+            started += 1
+    return started
 
 
 def scheduled_retrain(deps: Deps, tick_id: str) -> None:

@@ -14,11 +14,12 @@ import logging
 import math
 from typing import Any
 
+from shared import workflow
 from shared.bootstrap import Deps
 from shared.datasets import load_manifest
 from shared.handlers.training import PRODUCTION_KEY
 from shared.messages import ModelRegistered
-from shared.ports import PreconditionFailed
+from shared.ports import ModelVersion
 from shared.state import Document
 
 log = logging.getLogger(__name__)
@@ -44,65 +45,85 @@ def on_model_registered(message: ModelRegistered, deps: Deps) -> None:
     if model is None:  # the event can outrun the registry's read replica: fail, so Event Grid retries
         raise LookupError(f"model {message.model_name}:{message.model_version} is not in the registry")
     rid = release_id(message.model_name, message.model_version)
-    deployment = f"model-v{message.model_version}"
-    created = deps.state.create(
-        f"releases/{rid}",
+    start_release(model, message.envelope.id, deps, ACTOR)
+    advance(rid, deps, ACTOR)
+
+
+def deployment_name(version: str) -> str:
+    return f"model-v{version}"
+
+
+def start_release(model: ModelVersion, event_id: str, deps: Deps, actor: str) -> None:
+    """Create the release (once per model version) and begin its deployment; a redelivery resumes it."""
+    rid = release_id(model.name, model.version)
+    deployment = deployment_name(model.version)
+    key = f"releases/{rid}"
+    started = workflow.decision(
+        actor,
+        "deployment.started",
+        rid,
+        f"{key}:deployment.started",
+        event_id=event_id,
+        deployment=deployment,
+    )
+    document = workflow.create(
+        deps,
+        key,
         {
             "id": rid,
-            "model": message.model_name,
-            "version": message.model_version,
+            "model": model.name,
+            "version": model.version,
             "deployment": deployment,
             "status": "deploying",
-            "event_id": message.envelope.id,
+            "event_id": event_id,
             "history": [{"status": "deploying", "at": deps.clock().isoformat()}],
         },
-    )
-    release = deps.state.get(f"releases/{rid}")
-    if release is not None and release.body["status"] == "deploying":
-        # Idempotent by name, so a redelivery after a crash between the two steps still begins it.
-        deps.endpoints.begin_deployment(deployment, model)
-    if created is not None:
-        deps.audit.record(
-            ACTOR, "deployment.started", rid, event_id=message.envelope.id, deployment=deployment
-        )
-    advance(rid, deps, ACTOR)
+        started,
+    ) or workflow.acquire(deps, key)
+    if document is None:
+        return  # another worker holds it
+    with workflow.held(deps, document):
+        if document.body["status"] == "deploying":
+            deps.endpoints.begin_deployment(deployment, model)  # idempotent by name
+        workflow.release(deps, document)
 
 
 def advance(rid: str, deps: Deps, actor: str) -> str:
     """Move the release as far as it can go now; returns its status."""
-    for _ in range(10):
-        document = deps.state.get(f"releases/{rid}")
-        if document is None:
+    key = f"releases/{rid}"
+    document = workflow.acquire(deps, key)
+    if document is None:
+        current = deps.state.get(key)
+        if current is None:
             raise LookupError(f"release {rid} does not exist")
-        status = document.body["status"]
-        step = _STEPS.get(status)
-        if step is None:
-            return status
-        outcome = step(document, deps)
-        if outcome is None:
-            return status  # waiting for something outside (a deployment, an approver)
-        new_status, detail = outcome
-        try:
-            _transition(document, new_status, deps, actor, detail)
-        except PreconditionFailed:
-            continue  # someone else moved it; look again
-    return deps.state.get(f"releases/{rid}").body["status"]
+        return str(current.body["status"])  # another worker is moving it
+    with workflow.held(deps, document):
+        while (step := _STEPS.get(document.body["status"])) is not None:
+            outcome = step(document, deps)
+            if outcome is None:
+                break  # waiting for something outside (a deployment, an approver)
+            document = _transition(document, outcome[0], deps, actor, outcome[1])
+        workflow.release(deps, document)
+        return str(document.body["status"])
 
 
 def decide_approval(rid: str, approved: bool, approver: str, comment: str, deps: Deps) -> tuple[bool, str]:
-    document = deps.state.get(f"releases/{rid}")
-    if document is None:
+    key = f"releases/{rid}"
+    if deps.state.get(key) is None:
         return False, f"release {rid} does not exist"
-    if document.body["status"] != "awaiting_approval":
-        return False, f"release {rid} is {document.body['status']}, not awaiting approval"
+    document = workflow.acquire(deps, key)
+    if document is None:
+        return False, f"release {rid} is being changed; try again"
+    status = document.body["status"]
+    if status != "awaiting_approval":
+        workflow.release(deps, document)
+        return False, f"release {rid} is {status}, not awaiting approval"
     new_status = "promoting" if approved else "failed"
     detail = {"approver": approver, "comment": comment}
-    try:
-        _transition(document, new_status, deps, "approve" if approved else "reject", detail)
-    except PreconditionFailed:
-        return False, f"release {rid} changed while deciding; try again"
+    document = _transition(document, new_status, deps, "approve" if approved else "reject", detail)
     if not approved:
         deps.endpoints.delete_deployment(document.body["deployment"])
+    workflow.release(deps, document)
     advance(rid, deps, "approve")
     return True, f"release {rid} {'approved' if approved else 'rejected'} by {approver}"
 
@@ -174,18 +195,22 @@ def _promoting(document: Document, deps: Deps) -> tuple[str, dict[str, Any]] | N
 _STEPS = {"deploying": _deploying, "smoke_testing": _smoke_testing, "promoting": _promoting}
 
 
-def _transition(document: Document, status: str, deps: Deps, actor: str, detail: dict[str, Any]) -> None:
+def _transition(document: Document, status: str, deps: Deps, actor: str, detail: dict[str, Any]) -> Document:
+    """Change status and queue its audit entry in one write, then record it (once, by key)."""
     body = document.body
     history = [*body["history"], {"status": status, "at": deps.clock().isoformat(), **detail}]
-    deps.state.replace(document, {**body, "status": status, "history": history})
     action = {"production": "release.promoted", "failed": "release.failed"}.get(status, f"release.{status}")
-    deps.audit.record(
+    entry = workflow.decision(
         actor,
         action,
         body["id"],
+        f"releases/{body['id']}:{status}",
         model=f"{body['model']}:{body['version']}",
         deployment=body["deployment"],
         **detail,
+    )
+    return workflow.flush(
+        deps, workflow.commit(deps, document, {"status": status, "history": history}, entry)
     )
 
 

@@ -1,55 +1,112 @@
-"""The open training request: one document that data, drift and schedules add causes to, until it runs."""
+"""Training requests and the catalog of accepted files, stored so that a burst of writers never contends.
+
+- Every cause of training (a landed file, a drift, a schedule) is one document `training/requests/<event>`,
+  created once per event. The open request is the set of them; a run consumes the ones it answers.
+- Every accepted file is one document `catalog/<sha256>`; a dataset version is built from all of them.
+"""
 
 from __future__ import annotations
 
-import uuid
+import hashlib
 from typing import Any
 
 from shared.bootstrap import Deps
 from shared.messages import RequestTraining
+from shared.ports import PreconditionFailed
 
-REQUEST_KEY = "training/request"
-CATALOG_KEY = "datasets/catalog"
+REQUESTS = "training/requests/"
+WAITING_KEY = "training/waiting"
+CATALOG = "catalog/"
 
 
-def request_training(command: RequestTraining, deps: Deps, actor: str) -> dict[str, Any]:
-    """Add a cause to the open request (opening one if needed); the `reconcile` tick starts the run."""
-    now = deps.clock().isoformat()
-
-    def add(body: dict[str, Any] | None) -> dict[str, Any] | None:
-        body = body or {"id": f"req-{uuid.uuid4().hex[:12]}", "opened_at": now, "causes": [], "events": []}
-        if command.event_id in body["events"]:
-            return None  # this event already asked; a redelivery changes nothing
-        body["events"].append(command.event_id)
-        if command.cause not in body["causes"]:
-            body["causes"].append(command.cause)
-        body["updated_at"] = now
-        body.setdefault("details", []).append(
-            {"cause": command.cause, "event": command.event_id, **command.detail}
-        )
-        return body
-
-    document = deps.state.update(REQUEST_KEY, add)
-    assert document is not None
+def request_training(command: RequestTraining, deps: Deps, actor: str) -> bool:
+    """Ask for training; the `reconcile` tick starts the run. Once per event: a redelivered event, or a file
+    that a run has taken in already, asks for nothing. Returns whether this call asked."""
+    sha = command.detail.get("sha256")
+    if sha and (entry := catalog_entry(deps, sha)) and entry.get("dataset_version"):
+        return False  # a retry after a run consumed the request: the run covers this file
+    now = deps.clock()
+    item = {"cause": command.cause, "event": command.event_id, "at": now.isoformat(), **command.detail}
+    deps.state.create(_item_key(command.event_id), item)
+    stored = deps.state.get(_item_key(command.event_id))
+    if stored is None:
+        return False  # consumed by a run between our write and this read: the run covers this event
     deps.audit.record(
         actor,
         "training.requested",
-        document.body["id"],
+        command.event_id,
+        key=f"training.requested:{command.event_id}",
         cause=command.cause,
         event_id=command.event_id,
         **command.detail,
     )
-    return document.body
+    return True
+
+
+def open_request(deps: Deps) -> dict[str, Any] | None:
+    """The causes waiting for a run, as one request: its id derives from its first event."""
+    items = sorted((d.body for d in deps.state.list(REQUESTS)), key=lambda item: (item["at"], item["event"]))
+    if not items:
+        return None
+    waiting = deps.state.get(WAITING_KEY)
+    return {
+        "id": f"req-{hashlib.sha256(items[0]['event'].encode()).hexdigest()[:12]}",
+        "opened_at": items[0]["at"],
+        "updated_at": max(item["at"] for item in items),
+        "causes": sorted({item["cause"] for item in items}),
+        "events": [item["event"] for item in items],
+        "details": items,
+        "waiting": waiting.body["reason"] if waiting else None,
+    }
+
+
+def consume(deps: Deps, events: list[str]) -> None:
+    """Close the causes a run answers; causes that arrived meanwhile stay open for a follow-up run."""
+    for event in events:
+        deps.state.delete(_item_key(event))
+    deps.state.delete(WAITING_KEY)
+
+
+def note_waiting(deps: Deps, reason: str) -> bool:
+    """Remember why the open request cannot run yet; True the first time this reason is noted."""
+    current = deps.state.get(WAITING_KEY)
+    if current is not None and current.body["reason"] == reason:
+        return False
+    try:
+        if current is None:
+            return deps.state.create(WAITING_KEY, {"reason": reason}) is not None
+        deps.state.replace(current, {"reason": reason})
+    except PreconditionFailed:
+        return False
+    return True
 
 
 def add_to_catalog(deps: Deps, entry: dict[str, Any]) -> None:
-    """Record an accepted file in the catalog every dataset version is built from."""
+    """Record an accepted file in the catalog every dataset version is built from (once per content)."""
+    deps.state.create(f"{CATALOG}{entry['sha256']}", entry)
 
-    def add(body: dict[str, Any] | None) -> dict[str, Any] | None:
-        body = body or {"files": {}}
-        if entry["sha256"] in body["files"]:
-            return None
-        body["files"][entry["sha256"]] = entry
-        return body
 
-    deps.state.update(CATALOG_KEY, add)
+def catalog(deps: Deps) -> dict[str, dict[str, Any]]:
+    return {d.body["sha256"]: d.body for d in deps.state.list(CATALOG)}
+
+
+def catalog_entry(deps: Deps, sha256: str) -> dict[str, Any] | None:
+    document = deps.state.get(f"{CATALOG}{sha256}")
+    return document.body if document else None
+
+
+def mark_joined(deps: Deps, shas: list[str], dataset_version: str) -> None:
+    """Note the first dataset version each file joined: "which files did this model see" stays answerable."""
+    for sha in shas:
+        deps.state.update(
+            f"{CATALOG}{sha}",
+            lambda body: (
+                None
+                if body is None or body.get("dataset_version")
+                else {**body, "dataset_version": dataset_version}
+            ),
+        )
+
+
+def _item_key(event_id: str) -> str:
+    return f"{REQUESTS}{hashlib.sha256(event_id.encode()).hexdigest()[:32]}"

@@ -12,7 +12,7 @@ from shared.handlers import reconcile as reconciliation
 from shared.handlers.data import on_blob_created
 from shared.handlers.drift import on_drift_detected
 from shared.handlers.release import advance, decide_approval, on_model_registered, release_id
-from shared.handlers.requests import REQUEST_KEY
+from shared.handlers.requests import catalog_entry, open_request
 from shared.handlers.training import PRODUCTION_KEY, on_run_completed, start_training_if_due
 from shared.messages import (
     BLOB_CREATED,
@@ -163,10 +163,10 @@ def test_a_good_file_is_accepted_stored_by_hash_catalogued_and_asks_for_training
     sha = accepted.detail["sha256"]
     assert accepted.subject == "batch-1.csv" and accepted.detail["rows"] == 20
     assert deps.blobs.read("datasets", f"files/{sha}.csv").data == data
-    catalog = state(deps, "datasets/catalog")
-    assert catalog is not None and catalog["files"][sha]["name"] == "batch-1.csv"
+    entry = catalog_entry(deps, sha)
+    assert entry is not None and entry["name"] == "batch-1.csv"
     assert state(deps, "datasets/schema")["columns"] == {"x1": "number", "x2": "number", "target": "number"}
-    request = state(deps, REQUEST_KEY)
+    request = open_request(deps)
     assert request is not None
     assert (request["causes"], request["events"]) == (["data"], ["evt-1"])
     assert deps.blobs.names("landing") == ["batch-1.csv"]  # accepted files stay where the user put them
@@ -181,7 +181,7 @@ def test_the_same_event_delivered_twice_asks_for_training_once() -> None:
 
     assert len(actions(deps, "training.requested")) == 1
     assert len(actions(deps, "file.accepted")) == 1
-    assert state(deps, REQUEST_KEY)["events"] == ["evt-1"]
+    assert open_request(deps)["events"] == ["evt-1"]
     assert deps.audit.verify() == []
 
 
@@ -203,7 +203,7 @@ def test_a_bad_file_is_quarantined_with_its_reasons_and_removed_from_landing() -
     [quarantined] = actions(deps, "file.quarantined")
     assert quarantined.subject == "bad.csv"
     assert quarantined.detail["reasons"] == reason["reasons"]
-    assert state(deps, REQUEST_KEY) is None  # nothing to train on
+    assert open_request(deps) is None  # nothing to train on
     assert deps.blobs.names("datasets") == []
     assert deps.audit.verify() == []
 
@@ -238,7 +238,7 @@ def test_a_file_in_another_container_is_ignored() -> None:
     assert "not the landing container" in ignored.detail["reason"]
     assert deps.blobs.names("reports") == ["report.csv"]
     assert deps.blobs.names("quarantine") == []
-    assert state(deps, REQUEST_KEY) is None
+    assert open_request(deps) is None
 
 
 # --- starting training ----------------------------------------------------------------------------------------
@@ -278,7 +278,7 @@ def test_a_burst_of_files_starts_exactly_one_run_with_all_of_them() -> None:
     run = state(deps, f"runs/{run_id}")
     assert run is not None and run["status"] == "running"
     assert run["request"]["events"] == ["evt-0", "evt-1", "evt-2"]
-    assert state(deps, REQUEST_KEY) is None  # the request was consumed by the run
+    assert open_request(deps) is None  # the request was consumed by the run
     [started] = actions(deps, "training.started")
     assert started.detail["files"] == 3
     assert deps.audit.verify() == []
@@ -319,7 +319,7 @@ def test_a_file_landing_while_a_run_starts_stays_open_for_the_next_run() -> None
     run_id = start_after_quiet_period(deps)
 
     assert state(deps, f"runs/{run_id}")["request"]["events"] == ["evt-1"]
-    request = state(deps, REQUEST_KEY)
+    request = open_request(deps)
     assert request is not None
     assert (request["events"], request["causes"]) == (["evt-2"], ["data"])
     assert deps.audit.verify() == []
@@ -337,7 +337,7 @@ def test_the_same_dataset_version_is_never_trained_twice() -> None:
     [waiting] = actions(deps, "training.waiting")  # recorded once, not on every tick
     assert "was already trained on" in waiting.detail["reason"]
     assert waiting.detail["causes"] == ["drift"]
-    assert state(deps, REQUEST_KEY) is not None  # kept open for the next new data
+    assert open_request(deps) is not None  # kept open for the next new data
     assert deps.audit.verify() == []
 
 
@@ -739,7 +739,7 @@ def test_drift_detected_asks_for_training_with_cause_drift() -> None:
 
     on_drift_detected(drift_detected(deps, event_id="evt-drift"), deps)
 
-    request = state(deps, REQUEST_KEY)
+    request = open_request(deps)
     assert request is not None
     assert (request["causes"], request["events"]) == (["drift"], ["evt-drift"])
     assert request["details"][0]["drifted_columns"] == ["x1"]
@@ -758,7 +758,7 @@ def test_drift_with_new_data_trains_on_the_new_data() -> None:
     run_id = start_after_quiet_period(deps)
 
     assert run_id is not None
-    assert state(deps, f"runs/{run_id}")["request"]["causes"] == ["drift", "data"]
+    assert state(deps, f"runs/{run_id}")["request"]["causes"] == ["data", "drift"]
     assert deps.audit.verify() == []
 
 
@@ -781,3 +781,30 @@ def test_the_whole_loop_leaves_an_intact_audit_chain() -> None:
         "release.promoted",
     ]
     assert deps.audit.verify() == []
+
+
+def test_a_better_point_estimate_without_significance_is_rejected_with_that_reason() -> None:
+    deps = make_deps(MLOPS_REQUIRE_SIGNIFICANCE="true")
+    rid = deploy(deps, train(deps))
+    deps.endpoints.set_state("model-v1", "Succeeded")
+    advance(rid, deps, "reconcile")
+    land(deps, "batch-2.csv", good_csv(offset=100))
+    run_id = start_after_quiet_period(deps)
+    assert run_id is not None
+    result = evaluation(rmse=2.9, champion={"r2": 0.9, "rmse": 3.0, "mae": 1.5})
+    result["comparison"] = {
+        "metric": "rmse",
+        "difference": -0.1,
+        "ci_low": -0.4,
+        "ci_high": 0.2,
+        "level": 0.95,
+        "p_value": 0.41,
+    }
+    deps.jobs.complete(run_id, result)
+
+    on_run_completed(run_completed(deps, run_id, event_id="evt-done-2"), deps)
+
+    assert state(deps, f"runs/{run_id}")["status"] == "rejected"
+    [rejected] = actions(deps, "challenger.rejected")
+    assert any("signific" in reason for reason in rejected.detail["reasons"])
+    assert deps.registry.find_by_run(MODEL, run_id) is None

@@ -1,0 +1,210 @@
+"""Chaos: seeded random deliveries — duplicates, replays with new ids, reordering, lost events, late
+redeliveries and crashes — by concurrent workers against Azurite. After the system settles, every invariant
+holds. A failing seed is printed; replay it with `pytest tests/integration/test_chaos.py -k "seed-N"`."""
+
+from __future__ import annotations
+
+import random
+import threading
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from shared import faults, invariants, workflow
+from shared.audit import AuditLog
+from shared.azure.storage import AzureBlobStore
+from shared.bootstrap import Deps
+from shared.config import Settings
+from shared.handlers import reconcile as reconciliation
+from shared.handlers.data import on_blob_created
+from shared.handlers.release import on_model_registered
+from shared.handlers.training import on_run_completed
+from shared.messages import BLOB_CREATED, RUN_COMPLETED, BlobCreated, RunCompleted, envelope_of, typed
+from shared.state import StateStore
+from tests.fakes import TEST_SETTINGS, FakeClock, FakeEndpoints, FakeJobs, FakePublisher, FakeRegistry
+
+SEEDS = range(20)
+WORKERS = 4
+MODEL = "mlops-model"
+
+
+def _deps(connection_string: str, seed: int) -> Deps:
+    prefix = f"x{seed}{uuid.uuid4().hex[:6]}"
+    containers = {
+        f"MLOPS_CONTAINER_{c.upper()}": f"{prefix}-{c}"
+        for c in ("landing", "quarantine", "datasets", "inference", "reports", "state", "audit", "deadletter")
+    }
+    settings = Settings.from_env(
+        {**TEST_SETTINGS, **containers, "MLOPS_QUIET_PERIOD_SECONDS": "30", "MLOPS_MAX_WAIT_SECONDS": "300"}
+    )
+    blobs = AzureBlobStore.from_connection_string(connection_string)
+    blobs.ensure_containers(settings.containers.all())
+    clock = FakeClock()
+    return Deps(
+        settings=settings,
+        blobs=blobs,
+        state=StateStore(blobs, settings.containers.state),
+        audit=AuditLog(blobs, settings.containers.audit, clock),
+        jobs=FakeJobs(),
+        registry=FakeRegistry(clock, settings.topics.workspace),
+        endpoints=FakeEndpoints(),
+        publisher=FakePublisher(),
+        clock=clock,
+    )
+
+
+def _csv(rng: random.Random, good: bool) -> bytes:
+    if not good:
+        return rng.choice([b"x1,x2\n1,2\n", b"\xff\xfe not text", b"x1,x2,target\n1,2,\n"])
+    start = rng.randrange(10_000)
+    rows = "".join(f"{i},{(i * 7) % 5},{2.0 * i + 1}\n" for i in range(start, start + 12))
+    return f"x1,x2,target\n{rows}".encode()
+
+
+class Chaos:
+    def __init__(self, deps: Deps, seed: int) -> None:
+        self.deps = deps
+        self.rng = random.Random(seed)
+        self.lock = threading.Lock()
+        self.delivered = 0
+
+    def deliver(self, handlers: list[Callable[[Deps], Any]]) -> None:
+        """Each handler runs on one of several workers, in random order, some twice, some dropped, some
+        crashing after a random side effect (Event Grid then redelivers it later)."""
+        batch: list[tuple[Callable[[Deps], Any], int]] = []
+        for handler in handlers:
+            roll = self.rng.random()
+            if roll < 0.10:
+                continue  # lost: reconcile has to notice
+            copies = 2 if roll > 0.85 else 1
+            batch += [(handler, self.rng.randrange(1, 12) if self.rng.random() < 0.15 else 0)] * copies
+        self.rng.shuffle(batch)
+        late: list[Callable[[Deps], Any]] = []
+
+        def work(items: list[tuple[Callable[[Deps], Any], int]]) -> None:
+            for handler, crash_after in items:
+                deps = self.deps if not crash_after else faults.inject(self.deps, crash_after)[0]
+                try:
+                    handler(deps)
+                except faults.InjectedCrash:
+                    with self.lock:
+                        late.append(handler)
+                with self.lock:
+                    self.delivered += 1
+
+        chunks = [batch[i::WORKERS] for i in range(WORKERS)]
+        threads = [threading.Thread(target=work, args=(chunk,)) for chunk in chunks]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        self.tick()  # leases of crashed workers expire, then Event Grid retries
+        for handler in late:
+            handler(self.deps)
+            self.delivered += 1
+
+    def tick(self) -> None:
+        self.deps.clock.advance(workflow.LEASE_SECONDS + 1)
+        reconciliation.reconcile(self.deps)
+
+
+def _blob_created(deps: Deps, name: str, etag: str, event_id: str) -> BlobCreated:
+    message = typed(
+        envelope_of(
+            id=event_id,
+            event_type=BLOB_CREATED,
+            topic=deps.settings.topics.storage,
+            subject=f"/blobServices/default/containers/{deps.settings.containers.landing}/blobs/{name}",
+            data={"eTag": etag, "url": ""},
+            time=deps.clock(),
+        )
+    )
+    assert isinstance(message, BlobCreated)
+    return message
+
+
+def _run_completed(deps: Deps, run_id: str, event_id: str) -> RunCompleted:
+    message = typed(
+        envelope_of(
+            id=event_id,
+            event_type=RUN_COMPLETED,
+            topic=deps.settings.topics.workspace,
+            subject=f"experiments/e/runs/{run_id}",
+            data={"runId": run_id},
+            time=deps.clock(),
+        )
+    )
+    assert isinstance(message, RunCompleted)
+    return message
+
+
+@pytest.mark.parametrize("seed", SEEDS, ids=[f"seed-{s}" for s in SEEDS])
+def test_invariants_hold_whatever_the_delivery(azurite: str, seed: int) -> None:
+    deps = _deps(azurite, seed)
+    chaos = Chaos(deps, seed)
+    rng = chaos.rng
+    landing = deps.settings.containers.landing
+    uploaded = 0
+    for burst in range(3):
+        handlers = []
+        for _ in range(rng.randrange(12, 20)):
+            name = f"b{burst}/f{uploaded}.csv"
+            uploaded += 1
+            etag = deps.blobs.write(landing, name, _csv(rng, good=rng.random() > 0.15))
+            for replay in range(2 if rng.random() < 0.1 else 1):  # a replay arrives with a new event id
+                event_id = f"evt-{name}-{replay}"
+                handlers.append(
+                    lambda d, n=name, e=etag, i=event_id: on_blob_created(_blob_created(d, n, e, i), d)
+                )
+        chaos.deliver(handlers)
+        for _ in range(2):
+            chaos.tick()
+        completions = []
+        for run_id in list(deps.jobs.submitted):
+            if deps.jobs.statuses[run_id] in ("Queued", "Running"):
+                rmse = rng.uniform(2.0, 4.0)
+                deps.jobs.complete(
+                    run_id,
+                    {
+                        "primary_metric": "rmse",
+                        "greater_is_better": False,
+                        "challenger": {"r2": 0.8, "rmse": rmse, "mae": rmse / 2},
+                        "champion": None if burst == 0 else {"r2": 0.8, "rmse": 3.0, "mae": 1.5},
+                    },
+                )
+                completions.append(lambda d, r=run_id: on_run_completed(_run_completed(d, r, f"done-{r}"), d))
+        chaos.deliver(completions)
+        announcements = [
+            lambda d, m=model: on_model_registered(deps.registry.announcement(m), d)
+            for model in deps.registry.models.get(MODEL, [])
+        ]
+        chaos.deliver(announcements)
+        for deployment in deps.endpoints.deployments():
+            if deployment.state == "Creating":
+                deps.endpoints.set_state(deployment.name, "Succeeded")
+        chaos.tick()
+    for _ in range(4):  # settle: runs still out are chased, releases move on
+        for run_id, status in list(deps.jobs.statuses.items()):
+            if status in ("Queued", "Running"):
+                deps.jobs.complete(
+                    run_id,
+                    {
+                        "primary_metric": "rmse",
+                        "greater_is_better": False,
+                        "challenger": {"r2": 0.8, "rmse": 2.5, "mae": 1.2},
+                        "champion": None,
+                    },
+                )
+        for deployment in deps.endpoints.deployments():
+            if deployment.state == "Creating":
+                deps.endpoints.set_state(deployment.name, "Succeeded")
+        chaos.tick()
+
+    problems = invariants.check(deps, settled=True)
+    assert problems == [], f"seed {seed}: {problems}"
+    runs = [d.body for d in deps.state.list("runs/")]
+    assert len(deps.jobs.submitted) == len(runs) == len({r["dataset_version"] for r in runs}), f"seed {seed}"
+    assert chaos.delivered > 40, f"seed {seed}: only {chaos.delivered} deliveries"
+    assert deps.state.get("releases/production") is not None, f"seed {seed}: nothing reached production"
