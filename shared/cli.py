@@ -31,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     lineage.add_argument("model", metavar="NAME:VERSION")
     fire = commands.add_parser("fire", help="run a timer function now")
     fire.add_argument("timer", choices=["reconcile", "scheduled_retrain", "drift_check"])
+    commands.add_parser("dead-letters", help="events that exhausted their delivery attempts")
+    replay = commands.add_parser("replay", help="deliver a dead-lettered event again")
+    replay.add_argument("id", help="the id `mlops dead-letters` shows (subscription/event id)")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     if args.command == "demo":  # the story on the console, the host's log in a file
@@ -52,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
         if not name or not version:
             parser.error("lineage takes NAME:VERSION, e.g. mlops-model:1")
         return _show(requests.get(f"{settings.host_url}/api/models/{name}/{version}/lineage", timeout=30))
+    if args.command == "dead-letters":
+        return _dead_letters(requests.get(f"{settings.host_url}/admin/deadletters", timeout=30))
+    if args.command == "replay":
+        return _show(requests.post(f"{settings.host_url}/admin/deadletters/{args.id}/replay", timeout=30))
     if args.command == "fire":
         return _show(
             requests.post(
@@ -109,6 +116,19 @@ def _send_event(settings: Settings, file: Path, function: str | None) -> int:
         print(f"{target}: {response.status_code} {response.text}")
         worst = max(worst, 0 if response.ok else 1)
     return worst
+
+
+def _dead_letters(response: requests.Response) -> int:
+    if not response.ok:
+        return _show(response)
+    letters = response.json()
+    for letter in letters:
+        print(
+            f"{letter['id']}  {letter['event'].get('eventType') or letter['event'].get('type')}  "
+            f"attempts={letter['deliveryAttempts']}  {letter['deadLetterReason']}: {letter['lastDeliveryOutcome']}"
+        )
+    print(f"{len(letters)} dead-lettered event(s)")
+    return 0
 
 
 def _show(response: requests.Response) -> int:

@@ -10,6 +10,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from shared.validation import Schema
 
 LOCAL_SUBSCRIPTION = (
     "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/mlops-local/providers"
@@ -112,6 +116,38 @@ SETTINGS: tuple[Setting, ...] = (
         "Minimum relative improvement of the primary metric over the champion.",
     ),
     Setting("MLOPS_HOLDOUT_FRACTION", "0.2", "Share of rows (by row hash) kept out of every training set."),
+    Setting(
+        "MLOPS_KEY_COLUMNS",
+        "",
+        "Comma-separated columns that identify a row for the holdout hash; empty: the whole row.",
+    ),
+    Setting(
+        "MLOPS_BOOTSTRAP_RESAMPLES",
+        "1000",
+        "Paired bootstrap resamples of the holdout for the primary metric's difference (100-100000).",
+    ),
+    Setting(
+        "MLOPS_CONFIDENCE_LEVEL",
+        "0.95",
+        "Level of the bootstrap interval, and at which a challenger's improvement must be significant.",
+    ),
+    Setting(
+        "MLOPS_REQUIRE_SIGNIFICANCE",
+        "true",
+        "Reject a challenger whose improvement's interval does not exclude zero.",
+    ),
+    Setting(
+        "MLOPS_SECONDARY_TOLERANCE",
+        "0.05",
+        "Largest relative worsening allowed on any non-primary metric vs the champion; `off` to not gate.",
+    ),
+    Setting(
+        "MLOPS_SCHEMA",
+        "",
+        'Declared data schema, JSON like `{"columns": {"age": {"type": "number", "nullable": false, '
+        '"min": 0}, "city": {"type": "category", "categories": ["Oslo"]}}}`; empty: learned from the '
+        "first accepted file and then frozen.",
+    ),
     Setting("MLOPS_SEED", "42", "Seed for training and evaluation."),
     Setting("MLOPS_MIN_ROWS", "10", "Files with fewer rows are quarantined."),
     Setting("MLOPS_MAX_FILE_BYTES", str(100 * 1024 * 1024), "Larger files are quarantined."),
@@ -131,6 +167,33 @@ SETTINGS: tuple[Setting, ...] = (
         "Share of drifted columns that makes the dataset drifted (Evidently's default).",
     ),
     Setting("MLOPS_DRIFT_WINDOW_ROWS", "10000", "Most recent inference rows compared with the reference."),
+    Setting(
+        "MLOPS_DRIFT_WINDOW_HOURS",
+        "0",
+        "If above 0: the inference files written in the last this many hours are the current data, "
+        "instead of the last `MLOPS_DRIFT_WINDOW_ROWS` rows.",
+    ),
+    Setting(
+        "MLOPS_DRIFT_SAMPLE_ROWS",
+        "5000",
+        "Rows of each data set the drift check keeps in memory for the report's charts; verdicts use every row.",
+    ),
+    Setting(
+        "MLOPS_DRIFT_CHUNK_ROWS",
+        "100000",
+        "Rows the drift check parses at a time; its memory grows with this and the sample, not with the data.",
+    ),
+    Setting(
+        "MLOPS_DRIFT_COOLDOWN_SECONDS",
+        "604800",
+        "After drift asked to retrain a model version, more drift events for it ask again only after this long.",
+    ),
+    Setting(
+        "MLOPS_DRIFT_PREDICTION_COLUMN",
+        "prediction",
+        "Column of logged predictions in inference files; checked for drift against the champion's "
+        "predictions on a sample of its training data.",
+    ),
     Setting("MLOPS_REQUIRE_APPROVAL", "false", "Releases wait in `awaiting_approval` before production."),
     Setting("MLOPS_SMOKE_TEST_ROWS", "20", "Rows sent to a new deployment by the smoke test."),
     Setting(
@@ -191,6 +254,9 @@ class TrainingSettings:
     estimator_params: dict
     holdout_fraction: float
     seed: int
+    key_columns: tuple[str, ...] = ()
+    bootstrap_resamples: int = 1000
+    confidence_level: float = 0.95
 
     def as_job_config(self) -> dict:
         """The settings a training job receives (as `config.json`), in plain JSON types."""
@@ -203,6 +269,9 @@ class TrainingSettings:
             "estimator_params": self.estimator_params,
             "holdout_fraction": self.holdout_fraction,
             "seed": self.seed,
+            "key_columns": list(self.key_columns) or None,
+            "bootstrap_resamples": self.bootstrap_resamples,
+            "confidence_level": self.confidence_level,
         }
 
 
@@ -235,6 +304,14 @@ class Settings:
     smoke_test_rows: int
     local_retry_seconds: tuple[float, ...]
     raw: dict[str, str] = field(repr=False, default_factory=dict)
+    drift_window_hours: float = 0.0
+    drift_sample_rows: int = 5000
+    drift_chunk_rows: int = 100_000
+    drift_cooldown_seconds: float = 604800.0
+    drift_prediction_column: str = "prediction"
+    require_significance: bool = True
+    secondary_tolerance: float | None = 0.05
+    schema: Schema | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -262,6 +339,9 @@ def _parse(raw: dict[str, str]) -> Settings:
         estimator_params=_json_object(raw, "MLOPS_ESTIMATOR_PARAMS"),
         holdout_fraction=_number(raw, "MLOPS_HOLDOUT_FRACTION", float, low=0.01, high=0.9),
         seed=_number(raw, "MLOPS_SEED", int),
+        key_columns=tuple(c.strip() for c in raw["MLOPS_KEY_COLUMNS"].split(",") if c.strip()),
+        bootstrap_resamples=_number(raw, "MLOPS_BOOTSTRAP_RESAMPLES", int, low=100, high=100_000),
+        confidence_level=_number(raw, "MLOPS_CONFIDENCE_LEVEL", float, low=0.5, high=0.999),
     )
     return Settings(
         backend=backend,
@@ -312,6 +392,16 @@ def _parse(raw: dict[str, str]) -> Settings:
             for part in raw["MLOPS_LOCAL_RETRY_SECONDS"].split(",")
         ),
         raw=raw,
+        drift_window_hours=_number(raw, "MLOPS_DRIFT_WINDOW_HOURS", float, low=0.0),
+        drift_sample_rows=_number(raw, "MLOPS_DRIFT_SAMPLE_ROWS", int, low=0, high=1_000_000),
+        drift_chunk_rows=_number(raw, "MLOPS_DRIFT_CHUNK_ROWS", int, low=100),
+        drift_cooldown_seconds=_number(raw, "MLOPS_DRIFT_COOLDOWN_SECONDS", float, low=0.0),
+        drift_prediction_column=raw["MLOPS_DRIFT_PREDICTION_COLUMN"].strip(),
+        require_significance=_boolean(raw, "MLOPS_REQUIRE_SIGNIFICANCE"),
+        secondary_tolerance=None
+        if raw["MLOPS_SECONDARY_TOLERANCE"].strip().lower() == "off"
+        else _number(raw, "MLOPS_SECONDARY_TOLERANCE", float, low=0.0),
+        schema=_schema(raw, training.target),
     )
 
 
@@ -337,6 +427,21 @@ def _boolean(raw: Mapping[str, str], name: str) -> bool:
     if text in ("0", "false", "no", "off"):
         return False
     raise ConfigError(f"{name} must be true or false, not {raw[name]!r}")
+
+
+def _schema(raw: Mapping[str, str], target: str) -> Schema | None:
+    from shared.validation import Schema, SchemaError
+
+    text = raw["MLOPS_SCHEMA"].strip()
+    if not text:
+        return None
+    try:
+        schema = Schema.from_dict(_json_object(raw, "MLOPS_SCHEMA"))
+    except SchemaError as error:
+        raise ConfigError(f"MLOPS_SCHEMA: {error}") from None
+    if target not in schema.columns:
+        raise ConfigError(f"MLOPS_SCHEMA does not declare the target column {target!r} (MLOPS_TARGET_COLUMN)")
+    return schema
 
 
 def _json_object(raw: Mapping[str, str], name: str) -> dict:

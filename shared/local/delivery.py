@@ -86,6 +86,33 @@ class Dispatcher:
             log.info("no subscription for published events", extra={"topic": topic, "count": len(events)})
         return queued
 
+    def dead_letters(self) -> list[dict[str, Any]]:
+        """Every dead-lettered event, with its id (`subscription/event id`), reason and attempt count."""
+        letters = []
+        for info in self._blobs.list(self._deadletter):
+            blob = self._blobs.read(self._deadletter, info.name)
+            if blob is not None:
+                letters.append({"id": info.name.removesuffix(".json"), **json.loads(blob.data)})
+        return letters
+
+    def replay(self, letter_id: str) -> bool:
+        """Deliver a dead-lettered event again, to its subscription only; False if there is no such letter."""
+        name = f"{letter_id}.json"
+        blob = self._blobs.read(self._deadletter, name)
+        if blob is None:
+            return False
+        record = json.loads(blob.data)
+        subscription = next((s for s in self._subscriptions if s.name == record["subscription"]), None)
+        if subscription is None:
+            return False
+        with self._cond:
+            heapq.heappush(
+                self._queue, Delivery(time.monotonic(), next(self._seq), subscription, record["event"])
+            )
+            self._cond.notify_all()
+        self._blobs.delete(self._deadletter, name, if_match=blob.info.etag)
+        return True
+
     def idle(self) -> bool:
         with self._cond:
             return not self._queue and self._busy == 0

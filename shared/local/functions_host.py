@@ -22,6 +22,9 @@ from azure.functions import meta
 from azure.functions.eventgrid import EventGridEventInConverter
 from azure.functions.timer import TimerRequest
 
+from shared import faults
+from shared.faults import InjectedCrash
+
 log = logging.getLogger(__name__)
 
 
@@ -75,6 +78,9 @@ class FunctionHost:
             )
         self.invocations: list[Invocation] = []
         self._lock = threading.Lock()
+        # MLOPS_FAULT_FUNCTION / MLOPS_FAULT_AFTER_EFFECTS: crash that function's first invocation (tests)
+        self._fault_function = os.environ.get("MLOPS_FAULT_FUNCTION", "")
+        self._fault_after = int(os.environ.get("MLOPS_FAULT_AFTER_EFFECTS") or 0)
 
     def of_trigger(self, trigger: str) -> list[IndexedFunction]:
         return [f for f in self.functions.values() if f.trigger == trigger]
@@ -112,8 +118,13 @@ class FunctionHost:
         with self._lock:
             self.invocations.append(record)
         started = time.perf_counter()
+        token = faults.armed.set(self._take_fault(function.name))
         try:
             result = function.call(**kwargs)
+        except InjectedCrash as crash:
+            # A worker process died: the host answers 500 and Event Grid redelivers, as in Azure.
+            record.outcome, record.error = "crashed", str(crash)
+            raise RuntimeError(f"worker crashed: {crash}") from None
         except Exception as error:
             record.outcome, record.error = "failed", f"{type(error).__name__}: {error}"
             log.exception("function failed", extra={"function": function.name, "subject": subject})
@@ -122,4 +133,12 @@ class FunctionHost:
             record.outcome = "succeeded"
             return result
         finally:
+            faults.armed.reset(token)
             record.duration_ms = round((time.perf_counter() - started) * 1000, 1)
+
+    def _take_fault(self, name: str) -> faults.Fault | None:
+        with self._lock:
+            if name != self._fault_function or self._fault_after <= 0:
+                return None
+            self._fault_function = ""  # once
+            return faults.Fault(self._fault_after)

@@ -4,6 +4,7 @@
 - POST /runtime/topics/{storage|workspace|mlops}/api/events   topic ingress (aeg-sas-key header)
 - POST /admin/functions/NAME   run a non-HTTP function now (as the Functions admin API)
 - GET  /admin/host/status, /admin/invocations   host state and the invocation log
+- GET  /admin/deadletters, POST /admin/deadletters/{id}/replay   events that exhausted their attempts
 - ANY  /api/...   HTTP triggers
 """
 
@@ -124,6 +125,11 @@ class _Handler(BaseHTTPRequestHandler):
                         "pending_deliveries": state.dispatcher.pending(),
                     },
                 )
+            elif url.path == "/admin/deadletters" and method == "GET":
+                self._json(200, state.dispatcher.dead_letters())
+            elif (letter := re.fullmatch(r"/admin/deadletters/(.+)/replay", url.path)) and method == "POST":
+                found = state.dispatcher.replay(letter[1])
+                self._json(202 if found else 404, {"replayed": found, "id": letter[1]})
             elif url.path == "/admin/invocations":
                 self._json(200, [vars(i) for i in list(state.host.invocations)])
             elif url.path.startswith("/api/"):

@@ -29,6 +29,7 @@ class LocalServices:
         start_azurite: bool = True,
         in_memory_storage: bool = False,
         timers: bool = True,
+        watch: bool = True,
         watch_interval: float = 0.5,
     ) -> None:
         """`env` overrides settings for this process and its children; `start_azurite=False` uses the
@@ -37,6 +38,7 @@ class LocalServices:
         self._start_azurite = start_azurite
         self._in_memory = in_memory_storage
         self._timers_enabled = timers
+        self._watch = watch
         self._watch_interval = watch_interval
         self._saved_env: dict[str, str | None] = {}
         self._stack: list = []
@@ -113,8 +115,9 @@ class LocalServices:
             lambda events: self.dispatcher.publish("storage", events),
             self._watch_interval,
         )
-        self.watcher.start()
-        self._stack.append(self.watcher.stop)
+        if self._watch:
+            self.watcher.start()
+            self._stack.append(self.watcher.stop)
         self.settings = settings
         log.info("local services up", extra={"seconds": round(time.perf_counter() - started, 2)})
 

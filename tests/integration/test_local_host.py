@@ -141,7 +141,10 @@ def test_new_landing_blob_becomes_blob_created_and_is_validated(services: LocalS
         lambda: [e for e in _actions(services, "file.accepted") if e.subject == "watched/one.csv"]
     )
     assert accepted[0].detail["rows"] == 30
-    invocation = next(i for i in services.host.invocations if i.subject == accepted[0].detail["event_id"])
+    event_id = accepted[0].detail["event_id"]
+    invocation = _wait(
+        lambda: [i for i in services.host.invocations if i.subject == event_id and i.outcome != "running"]
+    )[0]
     assert invocation.function == "on_data_landed" and invocation.outcome == "succeeded"
 
 
@@ -193,3 +196,21 @@ def test_http_triggers(services: LocalServices) -> None:
     )
     assert unknown.status_code == 409 and "does not exist" in unknown.json()["message"]
     assert requests.get(f"{url}/api/nothing-here", timeout=10).status_code == 404
+
+
+def test_dead_letters_are_listed_and_can_be_replayed(services: LocalServices) -> None:
+    container = services.settings.containers.deadletter
+    _wait(lambda: services.deps.blobs.read(container, "model-registered/dead-1.json"))
+    letters = requests.get(f"{services.server.url}/admin/deadletters", timeout=10).json()
+    letter = next(item for item in letters if item["id"] == "model-registered/dead-1")
+    assert letter["deliveryAttempts"] == 3 and letter["function"] == "on_model_registered"
+
+    replayed = requests.post(
+        f"{services.server.url}/admin/deadletters/model-registered/dead-1/replay", timeout=10
+    )
+    assert replayed.status_code == 202
+    # the model still does not exist: three more attempts, then back in the dead-letter container
+    _wait(lambda: len([i for i in services.host.invocations if i.subject == "dead-1"]) == 6)
+    _wait(lambda: services.deps.blobs.read(container, "model-registered/dead-1.json"))
+    missing = requests.post(f"{services.server.url}/admin/deadletters/nothing/here/replay", timeout=10)
+    assert missing.status_code == 404
