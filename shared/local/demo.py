@@ -20,6 +20,7 @@ from typing import Any
 
 import requests
 
+from shared.handlers.training import FINAL
 from shared.local.services import LocalServices
 
 DEMO_ENV = {
@@ -192,7 +193,7 @@ class Story:
 
     def _second_run_decided(self) -> bool:
         runs = [doc.body for doc in self.deps.state.list("runs/")]
-        return len(runs) >= 2 and all(run["status"] not in ("running",) for run in runs)
+        return len(runs) >= 2 and all(run["status"] in FINAL for run in runs)
 
     def _release_active(self) -> bool:
         from shared.handlers.release import active_releases
