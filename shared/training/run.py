@@ -89,12 +89,32 @@ def run_training(
         },
         "estimator": settings.estimator,
         "seed": settings.seed,
+        "smoke": _smoke_sample(challenger, test_x),
         **provenance.code_provenance(),
     }
     _write_json(output / "evaluation.json", evaluation)
     if tracking.tracking_enabled():
         tracking.track(evaluation, settings.estimator_params, output)
     return evaluation
+
+
+SMOKE_ROWS = 20
+
+
+def _smoke_sample(challenger: Any, test_x: pd.DataFrame) -> dict[str, Any]:
+    """Holdout rows and this model's own predictions for them: a new deployment must answer the same."""
+    rows = test_x.head(SMOKE_ROWS)
+    predictions = challenger.predict(rows)
+    data = [[None if _missing(v) else _plain(v) for v in row] for row in rows.itertuples(index=False)]
+    return {"columns": list(rows.columns), "data": data, "predictions": [_plain(p) for p in predictions]}
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
 
 
 def _with_target(frame: pd.DataFrame, target: str) -> pd.DataFrame:

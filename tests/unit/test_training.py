@@ -37,6 +37,7 @@ EVALUATION_KEYS = {
     "seed",
     "code_version",
     "code",
+    "smoke",
 }
 
 
@@ -379,3 +380,17 @@ def test_importing_the_package_loads_no_heavy_library() -> None:
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_the_smoke_sample_holds_holdout_rows_and_the_models_own_predictions(tmp_path: Path) -> None:
+    import mlflow.pyfunc
+
+    manifest = write_dataset(tmp_path, [diabetes()])
+    config = make_config("regression", "target", "rmse", "sklearn.linear_model.Ridge")
+    evaluation = run_training(manifest, tmp_path, config, tmp_path / "out")
+
+    smoke = evaluation["smoke"]
+    assert len(smoke["data"]) == len(smoke["predictions"]) == 20
+    served = mlflow.pyfunc.load_model(str(tmp_path / "out" / "model"))
+    again = served.predict(pd.DataFrame(smoke["data"], columns=smoke["columns"]))
+    assert list(again) == pytest.approx(smoke["predictions"])
