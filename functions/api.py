@@ -5,7 +5,8 @@ import azure.functions as func
 from functions._trigger import json_response
 from shared.bootstrap import deps
 from shared.handlers import queries
-from shared.handlers.release import decide_approval
+from shared.handlers.release import decide_approval, roll_back
+from shared.identity import caller
 
 bp = func.Blueprint(http_auth_level=func.AuthLevel.FUNCTION)
 
@@ -28,24 +29,37 @@ def lineage(req: func.HttpRequest) -> func.HttpResponse:
 @bp.function_name("approve")
 @bp.route(route="releases/{release_id}/approve", methods=["POST"])
 def approve(req: func.HttpRequest) -> func.HttpResponse:
-    return _decide(req, approved=True)
+    return _decide(req, "approve")
 
 
 @bp.function_name("reject")
 @bp.route(route="releases/{release_id}/reject", methods=["POST"])
 def reject(req: func.HttpRequest) -> func.HttpResponse:
-    return _decide(req, approved=False)
+    return _decide(req, "reject")
 
 
-def _decide(req: func.HttpRequest, approved: bool) -> func.HttpResponse:
+@bp.function_name("rollback")
+@bp.route(route="releases/{release_id}/rollback", methods=["POST"])
+def rollback(req: func.HttpRequest) -> func.HttpResponse:
+    return _decide(req, "rollback")
+
+
+def _decide(req: func.HttpRequest, decision: str) -> func.HttpResponse:
+    d = deps()
+    release = req.route_params["release_id"]
     try:
         body = json.loads(req.get_body() or b"{}")
     except json.JSONDecodeError:
         return json_response({"error": "body must be JSON"}, status=400)
-    approver = req.headers.get("x-mlops-approver") or body.get("approver", "")
-    if not approver:
+    who = caller(req.headers, d.settings.backend, d.settings.local_approver)
+    if not who:
+        d.audit.record(decision, "approval.refused", release, reason="no approver identity")
         return json_response({"error": "an approver identity is required"}, status=403)
-    done, message = decide_approval(
-        req.route_params["release_id"], approved, approver, body.get("comment", ""), deps()
-    )
-    return json_response({"ok": done, "message": message}, status=200 if done else 409)
+    comment = str(body.get("comment", "")) if isinstance(body, dict) else ""
+    if decision == "rollback":
+        code, message = roll_back(release, who, comment, d)
+    else:
+        code, message = decide_approval(release, decision == "approve", who, comment, d)
+    if code != 200:
+        d.audit.record(decision, "approval.refused", release, approver=who, reason=message)
+    return json_response({"ok": code == 200, "message": message}, status=code)

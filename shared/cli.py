@@ -49,12 +49,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "send-event":
         return _send_event(settings, args.file, args.function)
     if args.command == "status":
-        return _show(requests.get(f"{settings.host_url}/api/status", timeout=30))
+        return _show(requests.get(f"{settings.host_url}/api/status", headers=_key(settings), timeout=30))
     if args.command == "lineage":
         name, _, version = args.model.rpartition(":")
         if not name or not version:
             parser.error("lineage takes NAME:VERSION, e.g. mlops-model:1")
-        return _show(requests.get(f"{settings.host_url}/api/models/{name}/{version}/lineage", timeout=30))
+        return _show(
+            requests.get(
+                f"{settings.host_url}/api/models/{name}/{version}/lineage", headers=_key(settings), timeout=30
+            )
+        )
     if args.command == "dead-letters":
         return _dead_letters(requests.get(f"{settings.host_url}/admin/deadletters", timeout=30))
     if args.command == "replay":
@@ -129,6 +133,10 @@ def _dead_letters(response: requests.Response) -> int:
         )
     print(f"{len(letters)} dead-lettered event(s)")
     return 0
+
+
+def _key(settings: Settings) -> dict[str, str]:
+    return {"x-functions-key": settings.function_key}
 
 
 def _show(response: requests.Response) -> int:

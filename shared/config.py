@@ -75,6 +75,40 @@ SETTINGS: tuple[Setting, ...] = (
         "Endpoint of the custom topic for `MLOps.*` events; empty: the local host's topic ingress.",
     ),
     Setting("MLOPS_EVENTS_KEY", "local-topic-key", "Access key of the custom topic (local backend only)."),
+    # The azure backend's Azure ML workspace and what runs in it (docs/azure.md maps each to the resource).
+    Setting("MLOPS_AZURE_SUBSCRIPTION_ID", "", "Subscription of the Azure ML workspace (azure backend)."),
+    Setting("MLOPS_AZURE_RESOURCE_GROUP", "", "Resource group of the Azure ML workspace (azure backend)."),
+    Setting("MLOPS_AZURE_WORKSPACE", "", "Name of the Azure ML workspace (azure backend)."),
+    Setting(
+        "MLOPS_AZURE_CLIENT_ID",
+        "",
+        "Client id of the user-assigned managed identity; empty: DefaultAzureCredential's own choice.",
+    ),
+    Setting("MLOPS_AZURE_COMPUTE", "", "Compute cluster that runs the training jobs (azure backend)."),
+    Setting("MLOPS_AZURE_EXPERIMENT", "mlops", "Experiment the training jobs are grouped under."),
+    Setting(
+        "MLOPS_AZURE_ENVIRONMENT",
+        "mlops-training",
+        "Training environment: a name (registered from `shared/training/requirements.txt`, versioned by "
+        "content) or an existing `name:version` / `name@latest`.",
+    ),
+    Setting(
+        "MLOPS_AZURE_ENVIRONMENT_IMAGE",
+        "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest",
+        "Base image of the environment registered from the training requirements.",
+    ),
+    Setting(
+        "MLOPS_AZURE_DATASTORE",
+        "",
+        "Workspace datastore of the datasets container (`MLOPS_CONTAINER_DATASETS`): job inputs and outputs.",
+    ),
+    Setting(
+        "MLOPS_AZURE_ENDPOINT",
+        "",
+        "Managed online endpoint that serves the model; empty: `MLOPS_MODEL_NAME`.",
+    ),
+    Setting("MLOPS_AZURE_INSTANCE_TYPE", "Standard_DS3_v2", "VM size of each online deployment."),
+    Setting("MLOPS_AZURE_INSTANCE_COUNT", "1", "Instances of each online deployment."),
     Setting("MLOPS_HOST_URL", "http://127.0.0.1:7071", "Where the local host listens."),
     Setting("MLOPS_ENDPOINT_URL", "http://127.0.0.1:7072", "Where the local scoring endpoint listens."),
     Setting("MLOPS_AZURITE_PORT", "10000", "Port of the Azurite that `mlops up` / `mlops demo` start."),
@@ -197,6 +231,31 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MLOPS_REQUIRE_APPROVAL", "false", "Releases wait in `awaiting_approval` before production."),
     Setting("MLOPS_SMOKE_TEST_ROWS", "20", "Rows sent to a new deployment by the smoke test."),
     Setting(
+        "MLOPS_SMOKE_TOLERANCE", "1e-6", "Largest relative difference between served and offline predictions."
+    ),
+    Setting(
+        "MLOPS_LATENCY_SLO_MS", "500", "p95 latency a deployment must meet in the smoke test and the canary."
+    ),
+    Setting(
+        "MLOPS_CANARY_PERCENT", "10", "Share of live traffic a new deployment gets during its bake period."
+    ),
+    Setting(
+        "MLOPS_CANARY_SECONDS", "300", "Bake period of the canary; 0 promotes straight after the smoke test."
+    ),
+    Setting("MLOPS_CANARY_MAX_ERROR_RATE", "0.01", "A canary with a higher live error rate is rolled back."),
+    Setting("MLOPS_APPROVAL_TIMEOUT_SECONDS", "86400", "A release not approved within this time expires."),
+    Setting(
+        "MLOPS_KEEP_DEPLOYMENTS",
+        "2",
+        "Deployments kept after a promotion (production and the rollback target).",
+    ),
+    Setting(
+        "MLOPS_FUNCTION_KEY",
+        "local-function-key",
+        "Local host only: the function key HTTP functions require.",
+    ),
+    Setting("MLOPS_LOCAL_APPROVER", "", "Local only: the approver identity when a request names none."),
+    Setting(
         "MLOPS_LOCAL_RETRY_SECONDS", "2,5,15,60", "Local host: delays between delivery attempts of an event."
     ),
 )
@@ -235,6 +294,31 @@ class Containers:
 
     def all(self) -> list[str]:
         return list(vars(self).values())
+
+
+@dataclass(frozen=True)
+class AzureSettings:
+    """Where the azure backend's Azure ML work happens; present only when MLOPS_BACKEND=azure."""
+
+    subscription_id: str
+    resource_group: str
+    workspace: str
+    client_id: str
+    compute: str
+    experiment: str
+    environment: str
+    environment_image: str
+    datastore: str
+    endpoint: str
+    instance_type: str
+    instance_count: int
+
+    @property
+    def workspace_id(self) -> str:
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+            f"/providers/Microsoft.MachineLearningServices/workspaces/{self.workspace}"
+        )
 
 
 @dataclass(frozen=True)
@@ -302,6 +386,15 @@ class Settings:
     drift_window_rows: int
     require_approval: bool
     smoke_test_rows: int
+    smoke_tolerance: float
+    latency_slo_ms: float
+    canary_percent: int
+    canary_seconds: float
+    canary_max_error_rate: float
+    approval_timeout_seconds: float
+    keep_deployments: int
+    function_key: str
+    local_approver: str
     local_retry_seconds: tuple[float, ...]
     raw: dict[str, str] = field(repr=False, default_factory=dict)
     drift_window_hours: float = 0.0
@@ -312,6 +405,7 @@ class Settings:
     require_significance: bool = True
     secondary_tolerance: float | None = 0.05
     schema: Schema | None = None
+    azure: AzureSettings | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -328,8 +422,7 @@ def _parse(raw: dict[str, str]) -> Settings:
     if task not in TASK_DEFAULTS:
         raise ConfigError(f"MLOPS_TASK must be one of {sorted(TASK_DEFAULTS)}, not {raw['MLOPS_TASK']!r}")
     defaults = TASK_DEFAULTS[task]
-    if backend == "azure" and not raw["MLOPS_STORAGE_ACCOUNT_URL"]:
-        raise ConfigError("MLOPS_STORAGE_ACCOUNT_URL is required when MLOPS_BACKEND=azure")
+    azure = _azure(raw) if backend == "azure" else None
     training = TrainingSettings(
         task=task,
         target=raw["MLOPS_TARGET_COLUMN"],
@@ -387,6 +480,15 @@ def _parse(raw: dict[str, str]) -> Settings:
         drift_window_rows=_number(raw, "MLOPS_DRIFT_WINDOW_ROWS", int, low=1),
         require_approval=_boolean(raw, "MLOPS_REQUIRE_APPROVAL"),
         smoke_test_rows=_number(raw, "MLOPS_SMOKE_TEST_ROWS", int, low=1),
+        smoke_tolerance=_number(raw, "MLOPS_SMOKE_TOLERANCE", float, low=0.0),
+        latency_slo_ms=_number(raw, "MLOPS_LATENCY_SLO_MS", float, low=1.0),
+        canary_percent=_number(raw, "MLOPS_CANARY_PERCENT", int, low=1, high=50),
+        canary_seconds=_number(raw, "MLOPS_CANARY_SECONDS", float, low=0.0),
+        canary_max_error_rate=_number(raw, "MLOPS_CANARY_MAX_ERROR_RATE", float, low=0.0, high=1.0),
+        approval_timeout_seconds=_number(raw, "MLOPS_APPROVAL_TIMEOUT_SECONDS", float, low=1.0),
+        keep_deployments=_number(raw, "MLOPS_KEEP_DEPLOYMENTS", int, low=1),
+        function_key=raw["MLOPS_FUNCTION_KEY"],
+        local_approver=raw["MLOPS_LOCAL_APPROVER"],
         local_retry_seconds=tuple(
             _number({"MLOPS_LOCAL_RETRY_SECONDS": part}, "MLOPS_LOCAL_RETRY_SECONDS", float, low=0.0)
             for part in raw["MLOPS_LOCAL_RETRY_SECONDS"].split(",")
@@ -402,7 +504,83 @@ def _parse(raw: dict[str, str]) -> Settings:
         if raw["MLOPS_SECONDARY_TOLERANCE"].strip().lower() == "off"
         else _number(raw, "MLOPS_SECONDARY_TOLERANCE", float, low=0.0),
         schema=_schema(raw, training.target),
+        azure=azure,
     )
+
+
+_AZURE_REQUIRED = {
+    "MLOPS_AZURE_SUBSCRIPTION_ID": "subscription of the Azure ML workspace",
+    "MLOPS_AZURE_RESOURCE_GROUP": "resource group of the workspace",
+    "MLOPS_AZURE_WORKSPACE": "workspace name",
+    "MLOPS_AZURE_COMPUTE": "compute cluster for training jobs",
+    "MLOPS_AZURE_DATASTORE": "workspace datastore of the datasets container",
+    "MLOPS_STORAGE_ACCOUNT_URL": "https://<account>.blob.core.windows.net",
+    "MLOPS_EVENTS_ENDPOINT": "https://<topic>.<region>-1.eventgrid.azure.net/api/events",
+}
+# Left at their local placeholders, these would make the app reject every event the real resources send.
+_AZURE_TOPICS = {
+    "MLOPS_STORAGE_TOPIC": "resource id of the storage account",
+    "MLOPS_WORKSPACE_TOPIC": "resource id of the workspace",
+    "MLOPS_CUSTOM_TOPIC": "resource id of the custom topic",
+}
+
+
+def _azure(raw: Mapping[str, str]) -> AzureSettings:
+    """The azure backend's settings, all checked at once: one error names everything missing or wrong."""
+    import re
+
+    value = {name: raw[name].strip() for name in raw}
+    missing = [f"{name} ({meaning})" for name, meaning in _AZURE_REQUIRED.items() if not value[name]]
+    missing += [
+        f"{name} ({meaning}; it is still the local placeholder)"
+        for name, meaning in _AZURE_TOPICS.items()
+        if value[name] == _DEFAULTS[name]
+    ]
+    invalid = [
+        f"{name} must be an https:// URL, not {value[name]!r}"
+        for name in ("MLOPS_STORAGE_ACCOUNT_URL", "MLOPS_EVENTS_ENDPOINT")
+        if value[name] and not value[name].lower().startswith("https://")
+    ]
+    endpoint = value["MLOPS_AZURE_ENDPOINT"] or value["MLOPS_MODEL_NAME"]
+    # Azure's rule for endpoint names; the name is also part of the endpoint's public DNS name.
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{1,30}[A-Za-z0-9]", endpoint):
+        invalid.append(
+            f"MLOPS_AZURE_ENDPOINT (or MLOPS_MODEL_NAME) {endpoint!r} is not a valid endpoint name: "
+            "3-32 letters, digits and '-', starting with a letter"
+        )
+    count = value["MLOPS_AZURE_INSTANCE_COUNT"]
+    if not count.isdigit() or int(count) < 1:
+        invalid.append(f"MLOPS_AZURE_INSTANCE_COUNT must be a whole number of at least 1, not {count!r}")
+    settings = AzureSettings(
+        subscription_id=value["MLOPS_AZURE_SUBSCRIPTION_ID"],
+        resource_group=value["MLOPS_AZURE_RESOURCE_GROUP"],
+        workspace=value["MLOPS_AZURE_WORKSPACE"],
+        client_id=value["MLOPS_AZURE_CLIENT_ID"],
+        compute=value["MLOPS_AZURE_COMPUTE"],
+        experiment=value["MLOPS_AZURE_EXPERIMENT"],
+        environment=value["MLOPS_AZURE_ENVIRONMENT"],
+        environment_image=value["MLOPS_AZURE_ENVIRONMENT_IMAGE"],
+        datastore=value["MLOPS_AZURE_DATASTORE"],
+        endpoint=endpoint,
+        instance_type=value["MLOPS_AZURE_INSTANCE_TYPE"],
+        instance_count=int(count) if count.isdigit() else 1,
+    )
+    workspace_topic = value["MLOPS_WORKSPACE_TOPIC"]
+    workspace_known = settings.subscription_id and settings.resource_group and settings.workspace
+    if (
+        workspace_known
+        and workspace_topic != _DEFAULTS["MLOPS_WORKSPACE_TOPIC"]
+        and workspace_topic.lower().rstrip("/") != settings.workspace_id.lower()
+    ):
+        invalid.append(
+            f"MLOPS_WORKSPACE_TOPIC {workspace_topic!r} is not the workspace the jobs run in "
+            f"({settings.workspace_id}): its run and model events would all be rejected"
+        )
+    if missing or invalid:
+        parts = [f"it needs {', '.join(missing)}"] if missing else []
+        parts += invalid
+        raise ConfigError("MLOPS_BACKEND=azure: " + "; ".join(parts))
+    return settings
 
 
 def _number(

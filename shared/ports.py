@@ -142,6 +142,24 @@ class Endpoints(Protocol):
 
     def delete_deployment(self, name: str) -> None: ...
 
+    def set_mirror_traffic(self, mirror: dict[str, int]) -> None:
+        """Copy a share of the requests routed by traffic weight to one deployment and discard its answers
+        (shadow testing). Replaces the whole setting; `{}` or 0 % ends it. ValueError, as Azure refuses, for
+        more than one deployment, a share outside 0-50 %, an unknown deployment, or one with live traffic.
+        Giving the mirrored deployment live traffic later (`set_traffic`) ends its mirroring."""
+        ...
+
+    def mirror_traffic(self) -> dict[str, int]:
+        """The mirrored deployment and its share, e.g. {"green": 10}; {} when nothing is mirrored."""
+        ...
+
+    def stats(self, name: str, since_seconds: float) -> dict[str, Any]:
+        """What deployment `name` answered in the last `since_seconds`:
+        {"requests": int, "errors": int (answers other than 200), "error_rate": float (0.0 without requests),
+        "p95_ms": float | None (None without requests), "mirror": {the same keys, for mirrored copies}}.
+        An unknown deployment has zero requests."""
+        ...
+
 
 @dataclass(frozen=True)
 class OutgoingEvent:

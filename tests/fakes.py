@@ -313,6 +313,9 @@ class FakeEndpoints(Endpoints, _FailureInjection):
         self.scoring_error: Exception | None = None
         self.prediction: Any = 1.0
         self.payloads: list[dict[str, Any]] = []
+        self._mirror: dict[str, int] = {}
+        # What `stats` answers per deployment; tests set it with `set_stats`.
+        self._stats: dict[str, dict[str, Any]] = {}
 
     def begin_deployment(self, name: str, model: ModelVersion) -> None:
         self._maybe_fail("begin_deployment")
@@ -343,6 +346,8 @@ class FakeEndpoints(Endpoints, _FailureInjection):
         if total not in (0, 100):
             raise ValueError(f"traffic must sum to 0 or 100, got {total}: {traffic}")
         self._traffic = {name: traffic.get(name, 0) for name in self._deployments}
+        # Live traffic ends a deployment's mirroring, as in the local and Azure adapters.
+        self._mirror = {name: pct for name, pct in self._mirror.items() if not self._traffic.get(name)}
 
     def invoke(self, payload: dict[str, Any], deployment: str | None = None) -> Any:
         if deployment is not None and deployment not in self._deployments:
@@ -365,11 +370,46 @@ class FakeEndpoints(Endpoints, _FailureInjection):
             )
         del self._deployments[name]
         self._traffic.pop(name, None)
+        self._mirror.pop(name, None)
+
+    def set_mirror_traffic(self, mirror: dict[str, int]) -> None:
+        self._maybe_fail("set_mirror_traffic")
+        unknown = sorted(set(mirror) - set(self._deployments))
+        if unknown:
+            raise ValueError(f"mirror traffic names unknown deployments: {unknown}")
+        for name, pct in mirror.items():
+            if isinstance(pct, bool) or not isinstance(pct, int) or not 0 <= pct <= 50:
+                raise ValueError(f"mirror traffic for {name!r} must be an int from 0 to 50, got {pct!r}")
+        mirrored = {name: pct for name, pct in mirror.items() if pct > 0}
+        if len(mirrored) > 1:
+            raise ValueError(f"mirror traffic can go to one deployment only, got {mirrored}")
+        if any(self._traffic.get(name, 0) > 0 for name in mirrored):
+            raise ValueError("a deployment takes live or mirror traffic, not both")
+        self._mirror = mirrored
+
+    def mirror_traffic(self) -> dict[str, int]:
+        return dict(self._mirror)
+
+    def stats(self, name: str, since_seconds: float) -> dict[str, Any]:
+        self._maybe_fail("stats")
+        empty = {"requests": 0, "errors": 0, "error_rate": 0.0, "p95_ms": None}
+        return self._stats.get(name, {**empty, "mirror": dict(empty)})
 
     # test controls
     def set_state(self, name: str, state: str, detail: str = "") -> None:
         current = self._deployments[name]
         self._deployments[name] = Deployment(current.name, current.model, state, detail)
+
+    def set_stats(self, name: str, requests: int = 0, errors: int = 0, p95_ms: float | None = None) -> None:
+        """What `stats(name, ...)` answers from now on, whatever the window (live counts; no mirror)."""
+        empty = {"requests": 0, "errors": 0, "error_rate": 0.0, "p95_ms": None}
+        self._stats[name] = {
+            "requests": requests,
+            "errors": errors,
+            "error_rate": errors / requests if requests else 0.0,
+            "p95_ms": p95_ms if requests else None,
+            "mirror": empty,
+        }
 
 
 # --- events ---------------------------------------------------------------------------------------------------

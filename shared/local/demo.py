@@ -30,6 +30,8 @@ DEMO_ENV = {
     "MLOPS_DRIFT_SCHEDULE": "0 0 2 * * *",
     "MLOPS_LOCAL_RETRY_SECONDS": "1,2,5",
     "MLOPS_MODEL_NAME": "diabetes-progression",
+    "MLOPS_CANARY_PERCENT": "20",
+    "MLOPS_CANARY_SECONDS": "4",
 }
 
 
@@ -99,8 +101,12 @@ class Story:
         self.wait_for(lambda: self._second_run_decided(), "the challenger's verdict", 180)
         self.wait_for(lambda: not self._release_active(), "the release to settle", 120)
         for entry in self._entries("model.registered", "challenger.rejected")[1:]:
-            verdict = "registered" if entry.action == "model.registered" else "rejected"
-            self.out(f"   challenger {verdict}: {entry.subject}")
+            if entry.action == "model.registered":
+                self.out(
+                    f"   challenger registered as {entry.subject}, released through smoke test and canary"
+                )
+            else:
+                self.out(f"   challenger rejected: {'; '.join(entry.detail['reasons'])}")
         self.out(f"   in production: {settings.model_name}:{self._production_version()}")
 
     def report(self, started: float) -> str:
@@ -113,7 +119,9 @@ class Story:
             return "\n".join(lines)
         name, version = production.body["model"], production.body["version"]
         lineage = requests.get(
-            f"{self.services.server.url}/api/models/{name}/{version}/lineage", timeout=30
+            f"{self.services.server.url}/api/models/{name}/{version}/lineage",
+            headers={"x-functions-key": self.deps.settings.function_key},
+            timeout=30,
         ).json()
         lines += ["", f"Lineage of the production model {name}:{version}", "-" * 100]
         lines += [

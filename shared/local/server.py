@@ -15,6 +15,7 @@ import json
 import logging
 import re
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -37,8 +38,12 @@ class HostServer:
         topics: dict[str, str],
         key: str,
         address: tuple[str, int],
+        function_key: str = "",
+        on_refused: Callable[[str, str], None] | None = None,
     ) -> None:
         self.host = host
+        self.function_key = function_key
+        self.on_refused = on_refused
         self.dispatcher = dispatcher
         self.timers = timers
         self.topics = topics
@@ -216,6 +221,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": f"no HTTP function for {method} {url.path}"})
             return
         function, route_params = found
+        level = str(
+            getattr(function.binding.get("authLevel"), "value", function.binding.get("authLevel") or "")
+        )
+        if level.lower() in ("function", "admin") and state.function_key:
+            given = self.headers.get("x-functions-key") or parse_qs(url.query).get("code", [""])[0]
+            if not hmac.compare_digest(given, state.function_key):
+                # The Functions host refuses before the function runs; the refusal is still recorded.
+                if state.on_refused is not None:
+                    state.on_refused(function.name, url.path)
+                self._json(401, {"error": "a function key is required (x-functions-key header or code)"})
+                return
         request = func.HttpRequest(
             method=method,
             url=f"{state.url}{self.path}",

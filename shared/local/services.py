@@ -97,6 +97,8 @@ class LocalServices:
             topics,
             settings.events_key,
             (address.hostname or "127.0.0.1", address.port or 7071),
+            function_key=settings.function_key,
+            on_refused=self._refused,
         )
         self.server.start()
         self._stack.append(self.server.stop)
@@ -150,6 +152,11 @@ class LocalServices:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def _refused(self, function: str, path: str) -> None:
+        self.deps.audit.record(
+            "host", "http.unauthorized", function, path=path, reason="no valid function key"
+        )
 
     def _stop_processes(self) -> None:
         self.deps.endpoints.stop_all()

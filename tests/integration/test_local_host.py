@@ -63,6 +63,7 @@ def test_indexes_the_real_function_app(services: LocalServices) -> None:
             "lineage",
             "approve",
             "reject",
+            "rollback",
         ]
     )
     assert set(status["timers"]) == {"reconcile", "scheduled_retrain", "drift_check"}
@@ -184,18 +185,28 @@ def test_timer_runs_on_demand(services: LocalServices) -> None:
     assert response.json()["invocation"]["outcome"] == "succeeded"
 
 
-def test_http_triggers(services: LocalServices) -> None:
+def test_http_triggers_require_the_function_key_and_approvals_an_identity(services: LocalServices) -> None:
     url = services.server.url
-    status = requests.get(f"{url}/api/status", timeout=10)
+    key = {"x-functions-key": services.settings.function_key}
+    assert requests.get(f"{url}/api/status", timeout=10).status_code == 401
+    status = requests.get(f"{url}/api/status", headers=key, timeout=10)
     assert status.status_code == 200 and status.json()["model"] == "host-test-model"
-    assert requests.get(f"{url}/api/models/host-test-model/42/lineage", timeout=30).status_code == 404
-    no_identity = requests.post(f"{url}/api/releases/host-test-model-v1/approve", json={}, timeout=10)
-    assert no_identity.status_code == 403
-    unknown = requests.post(
-        f"{url}/api/releases/host-test-model-v1/approve", json={"approver": "alice"}, timeout=10
+    assert requests.get(f"{url}/api/status", params={"code": services.settings.function_key}, timeout=10).ok
+    assert (
+        requests.get(f"{url}/api/models/host-test-model/42/lineage", headers=key, timeout=30).status_code
+        == 404
     )
-    assert unknown.status_code == 409 and "does not exist" in unknown.json()["message"]
-    assert requests.get(f"{url}/api/nothing-here", timeout=10).status_code == 404
+
+    approve = f"{url}/api/releases/host-test-model-v1/approve"
+    assert (
+        requests.post(approve, json={}, headers={"x-mlops-approver": "alice"}, timeout=10).status_code == 401
+    )
+    assert requests.post(approve, json={}, headers=key, timeout=10).status_code == 403
+    unknown = requests.post(approve, json={}, headers={**key, "x-mlops-approver": "alice"}, timeout=10)
+    assert unknown.status_code == 404 and "does not exist" in unknown.json()["message"]
+    refusals = _actions(services, "approval.refused") + _actions(services, "http.unauthorized")
+    assert {e.action for e in refusals} == {"approval.refused", "http.unauthorized"}
+    assert requests.get(f"{url}/api/nothing-here", headers=key, timeout=10).status_code == 404
 
 
 def test_dead_letters_are_listed_and_can_be_replayed(services: LocalServices) -> None:

@@ -11,7 +11,7 @@ import pytest
 from shared.handlers import reconcile as reconciliation
 from shared.handlers.data import on_blob_created
 from shared.handlers.drift import on_drift_detected
-from shared.handlers.release import advance, decide_approval, on_model_registered, release_id
+from shared.handlers.release import advance, decide_approval, on_model_registered, release_id, roll_back
 from shared.handlers.requests import catalog_entry, open_request
 from shared.handlers.training import PRODUCTION_KEY, on_run_completed, start_training_if_due
 from shared.messages import (
@@ -511,11 +511,13 @@ def test_a_succeeded_deployment_is_smoke_tested_and_promoted_to_production() -> 
     assert production is not None
     assert (production["model"], production["version"], production["deployment"]) == (MODEL, "1", "model-v1")
     assert production["previous"] is None
-    [payload] = deps.endpoints.payloads
-    assert payload["input_data"]["columns"] == ["x1", "x2"]  # features only, never the target
-    assert len(payload["input_data"]["data"]) == deps.settings.smoke_test_rows
+    payloads = deps.endpoints.payloads  # one request per row, as clients send them
+    assert len(payloads) == deps.settings.smoke_test_rows
+    assert all(
+        p["input_data"]["columns"] == ["x1", "x2"] for p in payloads
+    )  # features only, never the target
     history = [step["status"] for step in state(deps, f"releases/{rid}")["history"]]
-    assert history == ["deploying", "smoke_testing", "promoting", "production"]
+    assert history == ["deploying", "smoke_testing", "approved", "promoting", "production"]
     assert actions(deps)[-1] == "release.promoted"
     assert deps.audit.verify() == []
 
@@ -531,7 +533,7 @@ def test_reconcile_advances_an_active_release() -> None:
 
 
 def test_a_new_model_replaces_the_old_and_keeps_it_for_rollback() -> None:
-    deps = make_deps()
+    deps = make_deps(MLOPS_CANARY_SECONDS="0")
     first = train(deps)
     deploy(deps, first)
     deps.endpoints.set_state("model-v1", "Succeeded")
@@ -562,12 +564,12 @@ def test_with_approval_required_a_release_waits_for_an_approver() -> None:
     assert state(deps, PRODUCTION_KEY) is None
     assert deps.endpoints.traffic() == {"model-v1": 0}
 
-    done, message = decide_approval(rid, True, "alice@example.com", "looks good", deps)
+    code, message = decide_approval(rid, True, "alice@example.com", "looks good", deps)
 
-    assert done, message
+    assert code == 200, message
     assert release_status(deps, rid) == "production"
     assert deps.endpoints.traffic() == {"model-v1": 100}
-    [approved] = [e for e in actions(deps, "release.promoting") if e.actor == "approve"]
+    [approved] = [e for e in actions(deps, "release.approved") if e.actor == "approve"]
     assert approved.detail == {
         "model": f"{MODEL}:1",
         "deployment": "model-v1",
@@ -577,7 +579,7 @@ def test_with_approval_required_a_release_waits_for_an_approver() -> None:
 
     again, message = decide_approval(rid, True, "bob@example.com", "", deps)
 
-    assert not again
+    assert again == 409
     assert "not awaiting approval" in message
     assert deps.audit.verify() == []
 
@@ -588,18 +590,18 @@ def test_a_rejected_approval_fails_the_release_and_removes_its_deployment() -> N
     deps.endpoints.set_state("model-v1", "Succeeded")
     advance(rid, deps, "reconcile")
 
-    done, _ = decide_approval(rid, False, "alice@example.com", "not today", deps)
+    code, _ = decide_approval(rid, False, "alice@example.com", "not today", deps)
 
-    assert done
-    assert release_status(deps, rid) == "failed"
+    assert code == 200
+    assert release_status(deps, rid) == "rejected"
     assert deps.endpoints.deployments() == []
     assert state(deps, PRODUCTION_KEY) is None
 
 
 def test_approving_a_release_that_does_not_exist_is_refused() -> None:
-    done, message = decide_approval("mlops-model-v9", True, "alice", "", make_deps())
+    code, message = decide_approval("mlops-model-v9", True, "alice", "", make_deps())
 
-    assert not done
+    assert code == 404
     assert "does not exist" in message
 
 
@@ -608,12 +610,14 @@ def test_a_failed_deployment_fails_the_release_and_production_is_untouched() -> 
     rid = deploy(deps, train(deps))
     deps.endpoints.set_state("model-v1", "Failed", detail="image build failed")
 
-    assert advance(rid, deps, "reconcile") == "failed"
+    assert advance(rid, deps, "reconcile") == "rolled_back"
 
     assert deps.endpoints.deployments() == []
     assert state(deps, PRODUCTION_KEY) is None
-    [failed] = actions(deps, "release.failed")
+    [failed] = actions(deps, "release.rolling_back")
     assert failed.detail["reason"] == "deployment failed: image build failed"
+    [event] = deps.publisher.events
+    assert event.event_type == "MLOps.ReleaseRolledBack" and event.data["releaseId"] == rid
     assert deps.audit.verify() == []
 
 
@@ -623,10 +627,11 @@ def test_a_failing_smoke_test_fails_the_release() -> None:
     deps.endpoints.set_state("model-v1", "Succeeded")
     deps.endpoints.scoring_error = RuntimeError("model crashed on input")
 
-    assert advance(rid, deps, "reconcile") == "failed"
+    assert advance(rid, deps, "reconcile") == "rolled_back"
 
-    [failed] = actions(deps, "release.failed")
-    assert failed.detail["reason"] == "smoke test: scoring failed: model crashed on input"
+    [failed] = actions(deps, "release.rolling_back")
+    assert failed.detail["reason"].startswith("smoke test:")
+    assert "model crashed on input" in failed.detail["reason"]
     assert deps.endpoints.deployments() == []
 
 
@@ -636,9 +641,9 @@ def test_non_finite_predictions_fail_the_smoke_test() -> None:
     deps.endpoints.set_state("model-v1", "Succeeded")
     deps.endpoints.prediction = float("nan")
 
-    assert advance(rid, deps, "reconcile") == "failed"
+    assert advance(rid, deps, "reconcile") == "rolled_back"
 
-    [failed] = actions(deps, "release.failed")
+    [failed] = actions(deps, "release.rolling_back")
     assert "NaN" in failed.detail["reason"]
 
 
@@ -694,7 +699,7 @@ def test_promotion_interrupted_after_switching_traffic_completes_on_the_next_tic
 
 
 def test_promoting_one_release_keeps_the_deployment_of_another_awaiting_approval() -> None:
-    deps = make_deps(MLOPS_REQUIRE_APPROVAL="true")
+    deps = make_deps(MLOPS_REQUIRE_APPROVAL="true", MLOPS_CANARY_SECONDS="0")
     first = train(deps)
     first_release = deploy(deps, first)
     deps.endpoints.set_state("model-v1", "Succeeded")
@@ -777,6 +782,7 @@ def test_the_whole_loop_leaves_an_intact_audit_chain() -> None:
         "model.registered",
         "deployment.started",
         "release.smoke_testing",
+        "release.approved",
         "release.promoting",
         "release.promoted",
     ]
@@ -808,3 +814,109 @@ def test_a_better_point_estimate_without_significance_is_rejected_with_that_reas
     [rejected] = actions(deps, "challenger.rejected")
     assert any("signific" in reason for reason in rejected.detail["reasons"])
     assert deps.registry.find_by_run(MODEL, run_id) is None
+
+
+# --- canary, approval expiry, rollback -----------------------------------------------------------------------
+
+
+def second_release(deps: FakeDeps) -> str:
+    """Version 1 in production, version 2 registered and deployed (Succeeded); returns v2's release id."""
+    first = deploy(deps, train(deps))
+    deps.endpoints.set_state("model-v1", "Succeeded")
+    assert advance(first, deps, "reconcile") == "production"
+    land(deps, "batch-2.csv", good_csv(offset=100))
+    run_id = start_after_quiet_period(deps)
+    deps.jobs.complete(run_id, evaluation(rmse=2.0, champion={"r2": 0.9, "rmse": 3.0, "mae": 1.5}))
+    on_run_completed(run_completed(deps, run_id, event_id="evt-done-2"), deps)
+    rid = deploy(deps, deps.registry.models[MODEL][1])
+    deps.endpoints.set_state("model-v2", "Succeeded")
+    return rid
+
+
+def test_a_healthy_canary_bakes_then_takes_all_traffic() -> None:
+    deps = make_deps(MLOPS_CANARY_PERCENT="10", MLOPS_CANARY_SECONDS="300")
+    rid = second_release(deps)
+
+    assert advance(rid, deps, "reconcile") == "canary"
+    assert deps.endpoints.traffic() == {"model-v1": 90, "model-v2": 10}
+    deps.endpoints.set_stats("model-v2", requests=200, errors=0, p95_ms=40)
+    deps.clock.advance(120)
+    assert advance(rid, deps, "reconcile") == "canary"  # still baking
+
+    deps.clock.advance(200)
+    assert advance(rid, deps, "reconcile") == "production"
+    assert deps.endpoints.traffic() == {"model-v1": 0, "model-v2": 100}
+    promoted = [e for e in deps.publisher.events if e.event_type == "MLOps.ModelPromoted"]
+    assert [e.data["modelVersion"] for e in promoted] == ["1", "2"]
+    assert deps.audit.verify() == []
+
+
+def test_a_canary_that_errs_is_rolled_back_and_production_keeps_serving() -> None:
+    deps = make_deps(MLOPS_CANARY_MAX_ERROR_RATE="0.01")
+    rid = second_release(deps)
+    assert advance(rid, deps, "reconcile") == "canary"
+
+    deps.endpoints.set_stats("model-v2", requests=100, errors=7, p95_ms=30)
+    deps.clock.advance(60)
+
+    assert advance(rid, deps, "reconcile") == "rolled_back"
+    assert deps.endpoints.traffic() == {"model-v1": 100}
+    assert deps.endpoints.deployment("model-v2") is None
+    assert state(deps, PRODUCTION_KEY)["version"] == "1"
+    [rolling] = actions(deps, "release.rolling_back")
+    assert "error rate 7.0%" in rolling.detail["reason"]
+    [event] = [e for e in deps.publisher.events if e.event_type == "MLOps.ReleaseRolledBack"]
+    assert event.data["restored"] == f"{MODEL}:1"
+
+
+def test_a_slow_or_dead_canary_is_rolled_back() -> None:
+    deps = make_deps(MLOPS_LATENCY_SLO_MS="100")
+    rid = second_release(deps)
+    assert advance(rid, deps, "reconcile") == "canary"
+    deps.endpoints.set_stats("model-v2", requests=50, errors=0, p95_ms=900)
+
+    assert advance(rid, deps, "reconcile") == "rolled_back"
+    [rolling] = actions(deps, "release.rolling_back")
+    assert "latency" in rolling.detail["reason"]
+
+    other = make_deps()
+    dead = second_release(other)
+    assert advance(dead, other, "reconcile") == "canary"
+    other.endpoints.set_state("model-v2", "Failed", detail="scoring process exited")
+    assert advance(dead, other, "reconcile") == "rolled_back"
+    assert other.endpoints.traffic() == {"model-v1": 100}
+
+
+def test_an_approval_request_is_published_and_expires_unanswered() -> None:
+    deps = make_deps(MLOPS_REQUIRE_APPROVAL="true", MLOPS_APPROVAL_TIMEOUT_SECONDS="3600")
+    rid = deploy(deps, train(deps))
+    deps.endpoints.set_state("model-v1", "Succeeded")
+    assert advance(rid, deps, "reconcile") == "awaiting_approval"
+    [requested] = [e for e in deps.publisher.events if e.event_type == "MLOps.ApprovalRequested"]
+    assert requested.data["releaseId"] == rid
+
+    deps.clock.advance(3601)
+    reconciliation.reconcile(deps)
+
+    assert release_status(deps, rid) == "expired"
+    assert deps.endpoints.deployments() == []
+    code, message = decide_approval(rid, True, "alice", "", deps)
+    assert code == 409 and "expired" in message
+
+
+def test_a_production_release_can_be_rolled_back_by_hand() -> None:
+    deps = make_deps(MLOPS_CANARY_SECONDS="0")
+    rid = second_release(deps)
+    assert advance(rid, deps, "reconcile") == "production"
+
+    code, message = roll_back(rid, "alice@example.com", "customers complain", deps)
+
+    assert code == 200, message
+    assert release_status(deps, rid) == "rolled_back"
+    assert release_status(deps, release_id(MODEL, "1")) == "production"
+    assert state(deps, PRODUCTION_KEY)["version"] == "1"
+    assert deps.endpoints.traffic() == {"model-v1": 100}
+    [entry] = actions(deps, "release.rolled_back")
+    assert entry.detail["requested_by"] == "alice@example.com"
+    again, message = roll_back(rid, "alice@example.com", "", deps)
+    assert again == 409

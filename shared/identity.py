@@ -1,0 +1,43 @@
+"""Who is calling: the approver of a release.
+
+In Azure, App Service authentication (Easy Auth) signs users in and passes the principal to the function as
+the `x-ms-client-principal` header (base64 JSON with claims). Locally there is no sign-in: the identity comes
+from the `x-mlops-approver` header or the MLOPS_LOCAL_APPROVER setting. Nothing else is trusted.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+
+NAME_CLAIMS = (
+    "name",
+    "preferred_username",
+    "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name",
+    "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn",
+)
+
+
+def caller(headers: Mapping[str, str], backend: str, local_approver: str = "") -> str | None:
+    lowered = {k.lower(): v for k, v in headers.items()}
+    principal = lowered.get("x-ms-client-principal")
+    if principal:
+        return _principal_name(principal)
+    if backend == "local":
+        return lowered.get("x-mlops-approver") or local_approver or None
+    return None
+
+
+def _principal_name(encoded: str) -> str | None:
+    try:
+        principal = json.loads(base64.b64decode(encoded))
+    except (binascii.Error, ValueError):
+        return None
+    claims = {c.get("typ"): c.get("val") for c in principal.get("claims", []) if isinstance(c, dict)}
+    name_type = principal.get("name_typ")
+    for claim in (name_type, *NAME_CLAIMS):
+        if claim and claims.get(claim):
+            return str(claims[claim])
+    return None
