@@ -86,11 +86,39 @@ def _build_local(settings: Settings, clock: Callable[[], datetime]) -> Deps:
 
 
 def _build_azure(settings: Settings, clock: Callable[[], datetime]) -> Deps:
-    # Storage and events already speak to Azure through the same SDKs; the Azure ML adapters (jobs, registry,
-    # managed online endpoints) are not part of this release, so say so instead of half-working.
-    from shared.config import ConfigError
+    # One credential (the app's managed identity) for every service; the MLClient, and azure.ai.ml with it,
+    # only when a function first needs Azure ML. Containers and the endpoint come from the infrastructure.
+    from shared.azure.credentials import default_credential
+    from shared.azure.endpoints import AzureMLEndpoints
+    from shared.azure.events import EventGridPublisher
+    from shared.azure.jobs import AzureMLTrainingJobs
+    from shared.azure.metrics import EndpointMetrics
+    from shared.azure.ml_client import MLClientProvider
+    from shared.azure.registry import AzureMLRegistry
+    from shared.azure.storage import AzureBlobStore
 
-    raise ConfigError(
-        "MLOPS_BACKEND=azure needs the Azure ML adapters (jobs, registry, online endpoints), "
-        "which this version does not include yet; use MLOPS_BACKEND=local"
+    azure = settings.azure
+    if azure is None:  # Settings parse it whenever MLOPS_BACKEND=azure; a hand-made Settings may not
+        from shared.config import ConfigError
+
+        raise ConfigError("MLOPS_BACKEND=azure needs the MLOPS_AZURE_* settings")
+    credential = default_credential(azure.client_id)
+    ml_client = MLClientProvider(azure, credential)
+    blobs = AzureBlobStore.from_account_url(settings.storage_account_url, credential)
+    return Deps(
+        settings=settings,
+        blobs=blobs,
+        state=StateStore(blobs, settings.containers.state),
+        audit=AuditLog(blobs, settings.containers.audit, clock),
+        jobs=AzureMLTrainingJobs(ml_client, blobs, settings),
+        registry=AzureMLRegistry(ml_client),
+        endpoints=AzureMLEndpoints(
+            ml_client,
+            azure.endpoint,
+            azure.instance_type,
+            azure.instance_count,
+            metrics=EndpointMetrics(credential, f"{azure.workspace_id}/onlineEndpoints/{azure.endpoint}"),
+        ),
+        publisher=EventGridPublisher.create(settings.events_endpoint, credential),
+        clock=clock,
     )
