@@ -39,6 +39,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 from urllib.request import url2pathname
 
+from shared.decisions.traffic import validate_traffic
 from shared.ports import Deployment, ModelVersion
 
 try:
@@ -214,19 +215,6 @@ def _health_pid(response: Any) -> int | None:
     except ValueError:
         return None
     return body.get("pid") if isinstance(body, dict) else None
-
-
-def _validate_traffic(traffic: dict[str, int], deployments: set[str]) -> dict[str, int]:
-    unknown = sorted(set(traffic) - deployments)
-    if unknown:
-        raise ValueError(f"traffic names unknown deployments: {unknown}")
-    for name, pct in traffic.items():
-        if isinstance(pct, bool) or not isinstance(pct, int) or not 0 <= pct <= 100:
-            raise ValueError(f"traffic for {name!r} must be an int from 0 to 100, got {pct!r}")
-    total = sum(traffic.values())
-    if total not in (0, 100):
-        raise ValueError(f"traffic must sum to 0 or 100, got {total}: {traffic}")
-    return {name: traffic.get(name, 0) for name in sorted(deployments)}
 
 
 def _validate_mirror(mirror: dict[str, int], state: State) -> dict[str, int]:
@@ -582,7 +570,7 @@ class LocalEndpoint:
 
     def set_traffic(self, traffic: dict[str, int]) -> None:
         with self._locked() as state:
-            validated = _validate_traffic(dict(traffic), set(state["deployments"]))
+            validated = validate_traffic(dict(traffic), set(state["deployments"]))
             # A deployment takes live or mirror traffic, not both (Azure's rule). Giving live traffic to the
             # mirrored deployment ends its mirroring, as the Azure adapter's set_traffic does, so a release
             # can go from shadow to canary in one call on either backend.
