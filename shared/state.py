@@ -8,6 +8,8 @@ re-reads and decides again. Creation uses if-none-match, so two workers cannot b
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -23,9 +25,13 @@ class Document:
 
 
 class StateStore:
-    def __init__(self, blobs: BlobStore, container: str) -> None:
+    def __init__(self, blobs: BlobStore, container: str, cache_size: int = 20_000) -> None:
         self._blobs = blobs
         self._container = container
+        # Listing gives each document's ETag: a document whose ETag we have seen need not be read again.
+        self._seen: OrderedDict[str, Document] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
 
     def get(self, key: str) -> Document | None:
         blob = self._blobs.read(self._container, _name(key))
@@ -78,9 +84,22 @@ class StateStore:
     def list(self, prefix: str) -> Iterator[Document]:
         for info in self._blobs.list(self._container, prefix):
             key = info.name.removesuffix(".json")
+            with self._lock:
+                cached = self._seen.get(key)
+            if cached is not None and cached.etag == info.etag:
+                yield cached  # writers build new bodies ({**body, ...}); nobody mutates a read one
+                continue
             document = self.get(key)
             if document is not None:
+                self._remember(document)
                 yield document
+
+    def _remember(self, document: Document) -> None:
+        with self._lock:
+            self._seen[document.key] = document
+            self._seen.move_to_end(document.key)
+            while len(self._seen) > self._cache_size:
+                self._seen.popitem(last=False)
 
 
 def _name(key: str) -> str:

@@ -54,8 +54,9 @@ def sweep_landing(deps: Deps) -> int:
     """Handle landed blob versions that have no record: their BlobCreated was lost or has not come yet."""
     settings = deps.settings
     handled = 0
+    known = {document.key for document in deps.state.list("files/")}
     for info in deps.blobs.list(settings.containers.landing):
-        if deps.state.get(record_key(info.name, info.etag)) is not None:
+        if record_key(info.name, info.etag) in known:
             continue
         envelope = Envelope(
             id=f"reconcile:{uuid.uuid4()}",
