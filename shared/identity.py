@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
 from collections.abc import Mapping
 
 NAME_CLAIMS = (
@@ -20,10 +21,17 @@ NAME_CLAIMS = (
 )
 
 
-def caller(headers: Mapping[str, str], backend: str, local_approver: str = "") -> str | None:
+def caller(
+    headers: Mapping[str, str], backend: str, local_approver: str = "", easy_auth: bool | None = None
+) -> str | None:
+    """The caller's name, or None. In Azure the principal header is trusted only when App Service
+    authentication is on (it then strips any such header a client sends); otherwise anyone with a function
+    key could claim to be an approver."""
     lowered = {k.lower(): v for k, v in headers.items()}
+    if easy_auth is None:
+        easy_auth = os.environ.get("WEBSITE_AUTH_ENABLED", "").lower() == "true"
     principal = lowered.get("x-ms-client-principal")
-    if principal:
+    if principal and (easy_auth or backend == "local"):
         return _principal_name(principal)
     if backend == "local":
         return lowered.get("x-mlops-approver") or local_approver or None
