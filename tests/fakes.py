@@ -456,11 +456,12 @@ TEST_SETTINGS = {
 }
 
 
-def make_deps(**settings_overrides: str) -> FakeDeps:
-    """Dependencies on fakes, with settings from `TEST_SETTINGS` and `MLOPS_*=value` overrides."""
+def make_deps(blobs: BlobStore | None = None, **settings_overrides: str) -> FakeDeps:
+    """Dependencies on fakes, with settings from `TEST_SETTINGS` and `MLOPS_*=value` overrides; `blobs`
+    replaces the in-memory store (integration tests pass the real adapter on Azurite)."""
     settings = Settings.from_env({**TEST_SETTINGS, **settings_overrides})
     clock = FakeClock()
-    blobs = InMemoryBlobStore(clock)
+    blobs = blobs or InMemoryBlobStore(clock)
     blobs.ensure_containers(settings.containers.all())
     return FakeDeps(
         settings=settings,

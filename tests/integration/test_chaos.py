@@ -13,17 +13,14 @@ from typing import Any
 import pytest
 
 from shared import faults, invariants, workflow
-from shared.audit import AuditLog
 from shared.azure.storage import AzureBlobStore
 from shared.bootstrap import Deps
-from shared.config import Settings
 from shared.handlers import reconcile as reconciliation
 from shared.handlers.data import on_blob_created
 from shared.handlers.release import on_model_registered
 from shared.handlers.training import on_run_completed
 from shared.messages import BLOB_CREATED, RUN_COMPLETED, BlobCreated, RunCompleted, envelope_of, typed
-from shared.state import StateStore
-from tests.fakes import TEST_SETTINGS, FakeClock, FakeEndpoints, FakeJobs, FakePublisher, FakeRegistry
+from tests.fakes import make_deps
 
 SEEDS = range(20)
 WORKERS = 4
@@ -36,22 +33,11 @@ def _deps(connection_string: str, seed: int) -> Deps:
         f"MLOPS_CONTAINER_{c.upper()}": f"{prefix}-{c}"
         for c in ("landing", "quarantine", "datasets", "inference", "reports", "state", "audit", "deadletter")
     }
-    settings = Settings.from_env(
-        {**TEST_SETTINGS, **containers, "MLOPS_QUIET_PERIOD_SECONDS": "30", "MLOPS_MAX_WAIT_SECONDS": "300"}
-    )
-    blobs = AzureBlobStore.from_connection_string(connection_string)
-    blobs.ensure_containers(settings.containers.all())
-    clock = FakeClock()
-    return Deps(
-        settings=settings,
-        blobs=blobs,
-        state=StateStore(blobs, settings.containers.state),
-        audit=AuditLog(blobs, settings.containers.audit, clock),
-        jobs=FakeJobs(),
-        registry=FakeRegistry(clock, settings.topics.workspace),
-        endpoints=FakeEndpoints(),
-        publisher=FakePublisher(),
-        clock=clock,
+    return make_deps(
+        AzureBlobStore.from_connection_string(connection_string),
+        **containers,
+        MLOPS_QUIET_PERIOD_SECONDS="30",
+        MLOPS_MAX_WAIT_SECONDS="300",
     )
 
 
