@@ -20,11 +20,11 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from shared import invariants
 from shared.handlers import reconcile
-from shared.local.azurite import free_port
-from shared.local.services import LocalServices
-from shared.local.watcher import blob_created_event
+from shared.host.azurite import free_port
+from shared.host.services import LocalServices
+from shared.host.watcher import blob_created_event
+from shared.testing import invariants
 
 
 def main() -> int:

@@ -7,7 +7,7 @@ Data: reference and current with 10 numeric columns (plus 5 categorical ones in 
 column shifted by 0.5 standard deviations, written as CSV tables of at most 100,000 rows (like daily inference
 files). Each measurement runs in a fresh process, so peak memory is that process's peak RSS (getrusage); the
 baseline is the RSS after imports, before any data. Each side reads the tables itself:
-- ours: table by table as bytes (as the blob store hands them over), parsed in chunks, `shared.drift.check`;
+- ours: table by table as bytes (as the blob store hands them over), parsed in chunks, `shared.domain.drift.check`;
   "ours + report" also renders the Evidently HTML report on the bounded sample;
 - Evidently: the tables concatenated into two frames, `Report([DataDriftPreset()]).run(...)`.
 Verdicts (every column and the data set) are compared. This is a benchmark, not a test.
@@ -55,7 +55,7 @@ def measure(kind: str, directory: Path) -> dict:
     import scipy.stats  # noqa: F401
 
     sys.path.insert(0, str(ROOT))
-    from shared import drift
+    from shared.domain import drift
 
     if kind != "ours":
         import evidently.presets  # noqa: F401
@@ -88,7 +88,7 @@ def _tables(folder: Path) -> list[Path]:
 
 
 def _source(folder: Path):
-    from shared import drift
+    from shared.domain import drift
 
     return drift.TableSource(tuple(drift.TablePart(p.name, p.read_bytes) for p in _tables(folder)))
 

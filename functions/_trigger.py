@@ -7,7 +7,7 @@ from typing import Any
 
 import azure.functions as func
 
-from shared.messages import Parsed, envelope_of, typed
+from shared.domain.messages import Parsed, envelope_of, typed
 
 
 def parse(event: func.EventGridEvent | func.CloudEvent) -> Parsed:

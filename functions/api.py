@@ -4,9 +4,9 @@ import azure.functions as func
 
 from functions._trigger import json_response
 from shared.bootstrap import deps
+from shared.domain.identity import caller
 from shared.handlers import queries
 from shared.handlers.release import decide_approval, roll_back
-from shared.identity import caller
 
 bp = func.Blueprint(http_auth_level=func.AuthLevel.FUNCTION)
 

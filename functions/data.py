@@ -2,9 +2,9 @@ import azure.functions as func
 
 from functions._trigger import parse
 from shared.bootstrap import deps
+from shared.domain.messages import BlobCreated
 from shared.handlers.data import on_blob_created
 from shared.handlers.intake import admit
-from shared.messages import BlobCreated
 
 bp = func.Blueprint()
 

@@ -2,9 +2,9 @@ import azure.functions as func
 
 from functions._trigger import parse
 from shared.bootstrap import deps
+from shared.domain.messages import DriftDetected
 from shared.handlers import drift as drift_handlers
 from shared.handlers.intake import admit
-from shared.messages import DriftDetected
 
 bp = func.Blueprint()
 

@@ -2,9 +2,9 @@ import azure.functions as func
 
 from functions._trigger import parse
 from shared.bootstrap import deps
+from shared.domain.messages import ModelRegistered
 from shared.handlers.intake import admit
 from shared.handlers.release import on_model_registered as handle_model_registered
-from shared.messages import ModelRegistered
 
 bp = func.Blueprint()
 

@@ -2,10 +2,10 @@ import azure.functions as func
 
 from functions._trigger import parse
 from shared.bootstrap import deps
+from shared.domain.messages import RunCompleted, RunStatusChanged
 from shared.handlers import reconcile as reconciliation
 from shared.handlers.intake import admit
 from shared.handlers.training import on_run_completed as handle_run_completed
-from shared.messages import RunCompleted, RunStatusChanged
 
 bp = func.Blueprint()
 
@@ -17,12 +17,6 @@ def on_run_completed(event: func.EventGridEvent) -> None:
     message = admit(parse(event), (RunCompleted, RunStatusChanged), d, "on_run_completed")
     if isinstance(message, RunCompleted):  # a non-terminal status change needs nothing
         handle_run_completed(message, d)
-
-
-@bp.function_name("reconcile")
-@bp.timer_trigger(schedule="%MLOPS_RECONCILE_SCHEDULE%", arg_name="timer")
-def reconcile(timer: func.TimerRequest) -> None:
-    reconciliation.reconcile(deps())
 
 
 @bp.function_name("scheduled_retrain")

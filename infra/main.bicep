@@ -416,7 +416,7 @@ module rbac 'app/rbac.bicep' = {
   }
 }
 
-// azd stores these in the environment (.azure/<env>/.env); the hooks and shared/infra.py read them.
+// azd stores these in the environment (.azure/<env>/.env); the hooks and shared/tools/infra.py read them.
 output AZURE_LOCATION string = location
 output AZURE_TENANT_ID string = tenant().tenantId
 output AZURE_RESOURCE_GROUP string = rg.name

@@ -1,6 +1,6 @@
 // The Event Grid subscriptions of infra/routing.json, the table the local host routes by. Deployed by the azd
 // postdeploy hook (infra/hooks/postdeploy.*) once the functions exist, with the parameters that
-// `python -m shared.infra subscriptions` generates from the table; edit the table, not this file.
+// `python -m shared.tools.infra subscriptions` generates from the table; edit the table, not this file.
 //
 // Each subscription delivers to its function (azureFunction endpoint: Event Grid calls the function's Event Grid
 // webhook with its system key, looked up through Azure Resource Manager), one event per request as the
@@ -17,7 +17,7 @@ param storageAccountName string
 @description('Container for events whose delivery attempts or time to live ran out (MLOPS_CONTAINER_DEADLETTER).')
 param deadLetterContainerName string
 
-@description('The routing table, as shared/infra.py renders it: name, topicType (system or custom), topicName, function, eventTypes, subjectBeginsWith, subjectEndsWith, maxDeliveryAttempts, eventTimeToLiveInMinutes.')
+@description('The routing table, as shared/tools/infra.py renders it: name, topicType (system or custom), topicName, function, eventTypes, subjectBeginsWith, subjectEndsWith, maxDeliveryAttempts, eventTimeToLiveInMinutes.')
 param subscriptions array
 
 resource functionApp 'Microsoft.Web/sites@2023-12-01' existing = {

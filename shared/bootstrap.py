@@ -1,37 +1,27 @@
-"""Builds the dependencies once, lazily, from configuration. Nothing here runs at import time."""
+"""The composition root: builds the dependencies once, lazily, from configuration. Nothing runs at import time.
+
+Only the entry points (`function_app`, `functions/`) and the local host and tools import this module.
+"""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import datetime
 
-from shared.audit import AuditLog
 from shared.config import Settings
-from shared.ports import BlobStore, Endpoints, EventPublisher, ModelRegistry, TrainingJobs
-from shared.state import StateStore
+from shared.deps import Deps, utc_now
+from shared.state.audit import AuditLog
+from shared.state.store import StateStore
 
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass
-class Deps:
-    settings: Settings
-    blobs: BlobStore
-    state: StateStore
-    audit: AuditLog
-    jobs: TrainingJobs
-    registry: ModelRegistry
-    endpoints: Endpoints
-    publisher: EventPublisher
-    clock: Callable[[], datetime] = utc_now
-
+Interceptor = Callable[[Deps], Deps]
 
 _lock = threading.Lock()
 _deps: Deps | None = None
+# Set around one invocation by whoever runs it (the local host, a test) to see or change what it uses.
+_intercept: ContextVar[Interceptor | None] = ContextVar("mlops_intercept", default=None)
 
 
 def deps() -> Deps:
@@ -41,10 +31,18 @@ def deps() -> Deps:
         if _deps is None:
             _deps = build(Settings.from_env())
         built = _deps
-    from shared import faults
+    interceptor = _intercept.get()
+    return built if interceptor is None else interceptor(built)
 
-    fault = faults.armed.get()
-    return built if fault is None else faults.wrap(built, fault)
+
+@contextmanager
+def intercepted(interceptor: Interceptor) -> Iterator[None]:
+    """Within this block (this thread or task), `deps()` answers `interceptor(deps)`."""
+    token = _intercept.set(interceptor)
+    try:
+        yield
+    finally:
+        _intercept.reset(token)
 
 
 def reset() -> None:
@@ -63,11 +61,11 @@ def build(settings: Settings, clock: Callable[[], datetime] = utc_now) -> Deps:
 def _build_local(settings: Settings, clock: Callable[[], datetime]) -> Deps:
     from azure.core.credentials import AzureKeyCredential
 
-    from shared.azure.events import EventGridPublisher
-    from shared.azure.storage import AzureBlobStore
-    from shared.local.endpoint import LocalEndpoint
-    from shared.local.jobs import LocalTrainingJobs
-    from shared.local.registry import MlflowRegistry
+    from shared.adapters.azure.events import EventGridPublisher
+    from shared.adapters.azure.storage import AzureBlobStore
+    from shared.adapters.local.jobs import LocalTrainingJobs
+    from shared.adapters.local.registry import MlflowRegistry
+    from shared.host.endpoint import LocalEndpoint
 
     blobs = AzureBlobStore.from_connection_string(settings.storage_connection_string)
     blobs.ensure_containers(settings.containers.all())
@@ -88,14 +86,14 @@ def _build_local(settings: Settings, clock: Callable[[], datetime]) -> Deps:
 def _build_azure(settings: Settings, clock: Callable[[], datetime]) -> Deps:
     # One credential (the app's managed identity) for every service; the MLClient, and azure.ai.ml with it,
     # only when a function first needs Azure ML. Containers and the endpoint come from the infrastructure.
-    from shared.azure.credentials import default_credential
-    from shared.azure.endpoints import AzureMLEndpoints
-    from shared.azure.events import EventGridPublisher
-    from shared.azure.jobs import AzureMLTrainingJobs
-    from shared.azure.metrics import EndpointMetrics
-    from shared.azure.ml_client import MLClientProvider
-    from shared.azure.registry import AzureMLRegistry
-    from shared.azure.storage import AzureBlobStore
+    from shared.adapters.azure.credentials import default_credential
+    from shared.adapters.azure.endpoints import AzureMLEndpoints
+    from shared.adapters.azure.events import EventGridPublisher
+    from shared.adapters.azure.jobs import AzureMLTrainingJobs
+    from shared.adapters.azure.metrics import EndpointMetrics
+    from shared.adapters.azure.ml_client import MLClientProvider
+    from shared.adapters.azure.registry import AzureMLRegistry
+    from shared.adapters.azure.storage import AzureBlobStore
 
     azure = settings.azure
     if azure is None:  # Settings parse it whenever MLOPS_BACKEND=azure; a hand-made Settings may not

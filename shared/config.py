@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from shared.validation import Schema
+    from shared.domain.validation import Schema
 
 LOCAL_SUBSCRIPTION = (
     "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/mlops-local/providers"
@@ -608,7 +608,7 @@ def _boolean(raw: Mapping[str, str], name: str) -> bool:
 
 
 def _schema(raw: Mapping[str, str], target: str) -> Schema | None:
-    from shared.validation import Schema, SchemaError
+    from shared.domain.validation import Schema, SchemaError
 
     text = raw["MLOPS_SCHEMA"].strip()
     if not text:

@@ -17,7 +17,7 @@ if str(ROOT) not in sys.path:
 @pytest.fixture(scope="session")
 def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A connection string to a fresh in-memory Azurite; stopped at the end of the session."""
-    from shared.local.azurite import Azurite, free_port
+    from shared.host.azurite import Azurite, free_port
 
     server = Azurite(tmp_path_factory.mktemp("azurite"), free_port(), in_memory=True).start()
     try:
@@ -28,7 +28,7 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture()
 def blob_store(azurite: str):
-    from shared.azure.storage import AzureBlobStore
+    from shared.adapters.azure.storage import AzureBlobStore
 
     return AzureBlobStore.from_connection_string(azurite)
 

@@ -14,10 +14,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.audit import AuditLog
-from shared.bootstrap import Deps
 from shared.config import Settings
-from shared.messages import MODEL_REGISTERED, Envelope, ModelRegistered
+from shared.deps import Deps
+from shared.domain.messages import MODEL_REGISTERED, Envelope, ModelRegistered
 from shared.ports import (
     Blob,
     BlobInfo,
@@ -33,7 +32,8 @@ from shared.ports import (
     TrainingJob,
     TrainingJobs,
 )
-from shared.state import StateStore
+from shared.state.audit import AuditLog
+from shared.state.store import StateStore
 
 START = datetime(2024, 5, 6, 12, 0, 0, tzinfo=UTC)
 WORKSPACE_TOPIC = "/subscriptions/test/providers/Microsoft.MachineLearningServices/workspaces/unit"

@@ -7,13 +7,13 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from shared import workflow
-from shared.bootstrap import Deps
+from shared.deps import Deps
+from shared.domain.messages import BLOB_CREATED, RUN_COMPLETED, BlobCreated, RunCompleted, envelope_of, typed
 from shared.handlers import reconcile as reconciliation
 from shared.handlers.data import on_blob_created
 from shared.handlers.release import on_model_registered
 from shared.handlers.training import on_run_completed
-from shared.messages import BLOB_CREATED, RUN_COMPLETED, BlobCreated, RunCompleted, envelope_of, typed
+from shared.state import lease as workflow
 from tests.fakes import FakeDeps
 
 MODEL = "mlops-model"

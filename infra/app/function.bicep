@@ -152,7 +152,7 @@ resource site 'Microsoft.Web/sites@2023-12-01' existing = {
 }
 
 // App Service authentication signs approvers in (bearer tokens for api://<client id>) and hands the function
-// the x-ms-client-principal header shared/identity.py reads. Anonymous requests still pass, so Event Grid's
+// the x-ms-client-principal header shared/domain/identity.py reads. Anonymous requests still pass, so Event Grid's
 // deliveries (with the function's system key) and function-key calls keep working.
 resource auth 'Microsoft.Web/sites/config@2023-12-01' = if (!empty(approverAppClientId)) {
   parent: site

@@ -12,9 +12,9 @@ if (-not $python) { throw 'postdeploy: Python 3 is required' }
 
 $params = New-TemporaryFile
 try {
-  & $python -m shared.infra subscriptions --out $params.FullName
+  & $python -m shared.tools.infra subscriptions --out $params.FullName
   if ($LASTEXITCODE -ne 0) { throw 'postdeploy: could not render infra/routing.json' }
-  foreach ($function in (& $python -m shared.infra functions)) {
+  foreach ($function in (& $python -m shared.tools.infra functions)) {
     $tries = 0
     while ($true) {
       az functionapp function show --subscription $env:AZURE_SUBSCRIPTION_ID -g $env:AZURE_RESOURCE_GROUP `

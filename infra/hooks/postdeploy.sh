@@ -1,7 +1,7 @@
 #!/bin/sh
 # azd postdeploy: create the Event Grid subscriptions of infra/routing.json (infra/subscriptions.bicep), now that
 # the functions they deliver to exist. Uses the Azure CLI, signed in to the azd subscription (az login), and
-# Python 3 for `python -m shared.infra`, which renders the routing table into the deployment's parameters.
+# Python 3 for `python -m shared.tools.infra`, which renders the routing table into the deployment's parameters.
 set -eu
 : "${AZURE_RESOURCE_GROUP:?run through azd (azd up / azd deploy) after azd provision}"
 : "${AZURE_FUNCTION_APP_NAME:?run through azd (azd up / azd deploy) after azd provision}"
@@ -12,11 +12,11 @@ python=$(command -v python3 || command -v python) || { echo "postdeploy: Python 
 
 params=$(mktemp)
 trap 'rm -f "$params"' EXIT
-"$python" -m shared.infra subscriptions --out "$params"
+"$python" -m shared.tools.infra subscriptions --out "$params"
 
 # An azureFunction destination must name a function the app has indexed; right after a deployment the
 # function list can lag behind for a minute or two.
-for fn in $("$python" -m shared.infra functions); do
+for fn in $("$python" -m shared.tools.infra functions); do
   tries=0
   until az functionapp function show --subscription "$AZURE_SUBSCRIPTION_ID" -g "$AZURE_RESOURCE_GROUP" \
     -n "$AZURE_FUNCTION_APP_NAME" --function-name "$fn" -o none 2>/dev/null; do

@@ -12,14 +12,14 @@ import json
 import logging
 from typing import Any
 
-from shared import workflow
-from shared.bootstrap import Deps
-from shared.datasets import store_file
-from shared.handlers.requests import add_to_catalog, request_training
-from shared.messages import BlobCreated, RequestTraining
+from shared.deps import Deps
+from shared.domain.messages import BlobCreated, RequestTraining
+from shared.domain.validation import Limits, validate
 from shared.ports import PreconditionFailed
-from shared.state import Document
-from shared.validation import Limits, validate
+from shared.state import lease as workflow
+from shared.state.datasets import store_file
+from shared.state.requests import add_to_catalog, request_training
+from shared.state.store import Document
 
 log = logging.getLogger(__name__)
 ACTOR = "on_data_landed"

@@ -10,13 +10,13 @@ import time
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from shared import drift
-from shared.bootstrap import Deps
-from shared.datasets import load_manifest
-from shared.handlers.requests import request_training
+from shared.deps import Deps
+from shared.domain import drift
+from shared.domain.messages import DRIFT_DETECTED, CaseInsensitive, DriftDetected, RequestTraining
 from shared.handlers.training import PRODUCTION_KEY
-from shared.messages import DRIFT_DETECTED, CaseInsensitive, DriftDetected, RequestTraining
 from shared.ports import BlobInfo, ModelVersion, OutgoingEvent
+from shared.state.datasets import load_manifest
+from shared.state.requests import request_training
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -120,7 +120,7 @@ def _publish_reports(
         **result.summary(),
         "prediction_drift": prediction,
         "check_seconds": round(seconds, 3),
-        "method": "Evidently DataDriftPreset defaults, computed in chunks on all rows (shared/drift.py)",
+        "method": "Evidently DataDriftPreset defaults, computed in chunks on all rows (shared/domain/drift.py)",
         "report_html": deps.blobs.url(container, f"{base}.html"),
         "report_json": deps.blobs.url(container, f"{base}.json"),
     }

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import logging
 
-from shared.bootstrap import Deps
 from shared.config import Topics
-from shared.messages import (
+from shared.deps import Deps
+from shared.domain.messages import (
     DATASET_DRIFT_DETECTED,
     BlobCreated,
     DriftDetected,

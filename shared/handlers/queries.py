@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from shared.bootstrap import Deps
-from shared.datasets import load_manifest
+from shared.deps import Deps
 from shared.handlers.release import active_releases, release_id
-from shared.handlers.requests import open_request
 from shared.handlers.training import PRODUCTION_KEY, runs_in_flight
+from shared.state.datasets import load_manifest
+from shared.state.requests import open_request
 
 
 def status(deps: Deps) -> dict[str, Any]:

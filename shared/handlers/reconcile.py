@@ -14,13 +14,13 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from shared import workflow
-from shared.bootstrap import Deps
+from shared.deps import Deps
+from shared.domain.messages import BlobCreated, Envelope, RequestTraining
 from shared.handlers import release, training
 from shared.handlers.data import FINAL as FILE_FINAL
 from shared.handlers.data import on_blob_created, record_key, resume_file
-from shared.handlers.requests import request_training
-from shared.messages import BlobCreated, Envelope, RequestTraining
+from shared.state import lease as workflow
+from shared.state.requests import request_training
 
 log = logging.getLogger(__name__)
 ACTOR = "reconcile"

@@ -18,14 +18,14 @@ import time
 from datetime import datetime
 from typing import Any
 
-from shared import workflow
-from shared.bootstrap import Deps
-from shared.datasets import load_manifest
-from shared.decisions import release as verdicts
+from shared.deps import Deps
+from shared.domain.decisions import release as verdicts
+from shared.domain.messages import ModelRegistered
 from shared.handlers.training import PRODUCTION_KEY
-from shared.messages import ModelRegistered
 from shared.ports import ModelVersion, OutgoingEvent
-from shared.state import Document
+from shared.state import lease as workflow
+from shared.state.datasets import load_manifest
+from shared.state.store import Document
 
 log = logging.getLogger(__name__)
 ACTOR = "on_model_registered"

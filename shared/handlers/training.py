@@ -12,16 +12,16 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared import workflow
-from shared.bootstrap import Deps
-from shared.datasets import build_manifest, save_manifest
-from shared.decisions.coalescing import Timing, ready_to_start
-from shared.decisions.gates import decide, parse_absolute_gates, policy_from
+from shared.deps import Deps
+from shared.domain.decisions.coalescing import Timing, ready_to_start
+from shared.domain.decisions.gates import decide, parse_absolute_gates, policy_from
+from shared.domain.messages import Envelope, RunCompleted
 from shared.handlers.data import SCHEMA_KEY
-from shared.handlers.requests import catalog, consume, mark_joined, note_waiting, open_request
-from shared.messages import Envelope, RunCompleted
 from shared.ports import ModelVersion, TrainingJob
-from shared.state import Document
+from shared.state import lease as workflow
+from shared.state.datasets import build_manifest, save_manifest
+from shared.state.requests import catalog, consume, mark_joined, note_waiting, open_request
+from shared.state.store import Document
 
 log = logging.getLogger(__name__)
 PRODUCTION_KEY = "releases/production"

@@ -11,7 +11,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from shared.training import comparison, data, holdout, metrics, model, provenance, tracking
+import shared.training.comparison as comparison
+import shared.training.data as data
+import shared.training.holdout as holdout
+import shared.training.metrics as metrics
+import shared.training.model as model
+import shared.training.provenance as provenance
+import shared.training.tracking as tracking
 from shared.training.config import TrainingConfig
 from shared.training.errors import TrainingInputError
 

@@ -636,14 +636,14 @@ class AzureWorld:
         self.storage.containers.update({name: {} for name in self.settings.containers.all()})
 
     def ml_client(self) -> Any:
-        from shared.azure.ml_client import MLClientProvider
+        from shared.adapters.azure.ml_client import MLClientProvider
 
         return MLClientProvider(self.azure, self.credential, transport=self.transport)
 
     def blob_store(self) -> Any:
         from azure.storage.blob import BlobServiceClient
 
-        from shared.azure.storage import AzureBlobStore
+        from shared.adapters.azure.storage import AzureBlobStore
 
         service = BlobServiceClient(STORAGE_URL, credential=self.credential, transport=self.transport)
         return AzureBlobStore(service)
@@ -653,30 +653,30 @@ class AzureWorld:
         # (same policies, same bearer-token auth) but drops its keyword arguments, `transport` among them.
         from azure.eventgrid._legacy import EventGridPublisherClient
 
-        from shared.azure.events import EventGridPublisher
+        from shared.adapters.azure.events import EventGridPublisher
 
         return EventGridPublisher(
             EventGridPublisherClient(TOPIC_ENDPOINT, self.credential, transport=self.transport)
         )
 
     def jobs(self) -> Any:
-        from shared.azure.jobs import AzureMLTrainingJobs
+        from shared.adapters.azure.jobs import AzureMLTrainingJobs
 
         return AzureMLTrainingJobs(self.ml_client(), self.blob_store(), self.settings)
 
     def registry(self) -> Any:
-        from shared.azure.registry import AzureMLRegistry
+        from shared.adapters.azure.registry import AzureMLRegistry
 
         return AzureMLRegistry(self.ml_client())
 
     def metrics(self) -> Any:
-        from shared.azure.metrics import EndpointMetrics
+        from shared.adapters.azure.metrics import EndpointMetrics
 
         endpoint_id = f"{self.azure.workspace_id}/onlineEndpoints/{self.azure.endpoint}"
         return EndpointMetrics(self.credential, endpoint_id, transport=self.transport)
 
     def endpoints(self) -> Any:
-        from shared.azure.endpoints import AzureMLEndpoints
+        from shared.adapters.azure.endpoints import AzureMLEndpoints
 
         azure = self.azure
         return AzureMLEndpoints(

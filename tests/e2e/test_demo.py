@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.local.azurite import free_port
+from shared.host.azurite import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def story(tmp_path_factory: pytest.TempPathFactory):
     from shared import bootstrap
-    from shared.local import demo
+    from shared.adapters.local import demo
 
     home = tmp_path_factory.mktemp("demo")
     env = {

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared.audit import AuditLog
 from shared.ports import PreconditionFailed
-from shared.state import StateStore
+from shared.state.audit import AuditLog
+from shared.state.store import StateStore
 
 
 @pytest.fixture()

@@ -12,14 +12,15 @@ from typing import Any
 
 import pytest
 
-from shared import faults, invariants, workflow
-from shared.azure.storage import AzureBlobStore
-from shared.bootstrap import Deps
+from shared.adapters.azure.storage import AzureBlobStore
+from shared.deps import Deps
+from shared.domain.messages import BLOB_CREATED, RUN_COMPLETED, BlobCreated, RunCompleted, envelope_of, typed
 from shared.handlers import reconcile as reconciliation
 from shared.handlers.data import on_blob_created
 from shared.handlers.release import on_model_registered
 from shared.handlers.training import on_run_completed
-from shared.messages import BLOB_CREATED, RUN_COMPLETED, BlobCreated, RunCompleted, envelope_of, typed
+from shared.state import lease as workflow
+from shared.testing import faults, invariants
 from tests.fakes import make_deps
 
 SEEDS = range(20)

@@ -10,14 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shared.audit import AuditLog
-from shared.bootstrap import Deps, utc_now
 from shared.config import Settings
-from shared.datasets import build_manifest, save_manifest
+from shared.deps import Deps, utc_now
 from shared.handlers.drift import check_drift
 from shared.handlers.training import PRODUCTION_KEY
 from shared.ports import RunResults
-from shared.state import StateStore
+from shared.state.audit import AuditLog
+from shared.state.datasets import build_manifest, save_manifest
+from shared.state.store import StateStore
 from tests.fakes import TEST_SETTINGS, FakeEndpoints, FakeJobs, FakePublisher, FakeRegistry
 
 pytestmark = pytest.mark.integration

@@ -13,8 +13,8 @@ from azure.core.credentials import AzureKeyCredential
 from azure.core.exceptions import HttpResponseError
 from azure.eventgrid import EventGridEvent, EventGridPublisherClient
 
-from shared.local.azurite import free_port
-from shared.local.services import LocalServices
+from shared.host.azurite import free_port
+from shared.host.services import LocalServices
 
 REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "events"
 

@@ -18,8 +18,8 @@ import pytest
 import requests
 
 from shared.handlers.release import advance, on_model_registered, release_id
-from shared.local.azurite import free_port
-from shared.local.endpoint import EndpointServer, LocalEndpoint
+from shared.host.azurite import free_port
+from shared.host.endpoint import EndpointServer, LocalEndpoint
 from shared.ports import ModelVersion, RunResults
 from tests.fakes import FakeDeps, make_deps
 

@@ -248,7 +248,7 @@ def test_a_failed_deployment_says_why_with_its_logs(world: AzureWorld) -> None:
 
 
 def test_a_missing_endpoint_is_created_and_the_deployment_retried_later(world: AzureWorld) -> None:
-    from shared.azure.endpoints import EndpointNotReady
+    from shared.adapters.azure.endpoints import EndpointNotReady
 
     world.ml.endpoints.clear()
     with pytest.raises(EndpointNotReady):
@@ -326,7 +326,7 @@ def test_a_rotated_key_is_read_again(world: AzureWorld) -> None:
 
 
 def test_a_scoring_failure_carries_the_endpoints_answer(world: AzureWorld) -> None:
-    from shared.azure.endpoints import ScoringError
+    from shared.adapters.azure.endpoints import ScoringError
 
     endpoints = world.endpoints()
     with pytest.raises(ScoringError) as raised:
@@ -355,7 +355,7 @@ def test_a_deployment_with_traffic_is_not_deleted(world: AzureWorld) -> None:
 
 
 def test_a_deployment_being_deleted_cannot_be_created_again_yet(world: AzureWorld) -> None:
-    from shared.azure.endpoints import EndpointNotReady
+    from shared.adapters.azure.endpoints import EndpointNotReady
 
     endpoints = world.endpoints()
     endpoints.begin_deployment("model-v1", MODEL)
@@ -380,7 +380,7 @@ def test_set_mirror_traffic_puts_the_endpoint_with_its_mirror(world: AzureWorld)
 
 
 def test_deleting_a_mirrored_deployment_ends_the_mirroring_first(world: AzureWorld) -> None:
-    from shared.azure.endpoints import EndpointNotReady
+    from shared.adapters.azure.endpoints import EndpointNotReady
 
     endpoints = world.endpoints()
     for name in ("model-v1", "model-v2"):
@@ -420,7 +420,7 @@ def _seconds_between(start: str, end: str) -> float:
 
 
 def test_a_payload_with_nan_is_refused_before_sending(world: AzureWorld) -> None:
-    from shared.azure.endpoints import ScoringError
+    from shared.adapters.azure.endpoints import ScoringError
 
     endpoints = world.endpoints()
     with pytest.raises(ScoringError) as raised:

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 
 from shared import bootstrap
-from shared.azure.endpoints import AzureMLEndpoints
-from shared.azure.events import EventGridPublisher
-from shared.azure.jobs import AzureMLTrainingJobs
-from shared.azure.ml_client import MLClientProvider
-from shared.azure.registry import AzureMLRegistry
-from shared.azure.storage import AzureBlobStore
+from shared.adapters.azure.endpoints import AzureMLEndpoints
+from shared.adapters.azure.events import EventGridPublisher
+from shared.adapters.azure.jobs import AzureMLTrainingJobs
+from shared.adapters.azure.ml_client import MLClientProvider
+from shared.adapters.azure.registry import AzureMLRegistry
+from shared.adapters.azure.storage import AzureBlobStore
 from shared.config import Settings
 from tests.contract.azure_stub import AZURE_SETTINGS, FakeCredential, StubTransport
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.azure.assets import (
+from shared.adapters.azure.assets import (
     TRAINING_REQUIREMENTS,
     TrainingEnvironment,
     conda_specification,
@@ -15,8 +15,8 @@ from shared.azure.assets import (
     stage_training_code,
     training_code_files,
 )
-from shared.azure.endpoints import deployment_entity, endpoint_entity
-from shared.azure.jobs import job_manifest, model_uri, training_command
+from shared.adapters.azure.endpoints import deployment_entity, endpoint_entity
+from shared.adapters.azure.jobs import job_manifest, model_uri, training_command
 from shared.ports import ModelVersion, TrainingJob
 from tests.contract.azure_stub import AZURE_SETTINGS
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared import faults, invariants
+from shared.testing import faults, invariants
 from tests.fakes import make_deps
 from tests.scenario import prepare, recover, snapshot, steps
 

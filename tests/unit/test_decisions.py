@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from shared.decisions.coalescing import Timing, ready_to_start
-from shared.decisions.gates import AbsoluteGate, GatePolicy, decide, parse_absolute_gates
+from shared.domain.decisions.coalescing import Timing, ready_to_start
+from shared.domain.decisions.gates import AbsoluteGate, GatePolicy, decide, parse_absolute_gates
 
 
 def evaluation(

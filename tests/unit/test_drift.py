@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from shared import drift
+from shared.domain import drift
 
 # --- helpers --------------------------------------------------------------------------------------------------
 

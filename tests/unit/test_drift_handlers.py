@@ -10,12 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shared.datasets import build_manifest, save_manifest
+from shared.domain.messages import DRIFT_DETECTED, DriftDetected, envelope_of, typed
 from shared.handlers.drift import check_drift, on_drift_detected
-from shared.handlers.requests import open_request
 from shared.handlers.training import PRODUCTION_KEY
-from shared.messages import DRIFT_DETECTED, DriftDetected, envelope_of, typed
 from shared.ports import ModelVersion, RunResults
+from shared.state.datasets import build_manifest, save_manifest
+from shared.state.requests import open_request
 from tests.fakes import FakeDeps, make_deps
 
 MODEL = "mlops-model"

@@ -13,9 +13,11 @@ import pandas as pd
 import pytest
 
 from shared.config import TASK_DEFAULTS
-from shared.decisions.gates import GatePolicy, decide, parse_absolute_gates
-from shared.training import TrainingInputError, comparison, metrics, provenance, run_training
+from shared.domain.decisions.gates import GatePolicy, decide, parse_absolute_gates
+from shared.training import comparison, metrics, provenance
+from shared.training.errors import TrainingInputError
 from shared.training.holdout import holdout_mask, row_keys
+from shared.training.run import run_training
 from tests.unit.test_training import breast_cancer, diabetes, make_config, write_dataset
 
 LOGISTIC = "sklearn.linear_model.LogisticRegression"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared.bootstrap import Deps
-from shared.messages import MODEL_REGISTERED
+from shared.deps import Deps
+from shared.domain.messages import MODEL_REGISTERED
 from shared.ports import ModelVersion, RunResults, TrainingJob
 from tests.fakes import FakeEndpoints, FakeJobs, FakeRegistry, make_deps
 

@@ -8,13 +8,7 @@ from typing import Any
 
 import pytest
 
-from shared.handlers import reconcile as reconciliation
-from shared.handlers.data import on_blob_created
-from shared.handlers.drift import on_drift_detected
-from shared.handlers.release import advance, decide_approval, on_model_registered, release_id, roll_back
-from shared.handlers.requests import catalog_entry, open_request
-from shared.handlers.training import PRODUCTION_KEY, on_run_completed, start_training_if_due
-from shared.messages import (
+from shared.domain.messages import (
     BLOB_CREATED,
     DRIFT_DETECTED,
     RUN_COMPLETED,
@@ -24,7 +18,13 @@ from shared.messages import (
     envelope_of,
     typed,
 )
+from shared.handlers import reconcile as reconciliation
+from shared.handlers.data import on_blob_created
+from shared.handlers.drift import on_drift_detected
+from shared.handlers.release import advance, decide_approval, on_model_registered, release_id, roll_back
+from shared.handlers.training import PRODUCTION_KEY, on_run_completed, start_training_if_due
 from shared.ports import ModelVersion
+from shared.state.requests import catalog_entry, open_request
 from tests.fakes import FakeDeps, make_deps
 
 MODEL = "mlops-model"

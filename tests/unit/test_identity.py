@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 
-from shared.identity import caller
+from shared.domain.identity import caller
 
 
 def principal(name: str) -> str:

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from shared import infra
 from shared.config import SETTINGS, ConfigError, Containers, Settings
-from shared.routing import load
+from shared.domain.routing import load
+from shared.tools import infra
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
@@ -186,7 +186,7 @@ def _role_ids() -> dict[str, str]:
 def _indexed() -> dict[str, dict]:
     """The functions the Functions host would index, with their trigger bindings (indexed once per process)."""
     import function_app
-    from shared.local.functions_host import _index
+    from shared.host.functions_host import _index
 
     return {f.get_function_name(): f.get_trigger().get_dict_repr() for f in _index(function_app.app)}
 
@@ -638,7 +638,7 @@ def test_the_generator_needs_only_the_standard_library() -> None:
 
     # (modules named with a leading underscore are the interpreter's and site hooks', like __main__)
     probe = (
-        "import sys, shared.infra; tops = {m.split('.')[0] for m in sys.modules if not m.startswith('_')}; "
+        "import sys, shared.tools.infra; tops = {m.split('.')[0] for m in sys.modules if not m.startswith('_')}; "
         "print(sorted(tops - set(sys.stdlib_module_names) - {'shared'}))"
     )
     output = subprocess.run(

@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from shared.handlers.intake import admit
-from shared.messages import (
+from shared.domain.messages import (
     BLOB_CREATED,
     DATASET_DRIFT_DETECTED,
     DRIFT_DETECTED,
@@ -24,6 +23,7 @@ from shared.messages import (
     parse_body,
     typed,
 )
+from shared.handlers.intake import admit
 from tests.fakes import CUSTOM_TOPIC, STORAGE_TOPIC, WORKSPACE_TOPIC, FakeDeps, make_deps
 
 LANDING_SUBJECT = "/blobServices/default/containers/landing/blobs/data.csv"

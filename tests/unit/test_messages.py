@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from shared.messages import (
+from shared.domain.messages import (
     BlobCreated,
     DriftDetected,
     ModelDeployed,

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared.local.ncrontab import parse
+from shared.host.ncrontab import parse
 
 
 def moment(text: str) -> datetime:

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from shared.config import ConfigError, Settings
-from shared.decisions.gates import GatePolicy, policy_from
-from shared.validation import ColumnSpec, Schema, SchemaError
+from shared.domain.decisions.gates import GatePolicy, policy_from
+from shared.domain.validation import ColumnSpec, Schema, SchemaError
 
 
 def test_a_declared_schema_reads_shorthand_and_full_column_forms() -> None:

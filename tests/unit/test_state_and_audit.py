@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from shared.audit import AuditLog
 from shared.ports import PreconditionFailed
-from shared.state import StateStore
+from shared.state.audit import AuditLog
+from shared.state.store import StateStore
 from tests.fakes import FakeClock, InMemoryBlobStore
 
 

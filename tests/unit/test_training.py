@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shared.training import TrainingInputError, run_training
+from shared.training.errors import TrainingInputError
 from shared.training.holdout import holdout_mask, row_keys
+from shared.training.run import run_training
 
 REPO = Path(__file__).resolve().parents[2]
 EVALUATION_KEYS = {

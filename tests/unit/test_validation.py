@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from shared.validation import Limits, Schema, validate
+from shared.domain.validation import Limits, Schema, validate
 
 LIMITS = Limits(max_bytes=1_000_000, min_rows=10, target="target")
 SCHEMA = {"age": "number", "city": "text", "target": "number"}

@@ -1,0 +1,12 @@
+import azure.functions as func
+
+from shared.bootstrap import deps
+from shared.handlers import reconcile as reconciliation
+
+bp = func.Blueprint()
+
+
+@bp.function_name("reconcile")
+@bp.timer_trigger(schedule="%MLOPS_RECONCILE_SCHEDULE%", arg_name="timer")
+def reconcile(timer: func.TimerRequest) -> None:
+    reconciliation.reconcile(deps())

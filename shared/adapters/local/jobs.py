@@ -1,0 +1,84 @@
+"""Training jobs as local subprocesses, running the same entry point an Azure ML command job runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import asdict
+
+from shared.adapters.local.paths import PROJECT_ROOT, local_path, mlflow_uri, run_dir
+from shared.config import Settings
+from shared.ports import RunResults, TrainingJob
+
+
+class LocalTrainingJobs:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    def submit(self, job: TrainingJob) -> None:
+        folder = run_dir(self._settings.home, job.run_id)
+        spec = folder / "job.json"
+        if spec.exists():
+            return  # submitted before: the run id is the idempotency key, as a job name is in Azure ML
+        folder.mkdir(parents=True, exist_ok=True)
+        champion_dir = str(local_path(job.champion.source)) if job.champion else None
+        body = {**asdict(job), "champion_dir": champion_dir}
+        (folder / "status.json").write_text(json.dumps({"status": "Queued"}))
+        spec.write_text(json.dumps(body, indent=1, default=str))
+        env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_uri(self._settings.home)}
+        with open(folder / "job.log", "ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "shared.adapters.local.run_job", str(folder)],
+                cwd=PROJECT_ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        (folder / "pid").write_text(str(process.pid))
+
+    def status(self, run_id: str) -> str:
+        folder = run_dir(self._settings.home, run_id)
+        status_file = folder / "status.json"
+        if not status_file.exists():
+            return "NotFound"
+        status = json.loads(status_file.read_text())["status"]
+        if status in ("Queued", "Running") and not _alive(folder):
+            return "Failed"  # the process died without saying so
+        return status
+
+    def results(self, run_id: str) -> RunResults:
+        outputs = run_dir(self._settings.home, run_id) / "outputs"
+        evaluation = json.loads((outputs / "evaluation.json").read_text())
+        run_info = outputs / "run.json"
+        if run_info.exists():
+            model_uri = json.loads(run_info.read_text())["artifact_uri"].rstrip("/") + "/model"
+        else:
+            model_uri = (outputs / "model").as_uri()
+        return RunResults(run_id=run_id, evaluation=evaluation, model_uri=model_uri)
+
+    def stop_all(self) -> None:
+        """Stop every training process still running (the local host calls this when it shuts down)."""
+        runs = self._settings.home / "runs"
+        for pid_file in runs.glob("*/pid") if runs.exists() else ():
+            if _alive(pid_file.parent):
+                os.killpg(int(pid_file.read_text()), signal.SIGTERM)
+
+
+def _alive(folder) -> bool:
+    pid_file = folder / "pid"
+    if not pid_file.exists():
+        return True  # between writing the status and the pid: assume alive
+    pid = int(pid_file.read_text())
+    try:
+        finished, _ = os.waitpid(pid, os.WNOHANG)  # reaps our own child; others raise ChildProcessError
+        return finished == 0
+    except ChildProcessError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True

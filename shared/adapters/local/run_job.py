@@ -1,0 +1,120 @@
+"""The local stand-in for an Azure ML job: fetch inputs, run the training entry point, announce the result.
+
+Azure ML runs `python -m shared.training ...` on a compute cluster and emits RunCompleted through Event Grid.
+Here the same command runs as a subprocess, and completion is published to the local host's workspace topic
+in Azure ML's documented event schema.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from shared.adapters.local.paths import PROJECT_ROOT, artifact_root, mlflow_uri, topic_endpoint
+from shared.config import Settings
+from shared.domain.messages import RUN_COMPLETED, RUN_STATUS_CHANGED
+
+EXPERIMENT = "mlops"
+log = logging.getLogger("mlops.run_job")
+
+
+def main(folder: Path) -> int:
+    settings = Settings.from_env()
+    job = json.loads((folder / "job.json").read_text())
+    _status(folder, "Running")
+    code = 1
+    try:
+        _fetch_inputs(job, folder, settings)
+        _ensure_experiment(settings)
+        command = [
+            sys.executable,
+            "-m",
+            "shared.training",
+            "--manifest",
+            str(folder / "inputs" / "manifest.json"),
+            "--data-dir",
+            str(folder / "inputs"),
+            "--config",
+            str(folder / "inputs" / "config.json"),
+            "--output",
+            str(folder / "outputs"),
+            "--run-id",
+            job["run_id"],
+        ]
+        if job.get("champion_dir"):
+            command += ["--champion", job["champion_dir"]]
+        code = subprocess.call(command, cwd=PROJECT_ROOT)
+    finally:
+        status = "Completed" if code == 0 else "Failed"
+        _status(folder, status)
+        _announce(job, status, settings)
+    return code
+
+
+def _fetch_inputs(job: dict, folder: Path, settings: Settings) -> None:
+    from shared.adapters.azure.storage import AzureBlobStore
+
+    inputs = folder / "inputs"
+    blobs = AzureBlobStore.from_connection_string(settings.storage_connection_string)
+    for entry in job["manifest"]["files"]:
+        blob = blobs.read(settings.containers.datasets, entry["path"])
+        if blob is None:
+            raise FileNotFoundError(
+                f"dataset file {entry['path']} is missing from {settings.containers.datasets}"
+            )
+        target = inputs / entry["path"]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(blob.data)
+    (inputs / "manifest.json").write_text(json.dumps(job["manifest"], indent=1))
+    (inputs / "config.json").write_text(json.dumps(job["config"], indent=1))
+
+
+def _ensure_experiment(settings: Settings) -> None:
+    """Keep artifacts under MLOPS_HOME rather than wherever the process happens to run."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=mlflow_uri(settings.home))
+    if client.get_experiment_by_name(EXPERIMENT) is None:
+        client.create_experiment(EXPERIMENT, artifact_location=artifact_root(settings.home).as_uri())
+
+
+def _announce(job: dict, status: str, settings: Settings) -> None:
+    from azure.core.credentials import AzureKeyCredential
+    from azure.eventgrid import EventGridEvent, EventGridPublisherClient
+
+    data = {
+        "experimentId": EXPERIMENT,
+        "experimentName": EXPERIMENT,
+        "runId": job["run_id"],
+        "runType": "command",
+        "runTags": job.get("tags") or {},
+        "runProperties": {"dataset_version": job["dataset_version"]},
+    }
+    event_type = RUN_COMPLETED
+    if status != "Completed":
+        event_type, data["runStatus"] = RUN_STATUS_CHANGED, status
+    event = EventGridEvent(
+        id=str(uuid.uuid4()),
+        subject=f"experiments/{EXPERIMENT}/runs/{job['run_id']}",
+        event_type=event_type,
+        data=data,
+        data_version="2",
+        topic=settings.topics.workspace,
+    )
+    client = EventGridPublisherClient(
+        topic_endpoint(settings.host_url, "workspace"), AzureKeyCredential(settings.events_key)
+    )
+    client.send([event])
+
+
+def _status(folder: Path, status: str) -> None:
+    (folder / "status.json").write_text(json.dumps({"status": status}))
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO)
+    sys.exit(main(Path(sys.argv[1])))

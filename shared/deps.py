@@ -1,0 +1,33 @@
+"""The dependency container handlers receive: settings, the ports and the stores built on them.
+
+It is only a type. `shared.bootstrap` (the composition root) fills it from configuration; tests fill it with
+fakes. Nothing below the entry points needs to know which.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from shared.config import Settings
+from shared.ports import BlobStore, Endpoints, EventPublisher, ModelRegistry, TrainingJobs
+from shared.state.audit import AuditLog
+from shared.state.store import StateStore
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Deps:
+    settings: Settings
+    blobs: BlobStore
+    state: StateStore
+    audit: AuditLog
+    jobs: TrainingJobs
+    registry: ModelRegistry
+    endpoints: Endpoints
+    publisher: EventPublisher
+    clock: Callable[[], datetime] = utc_now

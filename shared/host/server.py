@@ -1,0 +1,262 @@
+"""The local host's HTTP face, with the URLs `func start` and Event Grid use:
+
+- POST /runtime/webhooks/eventgrid?functionName=NAME   Event Grid webhook (aeg-event-type header)
+- POST /runtime/topics/{storage|workspace|mlops}/api/events   topic ingress (aeg-sas-key header)
+- POST /admin/functions/NAME   run a non-HTTP function now (as the Functions admin API)
+- GET  /admin/host/status, /admin/invocations   host state and the invocation log
+- GET  /admin/deadletters, POST /admin/deadletters/{id}/replay   events that exhausted their attempts
+- ANY  /api/...   HTTP triggers
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import re
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import azure.functions as func
+
+from shared.host.delivery import Dispatcher
+from shared.host.functions_host import FunctionHost
+from shared.host.timers import TimerScheduler
+
+log = logging.getLogger(__name__)
+
+
+class HostServer:
+    def __init__(
+        self,
+        host: FunctionHost,
+        dispatcher: Dispatcher,
+        timers: TimerScheduler,
+        topics: dict[str, str],
+        key: str,
+        address: tuple[str, int],
+        function_key: str = "",
+        on_refused: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self.host = host
+        self.function_key = function_key
+        self.on_refused = on_refused
+        self.dispatcher = dispatcher
+        self.timers = timers
+        self.topics = topics
+        self.key = key
+        self._routes = [
+            (_route_pattern(str(f.binding.get("route") or f.name)), f) for f in host.of_trigger("httpTrigger")
+        ]
+        handler = type("Handler", (_Handler,), {"server_state": self})
+        self._server = ThreadingHTTPServer(address, handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="host-http", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=10)
+
+    def match_http(self, path: str, method: str) -> tuple[Any, dict[str, str]] | None:
+        for pattern, function in self._routes:
+            match = pattern.fullmatch(path)
+            if match:
+                methods = [str(getattr(m, "value", m)).upper() for m in function.binding.get("methods") or []]
+                if methods and method not in methods:
+                    continue
+                return function, match.groupdict()
+        return None
+
+
+def _route_pattern(route: str) -> re.Pattern[str]:
+    parts = re.split(r"(\{[^}]+\})", route.strip("/"))
+    regex = "".join(
+        f"(?P<{p[1:-1].split(':')[0]}>[^/]+)" if p.startswith("{") else re.escape(p) for p in parts
+    )
+    return re.compile(regex, re.IGNORECASE)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_state: HostServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("http %s", format % args)
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    def _dispatch(self, method: str) -> None:
+        url = urlparse(self.path)
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        state = self.server_state
+        try:
+            if url.path == "/runtime/webhooks/eventgrid" and method == "POST":
+                self._webhook(parse_qs(url.query).get("functionName", [""])[0], body)
+            elif (
+                topic := re.fullmatch(r"/runtime/topics/([^/]+)/api/events", url.path)
+            ) and method == "POST":
+                self._topic(topic[1], body)
+            elif (admin := re.fullmatch(r"/admin/functions/([^/]+)", url.path)) and method == "POST":
+                self._admin_invoke(admin[1], parse_qs(url.query))
+            elif url.path == "/admin/host/status":
+                self._json(
+                    200,
+                    {
+                        "state": "Running",
+                        "functions": sorted(state.host.functions),
+                        "timers": state.timers.schedules,
+                        "pending_deliveries": state.dispatcher.pending(),
+                    },
+                )
+            elif url.path == "/admin/deadletters" and method == "GET":
+                self._json(200, state.dispatcher.dead_letters())
+            elif (letter := re.fullmatch(r"/admin/deadletters/(.+)/replay", url.path)) and method == "POST":
+                found = state.dispatcher.replay(letter[1])
+                self._json(202 if found else 404, {"replayed": found, "id": letter[1]})
+            elif url.path == "/admin/invocations":
+                self._json(200, [vars(i) for i in list(state.host.invocations)])
+            elif url.path.startswith("/api/"):
+                self._http_trigger(method, url, body)
+            else:
+                self._json(404, {"error": f"no route for {method} {url.path}"})
+        except Exception as error:
+            log.exception("request failed")
+            self._json(500, {"error": f"{type(error).__name__}: {error}"})
+
+    def _webhook(self, function: str, body: bytes) -> None:
+        """Event Grid's webhook contract: validation handshake, then an array of events to run one by one."""
+        state = self.server_state
+        if function not in state.host.functions:
+            self._json(404, {"error": f"no function {function!r}"})
+            return
+        events = self._events(body)
+        if events is None:
+            return
+        kind = self.headers.get("aeg-event-type", "Notification")
+        if kind == "SubscriptionValidation":
+            code = (events[0].get("data") or {}).get("validationCode", "")
+            self._json(200, {"validationResponse": code})
+            return
+        failures = []
+        for event in events:
+            try:
+                state.host.invoke_event(function, event)
+            except Exception as error:
+                failures.append(f"{event.get('id')}: {type(error).__name__}: {error}")
+        if failures:
+            self._json(500, {"error": "function failed", "failures": failures})
+        else:
+            self._empty(200)
+
+    def _topic(self, name: str, body: bytes) -> None:
+        state = self.server_state
+        if name not in state.topics:
+            self._json(404, {"error": f"no topic {name!r}"})
+            return
+        if not hmac.compare_digest(self.headers.get("aeg-sas-key", ""), state.key):
+            self._json(401, {"error": "missing or wrong aeg-sas-key"})
+            return
+        events = self._events(body)
+        if events is None:
+            return
+        for event in events:
+            # Event Grid stamps the topic of a custom topic; system topics (here, local services) set their own.
+            if "specversion" not in event:
+                event["topic"] = event.get("topic") or state.topics[name]
+        state.dispatcher.publish(name, events)
+        self._empty(200)
+
+    def _events(self, body: bytes) -> list[dict[str, Any]] | None:
+        """The events of a request body; None after answering 400, which Event Grid does not retry."""
+        try:
+            events = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            self._json(400, {"error": f"body is not JSON: {error}"})
+            return None
+        events = events if isinstance(events, list) else [events]
+        if not all(isinstance(event, dict) for event in events):
+            self._json(400, {"error": "every event must be a JSON object"})
+            return None
+        return events
+
+    def _admin_invoke(self, name: str, query: dict[str, list[str]]) -> None:
+        state = self.server_state
+        function = state.host.functions.get(name)
+        if function is None or function.trigger != "timerTrigger":
+            self._json(404, {"error": f"no timer function {name!r}"})
+            return
+        if query.get("wait", ["false"])[0].lower() == "true":
+            state.timers.fire(name, wait=True)
+            self._json(200, {"function": name, "invocation": vars(state.host.invocations[-1])})
+            return
+        threading.Thread(target=state.timers.fire, args=(name,), daemon=True).start()
+        self._empty(202)
+
+    def _http_trigger(self, method: str, url: Any, body: bytes) -> None:
+        state = self.server_state
+        found = state.match_http(url.path.removeprefix("/api/"), method)
+        if found is None:
+            self._json(404, {"error": f"no HTTP function for {method} {url.path}"})
+            return
+        function, route_params = found
+        level = str(
+            getattr(function.binding.get("authLevel"), "value", function.binding.get("authLevel") or "")
+        )
+        if level.lower() in ("function", "admin") and state.function_key:
+            given = self.headers.get("x-functions-key") or parse_qs(url.query).get("code", [""])[0]
+            if not hmac.compare_digest(given, state.function_key):
+                # The Functions host refuses before the function runs; the refusal is still recorded.
+                if state.on_refused is not None:
+                    state.on_refused(function.name, url.path)
+                self._json(401, {"error": "a function key is required (x-functions-key header or code)"})
+                return
+        request = func.HttpRequest(
+            method=method,
+            url=f"{state.url}{self.path}",
+            headers=dict(self.headers.items()),
+            params={k: v[0] for k, v in parse_qs(url.query).items()},
+            route_params=route_params,
+            body=body,
+        )
+        response = state.host.invoke_http(function.name, request)
+        payload = response.get_body()
+        self.send_response(response.status_code)
+        self.send_header("Content-Type", response.mimetype or "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _json(self, status: int, body: Any) -> None:
+        payload = json.dumps(body, default=str).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _empty(self, status: int) -> None:
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()

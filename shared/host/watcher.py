@@ -1,0 +1,86 @@
+"""Turns new blobs in the landing container into Microsoft.Storage.BlobCreated events, as Event Grid's
+storage system topic does, in the documented schema."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.domain.messages import BLOB_CREATED
+from shared.ports import BlobInfo, BlobStore
+
+log = logging.getLogger(__name__)
+
+
+def blob_created_event(info: BlobInfo, url: str, topic: str) -> dict[str, Any]:
+    return {
+        "topic": topic,
+        "subject": f"/blobServices/default/containers/{info.container}/blobs/{info.name}",
+        "eventType": BLOB_CREATED,
+        "eventTime": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "id": str(uuid.uuid4()),
+        "data": {
+            "api": "PutBlob",
+            "clientRequestId": str(uuid.uuid4()),
+            "requestId": str(uuid.uuid4()),
+            "eTag": info.etag,
+            "contentType": "text/csv" if info.name.endswith(".csv") else "application/octet-stream",
+            "contentLength": info.size,
+            "blobType": "BlockBlob",
+            "url": url,
+            "sequencer": f"{int(info.last_modified.timestamp() * 1e6):032d}",
+            "storageDiagnostics": {"batchId": str(uuid.uuid4())},
+        },
+        "dataVersion": "",
+        "metadataVersion": "1",
+    }
+
+
+class BlobWatcher:
+    def __init__(
+        self,
+        blobs: BlobStore,
+        container: str,
+        topic: str,
+        publish: Callable[[list[dict[str, Any]]], Any],
+        interval: float = 0.5,
+    ) -> None:
+        self._blobs = blobs
+        self._container = container
+        self._topic = topic
+        self._publish = publish
+        self._interval = interval
+        self._seen: set[tuple[str, str]] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="blob-watcher", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def poll(self) -> int:
+        """Announce every blob version not seen before; returns how many."""
+        events = []
+        for info in self._blobs.list(self._container):
+            key = (info.name, info.etag)
+            if key in self._seen:
+                continue
+            self._seen.add(key)
+            events.append(blob_created_event(info, self._blobs.url(self._container, info.name), self._topic))
+        if events:
+            self._publish(events)
+        return len(events)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self.poll()
+            except Exception:
+                log.exception("landing poll failed; trying again")

@@ -1,0 +1,151 @@
+"""`mlops`: run the system locally and talk to it."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from shared.config import Settings
+from shared.host import logs
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mlops", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("up", help="start Azurite, the function host, Event Grid, timers and the endpoint")
+    commands.add_parser("demo", help="run the whole loop on the diabetes data and print what happened")
+    send = commands.add_parser("send-event", help="post an Event Grid JSON file to the local host")
+    send.add_argument("file", type=Path)
+    send.add_argument("--function", help="deliver to this function's webhook (default: by the routing table)")
+    commands.add_parser("status", help="what is in production, in flight and decided lately")
+    lineage = commands.add_parser("lineage", help="why a model version is where it is")
+    lineage.add_argument("model", metavar="NAME:VERSION")
+    fire = commands.add_parser("fire", help="run a timer function now")
+    fire.add_argument("timer", choices=["reconcile", "scheduled_retrain", "drift_check"])
+    commands.add_parser("dead-letters", help="events that exhausted their delivery attempts")
+    replay = commands.add_parser("replay", help="deliver a dead-lettered event again")
+    replay.add_argument("id", help="the id `mlops dead-letters` shows (subscription/event id)")
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    if args.command == "demo":  # the story on the console, the host's log in a file
+        logs.configure(logging.WARNING, Path(settings.home) / "demo.log")
+    else:
+        logs.configure(logging.INFO if args.command == "up" else logging.WARNING)
+    if args.command == "up":
+        return _up()
+    if args.command == "demo":
+        from shared.tools.demo import run_demo
+
+        return run_demo()
+    if args.command == "send-event":
+        return _send_event(settings, args.file, args.function)
+    if args.command == "status":
+        return _show(requests.get(f"{settings.host_url}/api/status", headers=_key(settings), timeout=30))
+    if args.command == "lineage":
+        name, _, version = args.model.rpartition(":")
+        if not name or not version:
+            parser.error("lineage takes NAME:VERSION, e.g. mlops-model:1")
+        return _show(
+            requests.get(
+                f"{settings.host_url}/api/models/{name}/{version}/lineage", headers=_key(settings), timeout=30
+            )
+        )
+    if args.command == "dead-letters":
+        return _dead_letters(requests.get(f"{settings.host_url}/admin/deadletters", timeout=30))
+    if args.command == "replay":
+        return _show(requests.post(f"{settings.host_url}/admin/deadletters/{args.id}/replay", timeout=30))
+    if args.command == "fire":
+        return _show(
+            requests.post(
+                f"{settings.host_url}/admin/functions/{args.timer}?wait=true", json={"input": ""}, timeout=600
+            )
+        )
+    return 2
+
+
+def _up() -> int:
+    from shared.host.services import LocalServices
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with LocalServices() as services:
+        print(f"function host  {services.server.url}  ({len(services.host.functions)} functions)")
+        print(f"scoring        {services.endpoint_server.url}/score")
+        print(f"storage        {services.settings.storage_connection_string.split('BlobEndpoint=')[-1]}")
+        print("Ctrl-C stops everything.")
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how users stop it
+            stop.wait()
+    return 0
+
+
+def _send_event(settings: Settings, file: Path, function: str | None) -> int:
+    from shared.domain import routing
+
+    events: Any = json.loads(file.read_text())
+    events = events if isinstance(events, list) else [events]
+    targets = (
+        [function]
+        if function
+        else sorted(
+            {
+                s.function
+                for event in events
+                for s in routing.load(settings.containers)
+                if (event.get("eventType") or event.get("type") or "").lower()
+                in (t.lower() for t in s.event_types)
+            }
+        )
+    )
+    if not targets:
+        print("no function subscribes to these event types; name one with --function", file=sys.stderr)
+        return 2
+    worst = 0
+    for target in targets:
+        response = requests.post(
+            f"{settings.host_url}/runtime/webhooks/eventgrid",
+            params={"functionName": target},
+            headers={"aeg-event-type": "Notification"},
+            json=events,
+            timeout=60,
+        )
+        print(f"{target}: {response.status_code} {response.text}")
+        worst = max(worst, 0 if response.ok else 1)
+    return worst
+
+
+def _dead_letters(response: requests.Response) -> int:
+    if not response.ok:
+        return _show(response)
+    letters = response.json()
+    for letter in letters:
+        print(
+            f"{letter['id']}  {letter['event'].get('eventType') or letter['event'].get('type')}  "
+            f"attempts={letter['deliveryAttempts']}  {letter['deadLetterReason']}: {letter['lastDeliveryOutcome']}"
+        )
+    print(f"{len(letters)} dead-lettered event(s)")
+    return 0
+
+
+def _key(settings: Settings) -> dict[str, str]:
+    return {"x-functions-key": settings.function_key}
+
+
+def _show(response: requests.Response) -> int:
+    try:
+        print(json.dumps(response.json(), indent=2))
+    except ValueError:
+        print(response.text)
+    return 0 if response.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,266 @@
+"""The demo: the whole loop, on scikit-learn's bundled diabetes data, through the real function app.
+
+Low-BMI patients' labelled rows land -> version 1 trains, registers, deploys, serves. Production traffic then
+comes from high-BMI patients -> the drift check finds it -> retraining is requested. New labelled high-BMI
+rows land -> a challenger trains on all data, is evaluated against the champion on the same holdout, and is
+promoted or rejected with its reasons.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from shared.handlers.training import FINAL
+from shared.host.services import LocalServices
+
+DEMO_ENV = {
+    "MLOPS_HOME": ".mlops/demo",
+    "MLOPS_QUIET_PERIOD_SECONDS": "2",
+    "MLOPS_RECONCILE_SCHEDULE": "*/2 * * * * *",
+    "MLOPS_DRIFT_SCHEDULE": "0 0 2 * * *",
+    "MLOPS_LOCAL_RETRY_SECONDS": "1,2,5",
+    "MLOPS_MODEL_NAME": "diabetes-progression",
+    "MLOPS_CANARY_PERCENT": "20",
+    "MLOPS_CANARY_SECONDS": "4",
+}
+
+
+def run_demo(env: dict[str, str] | None = None, out: Callable[[str], None] = print) -> int:
+    started = time.perf_counter()
+    env = {**DEMO_ENV, **(env or {})}
+    home = Path(env["MLOPS_HOME"])
+    shutil.rmtree(home, ignore_errors=True)  # every demo tells the story from the beginning
+    with LocalServices(env, in_memory_storage=True) as services:
+        out(
+            f"local services up in {time.perf_counter() - started:.1f} s: host {services.server.url}, "
+            f"endpoint {services.endpoint_server.url}"
+        )
+        story = Story(services, out)
+        story.run()
+        out(story.report(started))
+        ok = story.ok
+    out(f"demo finished in {time.perf_counter() - started:.1f} s; every process it started is stopped")
+    return 0 if ok else 1
+
+
+class Story:
+    def __init__(self, services: LocalServices, out: Callable[[str], None]) -> None:
+        self.services = services
+        self.deps = services.deps
+        self.out = out
+        self.ok = True
+        self.low, self.high = _diabetes_halves()
+
+    def run(self) -> None:
+        settings = self.deps.settings
+        landing = settings.containers.landing
+        self.chapter("1. Labelled low-BMI rows land as three files (and one broken file)")
+        for index, part in enumerate(_split(self.low, 3), start=1):
+            self.upload(landing, f"clinic-a/batch-{index}.csv", part)
+        self.deps.blobs.write(
+            landing, "clinic-a/export-broken.csv", b"patient;notes\n1;\xff\xfe unreadable\n"
+        )
+        self.out("   uploaded landing/clinic-a/export-broken.csv (not UTF-8, no target column)")
+        first = self.wait_for(lambda: self._production_version(), "version 1 in production", 120)
+        for entry in self._entries("file.quarantined"):
+            self.out(f"   quarantined {entry.subject}: {'; '.join(entry.detail['reasons'])}")
+        self.out(f"   in production: {settings.model_name}:{first}")
+
+        self.chapter("2. Production traffic from high-BMI patients lands in the inference container")
+        features = self.high.drop(columns=[settings.training.target])
+        for index, part in enumerate(_split(features, 2), start=1):
+            self.upload(settings.containers.inference, f"requests/day-{index}.csv", part)
+
+        self.chapter("3. The drift check runs (the drift_check timer, fired now)")
+        self.fire("drift_check")
+        for entry in self._entries("drift.checked"):
+            self.out(
+                f"   drift share {entry.detail['drift_share']:.0%} (threshold {settings.drift_share:.0%}), "
+                f"drifted: {', '.join(entry.detail['drifted_columns'])}"
+            )
+        self.wait_for(
+            lambda: self._audit_has("training.requested", cause="drift"), "retraining requested", 60
+        )
+        self.out("   MLOps.DriftDetected published; on_drift_detected asked for retraining (cause: drift)")
+        self.fire("reconcile")
+        self.services.wait_idle()
+
+        self.chapter("4. New labelled high-BMI rows land; the challenger trains on all data")
+        for index, part in enumerate(_split(self.high, 2), start=1):
+            self.upload(landing, f"clinic-b/batch-{index}.csv", part)
+        self.wait_for(lambda: self._second_run_decided(), "the challenger's verdict", 180)
+        self.wait_for(lambda: not self._release_active(), "the release to settle", 120)
+        for entry in self._entries("model.registered", "challenger.rejected")[1:]:
+            if entry.action == "model.registered":
+                self.out(
+                    f"   challenger registered as {entry.subject}, released through smoke test and canary"
+                )
+            else:
+                self.out(f"   challenger rejected: {'; '.join(entry.detail['reasons'])}")
+        self.out(f"   in production: {settings.model_name}:{self._production_version()}")
+
+    def report(self, started: float) -> str:
+        lines = ["", "Timeline (event -> function -> decision)", "-" * 100]
+        lines += self._timeline(started)
+        production = self.deps.state.get("releases/production")
+        if production is None:
+            self.ok = False
+            lines.append("no model reached production")
+            return "\n".join(lines)
+        name, version = production.body["model"], production.body["version"]
+        lineage = requests.get(
+            f"{self.services.server.url}/api/models/{name}/{version}/lineage",
+            headers={"x-functions-key": self.deps.settings.function_key},
+            timeout=30,
+        ).json()
+        lines += ["", f"Lineage of the production model {name}:{version}", "-" * 100]
+        lines += [
+            f"  dataset version  {lineage['dataset_version']} ({len(lineage['files'])} files, "
+            f"{sum(f['rows'] for f in lineage['files'])} rows)",
+            *[f"    {f['name']:<28} sha256 {f['sha256'][:16]}…  {f['rows']} rows" for f in lineage["files"]],
+            f"  run              {lineage['run_id']}",
+            f"  causes           {', '.join(lineage['causes'])}  (events: {len(lineage['trigger_events'])})",
+            f"  metrics          {_fmt(lineage['metrics'])}",
+            f"  champion         {lineage['champion'] or '(none: first model)'} {_fmt(lineage['champion_metrics'])}",
+            *[
+                f"  gate             {'PASS' if g['passed'] else 'FAIL'}  {g['reason']}"
+                for g in lineage["gates"]
+            ],
+            f"  release          {' -> '.join(h['status'] for h in lineage['release']['history'])}",
+        ]
+        row = self.high.drop(columns=[self.deps.settings.training.target]).head(1)
+        payload = {
+            "input_data": {"columns": list(row.columns), "index": [0], "data": row.to_numpy().tolist()}
+        }
+        response = requests.post(f"{self.services.endpoint_server.url}/score", json=payload, timeout=30)
+        lines += [
+            "",
+            "One prediction from the local endpoint",
+            "-" * 100,
+            f"  POST {self.services.endpoint_server.url}/score  {json.dumps(payload)[:90]}…",
+            f"  -> {response.status_code} {response.text.strip()} "
+            f"(deployment {response.headers.get('azureml-model-deployment')}, "
+            f"actual target {self.high[self.deps.settings.training.target].iloc[0]:.0f})",
+        ]
+        self.ok = self.ok and response.ok and not self.deps.audit.verify()
+        lines.append(
+            f"\naudit log: {len(self.deps.audit.entries())} entries, hash chain "
+            f"{'verified' if not self.deps.audit.verify() else 'BROKEN'}"
+        )
+        return "\n".join(lines)
+
+    # --- helpers ------------------------------------------------------------------------------------------
+
+    def chapter(self, title: str) -> None:
+        self.out(f"\n{title}")
+
+    def upload(self, container: str, name: str, frame: Any) -> None:
+        buffer = io.StringIO()
+        frame.to_csv(buffer, index=False)
+        self.deps.blobs.write(container, name, buffer.getvalue().encode(), content_type="text/csv")
+        self.out(f"   uploaded {container}/{name} ({len(frame)} rows)")
+
+    def fire(self, timer: str) -> None:
+        response = requests.post(
+            f"{self.services.server.url}/admin/functions/{timer}?wait=true", json={"input": ""}, timeout=300
+        )
+        response.raise_for_status()
+
+    def wait_for(self, condition: Callable[[], Any], what: str, timeout: float) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = condition()
+            if value:
+                return value
+            time.sleep(0.2)
+        self.ok = False
+        raise TimeoutError(f"gave up waiting for {what} after {timeout:.0f} s")
+
+    def _production_version(self) -> str | None:
+        production = self.deps.state.get("releases/production")
+        return production.body["version"] if production else None
+
+    def _entries(self, *actions: str) -> list[Any]:
+        return [e for e in self.deps.audit.entries() if e.action in actions]
+
+    def _audit_has(self, action: str, **detail: Any) -> bool:
+        return any(
+            e.action == action and all(e.detail.get(k) == v for k, v in detail.items())
+            for e in self.deps.audit.entries()
+        )
+
+    def _second_run_decided(self) -> bool:
+        runs = [doc.body for doc in self.deps.state.list("runs/")]
+        return len(runs) >= 2 and all(run["status"] in FINAL for run in runs)
+
+    def _release_active(self) -> bool:
+        from shared.handlers.release import active_releases
+
+        return bool(active_releases(self.deps))
+
+    def _timeline(self, started: float) -> list[str]:
+        entries = self.deps.audit.entries()
+        invocations = [i for i in self.services.host.invocations if i.outcome != "running"]
+        zero = min((datetime.fromisoformat(i.started) for i in invocations), default=None)
+        lines = []
+        for invocation in sorted(invocations, key=lambda i: i.started):
+            start = datetime.fromisoformat(invocation.started)
+            end = start.timestamp() + invocation.duration_ms / 1000 + 0.05
+            if invocation.trigger == "eventGridTrigger":  # decisions name the event that caused them
+                decisions = [e for e in entries if e.detail.get("event_id") == invocation.subject]
+            else:
+                decisions = [
+                    e
+                    for e in entries
+                    if e.actor == invocation.function
+                    and start.timestamp() - 0.05 <= datetime.fromisoformat(e.time).timestamp() <= end
+                ]
+            if not decisions and invocation.outcome == "succeeded":
+                continue  # ticks that found nothing to do
+            offset = (start - zero).total_seconds() if zero else 0.0
+            trigger = (
+                invocation.event_type.rsplit(".", 1)[-1] if invocation.event_type else invocation.trigger
+            )
+            head = f"  +{offset:6.1f}s  {trigger:<18} -> {invocation.function:<20}"
+            if invocation.outcome == "failed":
+                lines.append(f"{head} FAILED {invocation.error[:60]} ({invocation.duration_ms:.0f} ms)")
+            for decision in decisions:
+                lines.append(
+                    f"{head} {decision.action:<20} {decision.subject[:34]:<34} "
+                    f"({invocation.duration_ms:.0f} ms)"
+                )
+                head = " " * len(head)
+        return lines
+
+
+def _diabetes_halves():
+    from sklearn.datasets import load_diabetes
+
+    frame = load_diabetes(as_frame=True).frame.sample(frac=1.0, random_state=7).reset_index(drop=True)
+    median = frame["bmi"].median()
+    return frame[frame["bmi"] < median].reset_index(drop=True), frame[frame["bmi"] >= median].reset_index(
+        drop=True
+    )
+
+
+def _split(frame: Any, parts: int) -> list[Any]:
+    size = -(-len(frame) // parts)
+    return [frame.iloc[i : i + size] for i in range(0, len(frame), size)]
+
+
+def _fmt(metrics: dict[str, float] | None) -> str:
+    return "" if not metrics else ", ".join(f"{k}={v:.3f}" for k, v in sorted(metrics.items()))
+
+
+if __name__ == "__main__":
+    sys.exit(run_demo())
