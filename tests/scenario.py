@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 from shared.deps import Deps
-from shared.domain.messages import BLOB_CREATED, RUN_COMPLETED, BlobCreated, RunCompleted, envelope_of, typed
 from shared.handlers import reconcile as reconciliation
 from shared.handlers.data import on_blob_created
 from shared.handlers.release import on_model_registered
 from shared.handlers.training import on_run_completed
 from shared.state import lease as workflow
+from tests.builders import blob_created, run_completed
 from tests.fakes import FakeDeps
 
 MODEL = "mlops-model"
@@ -26,38 +27,6 @@ PASSING = {
     "challenger": {"r2": 0.9, "rmse": 3.0, "mae": 1.5},
     "champion": None,
 }
-
-
-def blob_created(deps: FakeDeps, name: str, event_id: str) -> BlobCreated:
-    info = deps.blobs.info("landing", name)
-    assert info is not None
-    message = typed(
-        envelope_of(
-            id=event_id,
-            event_type=BLOB_CREATED,
-            topic=deps.settings.topics.storage,
-            subject=f"/blobServices/default/containers/landing/blobs/{name}",
-            data={"url": f"memory://landing/{name}", "eTag": info.etag, "contentLength": info.size},
-            time=deps.clock(),
-        )
-    )
-    assert isinstance(message, BlobCreated)
-    return message
-
-
-def run_completed(deps: FakeDeps, run_id: str) -> RunCompleted:
-    message = typed(
-        envelope_of(
-            id=f"done-{run_id}",
-            event_type=RUN_COMPLETED,
-            topic=deps.settings.topics.workspace,
-            subject=f"experiments/e/runs/{run_id}",
-            data={"runId": run_id},
-            time=deps.clock(),
-        )
-    )
-    assert isinstance(message, RunCompleted)
-    return message
 
 
 Step = Callable[[Deps], Any]
@@ -116,8 +85,7 @@ def recover(deps: FakeDeps, step: Step) -> None:
 
 
 VOLATILE = {
-    "lease_until",
-    "lease_owner",
+    "lease",
     "at",
     "opened_at",
     "updated_at",
@@ -136,7 +104,10 @@ def snapshot(deps: FakeDeps) -> dict[str, Any]:
     """Everything a user could observe, minus times, random ids and who-did-it (a tick or a redelivery)."""
     return _normal(
         {
-            "state": {d.key: d.body for d in deps.state.list("")},
+            "state": {
+                info.name: json.loads(deps.blobs.read(info.container, info.name).data)
+                for info in deps.blobs.list(deps.settings.containers.state)
+            },
             "blobs": {
                 c: sorted(deps.blobs.names(c)) for c in ("landing", "quarantine", "datasets", "reports")
             },

@@ -7,24 +7,22 @@ any point is finished by a redelivery or by `reconcile` (`resume_file`).
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import json
 import logging
-from typing import Any
 
 from shared.deps import Deps
 from shared.domain.messages import BlobCreated, RequestTraining
 from shared.domain.validation import Limits, validate
+from shared.handlers.training_requests import request_training
 from shared.ports import PreconditionFailed
-from shared.state import lease as workflow
+from shared.state import catalog, keys
 from shared.state.datasets import store_file
-from shared.state.requests import add_to_catalog, request_training
-from shared.state.store import Document
+from shared.state.lease import Creation, Held, decision, lease
+from shared.state.records import CatalogEntry, FileStatus, FrozenSchema, LandedFile
 
 log = logging.getLogger(__name__)
 ACTOR = "on_data_landed"
-SCHEMA_KEY = "datasets/schema"
-FINAL = ("accepted", "quarantined")
 
 
 def on_blob_created(message: BlobCreated, deps: Deps, actor: str = ACTOR) -> None:
@@ -44,82 +42,59 @@ def on_blob_created(message: BlobCreated, deps: Deps, actor: str = ACTOR) -> Non
         # Moved to quarantine by an earlier delivery, or deleted by its owner: nothing to lose.
         log.info("landed blob is gone", extra={"event_id": event_id, "blob": message.blob_name})
         return
-    key = record_key(message.blob_name, blob.info.etag)
-    document = workflow.acquire(deps, key)
-    if document is None:
-        if deps.state.get(key) is not None:
-            return  # handled already, or in the hands of another worker
-        document = _claim(message.blob_name, blob.info.etag, blob.data, event_id, deps, actor)
-        if document is None:
-            return  # a concurrent delivery claimed it first
-    with workflow.held(deps, document):
-        resume_file(document, deps, blob.data, actor)
+    key = keys.landed_file(message.blob_name, blob.info.etag)
+
+    def claim() -> Creation[LandedFile] | None:
+        return _claim(message.blob_name, blob.info.etag, blob.data, event_id, deps, actor)
+
+    with lease(deps, key, create=claim) as held:
+        if held is not None:  # None: handled already, or in the hands of another worker
+            resume_file(held, deps, blob.data, actor)
 
 
-def resume_file(document: Document, deps: Deps, data: bytes | None, actor: str = ACTOR) -> None:
+def resume_file(held: Held[LandedFile], deps: Deps, data: bytes | None, actor: str = ACTOR) -> None:
     """Finish the steps a file's record still needs; every step may already have happened."""
-    body = document.body
-    if body["status"] in FINAL:
-        workflow.release(deps, document)
+    record = held.record
+    if record.status.final:
         return
     containers = deps.settings.containers
     if data is None:
-        blob = deps.blobs.read(containers.landing, body["blob"])
-        data = blob.data if blob is not None and blob.info.etag == body["etag"] else None
-    if body["status"] == "quarantining":
-        _quarantine(body, data, deps)
-        workflow.finish(deps, document, {"status": "quarantined"})
+        blob = deps.blobs.read(containers.landing, record.blob)
+        data = blob.data if blob is not None and blob.info.etag == record.etag else None
+    if record.status is FileStatus.QUARANTINING:
+        _quarantine(record, data, deps)
+        held.change(dataclasses.replace(record, status=FileStatus.QUARANTINED))
         return
     if data is None:
-        stored = deps.blobs.read(containers.datasets, body.get("path") or "")
+        stored = deps.blobs.read(containers.datasets, record.path or "")
         data = stored.data if stored is not None else None
     if data is None:
-        raise LookupError(f"{body['blob']} changed or vanished before it was stored")
-    path = store_file(deps.blobs, containers.datasets, body["sha256"], body["blob"], data)
-    add_to_catalog(
-        deps,
-        {
-            "sha256": body["sha256"],
-            "name": body["blob"],
-            "rows": body["rows"],
-            "path": path,
-            "event_id": body["event_id"],
-        },
-    )
-    document = workflow.commit(deps, document, {"path": path})
-    document = workflow.flush(deps, document)
+        raise LookupError(f"{record.blob} changed or vanished before it was stored")
+    path = store_file(deps.blobs, containers.datasets, record.sha256, record.blob, data)
+    catalog.add(deps.state, CatalogEntry(record.sha256, record.blob, record.rows, path, record.event_id))
+    held.change(dataclasses.replace(record, path=path))
+    held.flush()
     request_training(
-        RequestTraining("data", body["event_id"], {"file": body["blob"], "sha256": body["sha256"]}),
-        deps,
-        actor,
+        RequestTraining("data", record.event_id, {"file": record.blob, "sha256": record.sha256}), deps, actor
     )
-    workflow.finish(deps, document, {"status": "accepted"})
+    held.change(dataclasses.replace(held.record, status=FileStatus.ACCEPTED))
 
 
-def record_key(blob_name: str, etag: str) -> str:
-    digest = hashlib.sha256(f"{blob_name}\n{etag}".encode()).hexdigest()[:32]
-    return f"files/{digest}"
-
-
-def _claim(name: str, etag: str, data: bytes, event_id: str, deps: Deps, actor: str) -> Document | None:
+def _claim(name: str, etag: str, data: bytes, event_id: str, deps: Deps, actor: str) -> Creation[LandedFile]:
+    """Validate the file: the record to create, and the decision it carries."""
     settings = deps.settings
-    schema = deps.state.get(SCHEMA_KEY)
+    frozen = deps.state.get(keys.SCHEMA)
     declared = settings.schema
-    spec = declared or (schema.body.get("spec") or schema.body["columns"] if schema else None)
+    spec = declared or (frozen.record.spec or frozen.record.columns if frozen else None)
     limits = Limits(settings.max_file_bytes, settings.min_rows, settings.training.target)
     result = validate(name, data, spec, limits)
-    key = record_key(name, etag)
-    body: dict[str, Any] = {
-        "blob": name,
-        "etag": etag,
-        "event_id": event_id,
-        "sha256": result.sha256,
-        "rows": result.rows,
-        "at": deps.clock().isoformat(),
-    }
+    key = keys.landed_file(name, etag)
+    record = LandedFile(
+        name, etag, event_id, result.sha256, result.rows, deps.clock().isoformat(), FileStatus.ACCEPTING
+    )
     if not result.ok:
-        problems = [p.as_dict() for p in result.problems]
-        quarantined = workflow.decision(
+        problems = tuple(p.as_dict() for p in result.problems)
+        quarantined = decision(
             actor,
             "file.quarantined",
             name,
@@ -127,37 +102,34 @@ def _claim(name: str, etag: str, data: bytes, event_id: str, deps: Deps, actor: 
             event_id=event_id,
             sha256=result.sha256,
             reasons=list(result.reasons),
-            problems=problems,
+            problems=list(problems),
         )
-        return workflow.create(
-            deps,
-            key,
-            {**body, "status": "quarantining", "reasons": list(result.reasons), "problems": problems},
-            quarantined,
+        record = dataclasses.replace(
+            record, status=FileStatus.QUARANTINING, reasons=tuple(result.reasons), problems=problems
         )
-    if schema is None:
-        source = "declared" if declared else "learned"
-        frozen = {
-            "columns": result.schema,
-            "spec": (declared or result.observed).as_dict(),
-            "source": source,
-            "learned_from": name,
-            "at": deps.clock().isoformat(),
-        }
-        schema = deps.state.create(SCHEMA_KEY, frozen) or deps.state.get(SCHEMA_KEY)
-        if schema is not None and schema.body["learned_from"] != name and not declared:
+        return record, (quarantined,)
+    if frozen is None:
+        learned = FrozenSchema(
+            columns=result.schema,
+            spec=(declared or result.observed).as_dict(),
+            source="declared" if declared else "learned",
+            learned_from=name,
+            at=deps.clock().isoformat(),
+        )
+        frozen = deps.state.create(keys.SCHEMA, learned) or deps.state.get(keys.SCHEMA)
+        if frozen is not None and frozen.record.learned_from != name and not declared:
             return _claim(name, etag, data, event_id, deps, actor)  # another file's schema froze first
-    if schema is not None and schema.body["learned_from"] == name:
+    if frozen is not None and frozen.record.learned_from == name:
         deps.audit.record(
             actor,
             "schema.learned",
             name,
-            key=f"{SCHEMA_KEY}:learned",
+            key=f"{keys.SCHEMA}:learned",
             event_id=event_id,
-            source=schema.body["source"],
-            columns=schema.body["columns"],
+            source=frozen.record.source,
+            columns=frozen.record.columns,
         )
-    accepted = workflow.decision(
+    accepted = decision(
         actor,
         "file.accepted",
         name,
@@ -166,23 +138,23 @@ def _claim(name: str, etag: str, data: bytes, event_id: str, deps: Deps, actor: 
         sha256=result.sha256,
         rows=result.rows,
     )
-    return workflow.create(deps, key, {**body, "status": "accepting"}, accepted)
+    return record, (accepted,)
 
 
-def _quarantine(record: dict[str, Any], data: bytes | None, deps: Deps) -> None:
+def _quarantine(record: LandedFile, data: bytes | None, deps: Deps) -> None:
     """Copy first, then delete: a crash in between leaves a copy too many, never a loss."""
     containers = deps.settings.containers
-    name = record["blob"]
+    name = record.blob
     if data is not None:
         deps.blobs.write(containers.quarantine, name, data)
     elif deps.blobs.info(containers.quarantine, name) is None:
         raise LookupError(f"{name} is neither in landing nor in quarantine")
     reason = {
         "blob": name,
-        "etag": record["etag"],
-        "event_id": record["event_id"],
-        "reasons": record["reasons"],
-        "quarantined_at": record["at"],
+        "etag": record.etag,
+        "event_id": record.event_id,
+        "reasons": list(record.reasons),
+        "quarantined_at": record.at,
     }
     deps.blobs.write(
         containers.quarantine,
@@ -191,6 +163,6 @@ def _quarantine(record: dict[str, Any], data: bytes | None, deps: Deps) -> None:
         content_type="application/json",
     )
     try:
-        deps.blobs.delete(containers.landing, name, if_match=record["etag"])
+        deps.blobs.delete(containers.landing, name, if_match=record.etag)
     except PreconditionFailed:
         log.info("landing blob changed since; the new version is handled on its own", extra={"blob": name})

@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Any
 from shared.deps import Deps
 from shared.domain import drift
 from shared.domain.messages import DRIFT_DETECTED, CaseInsensitive, DriftDetected, RequestTraining
-from shared.handlers.training import PRODUCTION_KEY
+from shared.handlers.training_requests import request_training
 from shared.ports import BlobInfo, ModelVersion, OutgoingEvent
+from shared.state import keys, releases
 from shared.state.datasets import load_manifest
-from shared.state.requests import request_training
+from shared.state.records import DriftCooldown, Production
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TABLES = (".csv", ".parquet")
-COOLDOWN_PREFIX = "drift/cooldown/"
 REFERENCE_PREDICTIONS = "drift/reference-predictions"
 SCORING_BATCH_ROWS = 1000
 
@@ -32,11 +32,11 @@ SCORING_BATCH_ROWS = 1000
 def check_drift(deps: Deps, actor: str = "drift_check") -> dict[str, Any] | None:
     """Run the check; returns the summary recorded (None when there is nothing to compare yet)."""
     settings = deps.settings
-    production = deps.state.get(PRODUCTION_KEY)
+    production = releases.production(deps.state, settings.model_name)
     if production is None:
         deps.audit.record(actor, "drift.skipped", "production", reason="no model in production")
         return None
-    model = deps.registry.get(production.body["model"], production.body["version"])
+    model = deps.registry.get(production.model, production.version)
     manifest = load_manifest(deps.blobs, settings.containers.datasets, model.tags["mlops.dataset_version"])
     window, parts = _inference_window(deps)
     if not parts:
@@ -62,7 +62,7 @@ def check_drift(deps: Deps, actor: str = "drift_check") -> dict[str, Any] | None
             actor, "drift.skipped", model.id, reason="no inference rows in the window", window=window
         )
         return None
-    prediction = _prediction_drift(deps, model, production.body, result, current)
+    prediction = _prediction_drift(deps, model, production, result, current)
     seconds = time.perf_counter() - started
     summary = _publish_reports(deps, model, manifest["id"], window, result, prediction, seconds)
     deps.audit.record(
@@ -201,7 +201,7 @@ def _inference_window(deps: Deps) -> tuple[dict[str, Any], tuple[drift.TablePart
 def _prediction_drift(
     deps: Deps,
     model: ModelVersion,
-    production: dict[str, Any],
+    production: Production,
     result: drift.DriftResult,
     current: drift.ChunkSource,
 ) -> dict[str, Any] | None:
@@ -233,7 +233,7 @@ def _prediction_drift(
 
 
 def _reference_predictions(
-    deps: Deps, model: ModelVersion, production: dict[str, Any], sample: pd.DataFrame | None
+    deps: Deps, model: ModelVersion, production: Production, sample: pd.DataFrame | None
 ) -> pd.DataFrame | str:
     """The champion's predictions on the reference sample: scored once per model version through its
     deployment, then kept next to the reports. Returns the reason instead when they cannot be had."""
@@ -258,7 +258,7 @@ def _reference_predictions(
                     "data": batch.to_numpy().tolist(),
                 }
             }
-            predictions.extend(deps.endpoints.invoke(payload, deployment=production.get("deployment")))
+            predictions.extend(deps.endpoints.invoke(payload, deployment=production.deployment))
     except Exception as error:  # the endpoint is another service: its failure skips this part, recorded
         return f"scoring the reference sample failed: {error}"
     if len(predictions) != len(sample) or any(isinstance(p, list | dict) for p in predictions):
@@ -298,8 +298,8 @@ def on_drift_detected(message: DriftDetected, deps: Deps, actor: str = "on_drift
             "drift.cooldown",
             subject,
             event_id=message.envelope.id,
-            requested_by=holder["event"],
-            cooldown_until=holder["until"],
+            requested_by=holder.event,
+            cooldown_until=holder.until,
             **detail,
         )
         return
@@ -314,7 +314,7 @@ def _schema_only(message: DriftDetected) -> bool:
     return data.get("dataDrift") is False and not prediction_drifted
 
 
-def _cooldown_holder(message: DriftDetected, deps: Deps) -> dict[str, Any] | None:
+def _cooldown_holder(message: DriftDetected, deps: Deps) -> DriftCooldown | None:
     """The earlier drift event whose retraining request still covers this one (same model version, within the
     cooldown), or None after claiming the cooldown for this event. A redelivery of the claiming event passes."""
     seconds = deps.settings.drift_cooldown_seconds
@@ -322,25 +322,22 @@ def _cooldown_holder(message: DriftDetected, deps: Deps) -> dict[str, Any] | Non
         return None
     now = deps.clock()
     event_id, version = message.envelope.id, message.model_version
-    holder: dict[str, Any] | None = None
+    holder: DriftCooldown | None = None
 
-    def claim(body: dict[str, Any] | None) -> dict[str, Any] | None:
+    def claim(current: DriftCooldown | None) -> DriftCooldown | None:
         nonlocal holder
         holder = None
-        if body is not None and body["event"] == event_id:
+        if current is not None and current.event == event_id:
             return None
-        if body is not None and now < datetime.fromisoformat(body["until"]):
-            # another champion is another episode; an event that names no version belongs to the current one
-            same_episode = not version or not body.get("model_version") or body["model_version"] == version
-            if same_episode:
-                holder = body
-                return None
-        return {
-            "event": event_id,
-            "model_version": version,
-            "requested_at": now.isoformat(),
-            "until": (now + timedelta(seconds=seconds)).isoformat(),
-        }
+        # another champion is another episode; an event that names no version belongs to the current one
+        same_episode = current is not None and (
+            not version or not current.model_version or current.model_version == version
+        )
+        if current is not None and same_episode and now < datetime.fromisoformat(current.until):
+            holder = current
+            return None
+        until = (now + timedelta(seconds=seconds)).isoformat()
+        return DriftCooldown(event=event_id, model_version=version, requested_at=now.isoformat(), until=until)
 
-    deps.state.update(f"{COOLDOWN_PREFIX}{message.model_name or deps.settings.model_name}", claim)
+    deps.state.update(keys.drift_cooldown(message.model_name or deps.settings.model_name), claim)
     return holder

@@ -7,20 +7,21 @@ from typing import Any
 
 from shared.deps import Deps
 from shared.handlers.release import active_releases, release_id
-from shared.handlers.training import PRODUCTION_KEY, runs_in_flight
+from shared.handlers.training import runs_in_flight
+from shared.state import keys, releases, requests
 from shared.state.datasets import load_manifest
-from shared.state.requests import open_request
+from shared.state.store import to_json
 
 
 def status(deps: Deps) -> dict[str, Any]:
-    production = deps.state.get(PRODUCTION_KEY)
-    request = open_request(deps)
+    production = releases.production(deps.state, deps.settings.model_name)
+    request = requests.open_request(deps.state)
     return {
         "model": deps.settings.model_name,
-        "production": production.body if production else None,
+        "production": to_json(production),
         "traffic": deps.endpoints.traffic(),
-        "training_request": request,
-        "runs_in_flight": [run["run_id"] for run in runs_in_flight(deps)],
+        "training_request": to_json(request),
+        "runs_in_flight": [run.run_id for run in runs_in_flight(deps)],
         "active_releases": active_releases(deps),
         "recent_decisions": [
             {"time": e.time, "actor": e.actor, "action": e.action, "subject": e.subject}
@@ -35,13 +36,15 @@ def lineage(name: str, version: str, deps: Deps) -> dict[str, Any] | None:
     if model is None:
         return None
     tags = model.tags
-    run = deps.state.get(f"runs/{tags.get('mlops.run_id', '')}")
+    stored_run = deps.state.get(keys.run(tags.get("mlops.run_id", "")))
+    run = stored_run.record if stored_run else None
     dataset_version = tags.get("mlops.dataset_version", "")
     manifest = load_manifest(deps.blobs, deps.settings.containers.datasets, dataset_version) or {}
     rid = release_id(name, version)
-    release = deps.state.get(f"releases/{rid}")
-    run_body = run.body if run else {}
-    subjects = {model.id, rid, run_body.get("run_id"), *run_body.get("request", {}).get("events", [])}
+    release = deps.state.get(keys.release(rid))
+    subjects = {model.id, rid}
+    if run is not None:
+        subjects |= {run.run_id, *run.request.events}
     subjects |= {f["name"] for f in manifest.get("files", [])}
     steps = [
         {"time": e.time, "actor": e.actor, "action": e.action, "subject": e.subject, "detail": e.detail}
@@ -59,6 +62,6 @@ def lineage(name: str, version: str, deps: Deps) -> dict[str, Any] | None:
         "champion": tags.get("mlops.champion") or None,
         "champion_metrics": json.loads(tags.get("mlops.champion_metrics", "null")),
         "gates": json.loads(tags.get("mlops.gates", "[]")),
-        "release": release.body if release else None,
+        "release": to_json(release.record) if release else None,
         "steps": steps,
     }

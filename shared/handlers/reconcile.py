@@ -17,10 +17,11 @@ from typing import Any
 from shared.deps import Deps
 from shared.domain.messages import BlobCreated, Envelope, RequestTraining
 from shared.handlers import release, training
-from shared.handlers.data import FINAL as FILE_FINAL
-from shared.handlers.data import on_blob_created, record_key, resume_file
-from shared.state import lease as workflow
-from shared.state.requests import request_training
+from shared.handlers.data import on_blob_created, resume_file
+from shared.handlers.training_requests import request_training
+from shared.state import keys
+from shared.state.lease import lease, needs_attention
+from shared.state.records import RunStatus
 
 log = logging.getLogger(__name__)
 ACTOR = "reconcile"
@@ -54,9 +55,9 @@ def sweep_landing(deps: Deps) -> int:
     """Handle landed blob versions that have no record: their BlobCreated was lost or has not come yet."""
     settings = deps.settings
     handled = 0
-    known = {document.key for document in deps.state.list("files/")}
+    known = {stored.key.path for stored in deps.state.list(keys.FILES)}
     for info in deps.blobs.list(settings.containers.landing):
-        if record_key(info.name, info.etag) in known:
+        if keys.landed_file(info.name, info.etag).path in known:
             continue
         envelope = Envelope(
             id=f"reconcile:{uuid.uuid4()}",
@@ -82,44 +83,41 @@ def sweep_landing(deps: Deps) -> int:
 
 def resume_files(deps: Deps) -> int:
     resumed = 0
-    for document in deps.state.list("files/"):
-        if document.body["status"] in FILE_FINAL and not document.body.get("outbox"):
+    for stored in deps.state.list(keys.FILES):
+        if stored.record.status.final and not stored.outbox:
             continue
-        if not workflow.needs_attention(document, deps.clock()):
+        if not needs_attention(stored, deps.clock()):
             continue
-        leased = workflow.acquire(deps, document.key)
-        if leased is not None:
-            with workflow.held(deps, leased):
-                resume_file(leased, deps, None, ACTOR)
-            resumed += 1
+        with lease(deps, stored.key) as held:
+            if held is not None:
+                resume_file(held, deps, None, ACTOR)
+                resumed += 1
     return resumed
 
 
 def flush_outboxes(deps: Deps) -> int:
-    """Decisions a crashed worker committed but did not get into the audit log."""
+    """Decisions a crashed worker committed but did not get into the audit log (leaving the lease records them)."""
     flushed = 0
-    for prefix in ("runs/", "releases/"):
-        for document in deps.state.list(prefix):
-            if document.body.get("outbox") and workflow.needs_attention(document, deps.clock()):
-                leased = workflow.acquire(deps, document.key)
-                if leased is not None:
-                    workflow.release(deps, leased)
-                    flushed += 1
+    for prefix in (keys.RUNS, keys.RELEASES):
+        for stored in deps.state.list(prefix):
+            if stored.outbox and needs_attention(stored, deps.clock()):
+                with lease(deps, stored.key) as held:
+                    flushed += held is not None
     return flushed
 
 
 def ensure_releases(deps: Deps) -> int:
     """A registered model whose ModelRegistered event was lost still gets its release."""
     started = 0
-    for run in deps.state.list("runs/"):
-        version = run.body.get("model_version")
-        if run.body["status"] != "registered" or not version:
+    for stored in deps.state.list(keys.RUNS):
+        run = stored.record
+        if run.status is not RunStatus.REGISTERED or not run.model_version:
             continue
-        if deps.state.get(f"releases/{release.release_id(deps.settings.model_name, version)}") is not None:
+        if deps.state.exists(keys.release(release.release_id(deps.settings.model_name, run.model_version))):
             continue
-        model = deps.registry.get(deps.settings.model_name, version)
+        model = deps.registry.get(deps.settings.model_name, run.model_version)
         if model is not None:
-            release.start_release(model, f"reconcile:{run.body['run_id']}", deps, ACTOR)
+            release.start_release(model, f"reconcile:{run.run_id}", deps, ACTOR)
             started += 1
     return started
 

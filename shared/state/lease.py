@@ -1,125 +1,166 @@
-"""How a handler changes a state document so that crashes and concurrent workers change nothing twice.
+"""How a handler changes a leased record so that crashes and concurrent workers change nothing twice.
 
-- A worker first takes the document's lease (an ETag-guarded write of `lease_until`). Another live worker
-  holding it means the work is in hand: the duplicate delivery is acknowledged and does nothing. A lease
-  whose worker crashed expires, and the next delivery or `reconcile` tick takes over.
-- Decisions go into the document's `outbox` in the same conditional write as the state change they explain,
-  and are then recorded in the audit log by key, so a crash between the two loses no entry and a retry writes
-  none twice.
+    with lease(deps, keys.run(run_id)) as held:
+        if held is None:
+            return                       # absent, or another live worker has it in hand
+        held.change(replace(held.record, status=RunStatus.RUNNING), decision(...))
+
+- Entering takes the record's lease (an ETag-guarded write of a `Lease`), or creates the record already leased
+  (`create=`: a function that builds it, called only when the record does not exist). Another live worker
+  holding the lease means the work is in hand: the duplicate delivery does nothing. A lease whose worker crashed
+  expires, and the next delivery or `reconcile` tick takes over.
+- Decisions go into the record's outbox in the same conditional write as the change they explain (`change`),
+  and are then recorded in the audit log by key (`flush`, and on leaving), so a crash between the two loses no
+  entry and a retry writes none twice.
+- Leaving normally records the outbox and gives the lease back in one write. Leaving with an error gives the
+  lease back so the retry the error causes can take over at once (a process that dies gives nothing back: its
+  lease expires).
+
+This is the only way handlers change a leased record (landed files, runs, releases).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from shared.deps import Deps
 from shared.ports import PreconditionFailed
-from shared.state.store import Document
+from shared.state.keys import Key
+from shared.state.store import Decision, Lease, Stored
 
+R = TypeVar("R")
 LEASE_SECONDS = 120
+ACQUIRE_ATTEMPTS = 5
+
+log = logging.getLogger(__name__)
+
+Creation = tuple[R, tuple[Decision, ...]]
 
 
-def create(deps: Deps, key: str, body: dict[str, Any], *decisions: dict[str, Any]) -> Document | None:
-    """Create the document leased to this worker, with its decisions; None if it exists already."""
-    now = deps.clock()
-    return deps.state.create(key, {**body, **_lease(now), "outbox": _stamp(decisions, now)})
+class Held(Generic[R]):
+    """A record this worker holds the lease on. Every change to it goes through here."""
+
+    def __init__(self, deps: Deps, stored: Stored[R]) -> None:
+        self._deps = deps
+        self._stored = stored
+
+    @property
+    def record(self) -> R:
+        return self._stored.record
+
+    @property
+    def key(self) -> Key[R]:
+        return self._stored.key
+
+    @property
+    def owner(self) -> str:
+        assert self._stored.lease is not None
+        return self._stored.lease.owner
+
+    def change(self, record: R, *decisions: Decision) -> None:
+        """Replace the record and queue `decisions` in one conditional write (PreconditionFailed if we lost)."""
+        outbox = (*self._stored.outbox, *_stamp(decisions, self._deps.clock()))
+        self._write(dataclasses.replace(self._stored, record=record, outbox=outbox))
+
+    def flush(self) -> None:
+        """Record the queued decisions in the audit log now (each once, by key) and empty the outbox."""
+        if self._stored.outbox:
+            _record(self._deps, self._stored.outbox)
+            self._write(dataclasses.replace(self._stored, outbox=()))
+
+    def _give_back(self) -> None:
+        """Record the outbox and free the lease, in one write."""
+        _record(self._deps, self._stored.outbox)
+        self._write(dataclasses.replace(self._stored, outbox=(), lease=None))
+
+    def _write(self, stored: Stored[R]) -> None:
+        self._stored = self._deps.state.replace(stored)
 
 
-def acquire(deps: Deps, key: str) -> Document | None:
-    """This worker's lease on an existing document; None if absent or leased by another live worker."""
-    for _ in range(5):
-        document = deps.state.get(key)
-        if document is None or _leased_by_other(document, deps.clock()):
+@contextmanager
+def lease(
+    deps: Deps, key: Key[R], *, create: Callable[[], Creation[R] | None] | None = None
+) -> Iterator[Held[R] | None]:
+    """This worker's lease on the record at `key`, or None when it is absent (and `create` is not given or
+    builds nothing) or another live worker holds it."""
+    stored = _acquire(deps, key, create)
+    if stored is None:
+        yield None
+        return
+    held = Held(deps, stored)
+    try:
+        yield held
+    except Exception:
+        _abandon(deps, key, held.owner)
+        raise
+    held._give_back()
+
+
+def decision(actor: str, action: str, subject: str, key: str, **detail: Any) -> Decision:
+    return Decision(actor, action, subject, key, detail)
+
+
+def needs_attention(stored: Stored[Any], now: datetime) -> bool:
+    """An unflushed outbox or an expired lease: work a crashed worker left for `reconcile`."""
+    return not leased_by_other(stored, now) and bool(stored.outbox or stored.lease)
+
+
+def leased_by_other(stored: Stored[Any], now: datetime) -> bool:
+    return stored.lease is not None and datetime.fromisoformat(stored.lease.until) > now
+
+
+def _acquire(deps: Deps, key: Key[R], create: Callable[[], Creation[R] | None] | None) -> Stored[R] | None:
+    for _ in range(ACQUIRE_ATTEMPTS):
+        current = deps.state.get(key)
+        if current is None:
+            made = create() if create is not None else None
+            if made is None:
+                return None
+            record, decisions = made
+            now = deps.clock()
+            created = deps.state.create(key, record, lease=_new_lease(now), outbox=_stamp(decisions, now))
+            if created is not None:
+                return created
+            create = None  # a concurrent worker created it first: take its lease like any other record
+            continue
+        if leased_by_other(current, deps.clock()):
             return None
         try:
-            return deps.state.replace(document, {**document.body, **_lease(deps.clock())})
+            return deps.state.replace(dataclasses.replace(current, lease=_new_lease(deps.clock())))
         except PreconditionFailed:
             continue
     return None
 
 
-def commit(deps: Deps, document: Document, changes: dict[str, Any], *decisions: dict[str, Any]) -> Document:
-    """Apply `changes` and queue `decisions` in one conditional write (PreconditionFailed if we lost)."""
-    outbox = [*document.body.get("outbox", []), *_stamp(decisions, deps.clock())]
-    return deps.state.replace(document, {**document.body, **changes, "outbox": outbox})
-
-
-def flush(deps: Deps, document: Document) -> Document:
-    """Record the queued decisions in the audit log (each once, by key) and empty the outbox."""
-    outbox = document.body.get("outbox", [])
-    if not outbox:
-        return document
-    for item in outbox:
-        detail = dict(item["detail"])
-        deps.audit.record(
-            item["actor"],
-            item["action"],
-            item["subject"],
-            key=item["key"],
-            **detail,
-        )
-    return deps.state.replace(document, {**document.body, "outbox": []})
-
-
-def release(deps: Deps, document: Document) -> Document:
-    """Flush and give the lease back."""
-    document = flush(deps, document)
-    return deps.state.replace(document, {**document.body, "lease_until": None, "lease_owner": None})
-
-
-def finish(deps: Deps, document: Document, changes: dict[str, Any], *decisions: dict[str, Any]) -> Document:
-    return release(deps, commit(deps, document, changes, *decisions))
-
-
-@contextmanager
-def held(deps: Deps, document: Document) -> Iterator[Document]:
-    """Work on a leased document; if the work fails with an error, give the lease back so the retry that
-    the error causes can take over at once. (A process that dies gives nothing back: its lease expires.)"""
+def _abandon(deps: Deps, key: Key[Any], owner: str) -> None:
     try:
-        yield document
-    except Exception:
-        _abandon(deps, document)
-        raise
+        for _ in range(ACQUIRE_ATTEMPTS):
+            current = deps.state.get(key)
+            if current is None or current.lease is None or current.lease.owner != owner:
+                return
+            try:
+                deps.state.replace(dataclasses.replace(current, lease=None))
+                return
+            except PreconditionFailed:
+                continue
+    except Exception:  # the store is failing too (often the very error being raised): the lease expires
+        log.warning("could not give a lease back; it expires", extra={"key": key.path}, exc_info=True)
 
 
-def _abandon(deps: Deps, document: Document) -> None:
-    owner = document.body.get("lease_owner")
-    for _ in range(5):
-        current = deps.state.get(document.key)
-        if current is None or current.body.get("lease_owner") != owner:
-            return
-        try:
-            deps.state.replace(current, {**current.body, "lease_until": None, "lease_owner": None})
-            return
-        except PreconditionFailed:
-            continue
+def _record(deps: Deps, outbox: tuple[Decision, ...]) -> None:
+    for item in outbox:
+        deps.audit.record(item.actor, item.action, item.subject, key=item.key, **item.detail)
 
 
-def decision(actor: str, action: str, subject: str, key: str, **detail: Any) -> dict[str, Any]:
-    return {"actor": actor, "action": action, "subject": subject, "key": key, "detail": detail}
+def _new_lease(now: datetime) -> Lease:
+    return Lease(owner=uuid.uuid4().hex, until=(now + timedelta(seconds=LEASE_SECONDS)).isoformat())
 
 
-def needs_attention(document: Document, now: datetime) -> bool:
-    """An unflushed outbox or an expired lease: work a crashed worker left for `reconcile`."""
-    body = document.body
-    return not _leased_by_other(document, now) and bool(body.get("outbox") or body.get("lease_until"))
-
-
-def _lease(now: datetime) -> dict[str, Any]:
-    return {
-        "lease_until": (now + timedelta(seconds=LEASE_SECONDS)).isoformat(),
-        "lease_owner": uuid.uuid4().hex,
-    }
-
-
-def _leased_by_other(document: Document, now: datetime) -> bool:
-    until = document.body.get("lease_until")
-    return bool(until) and datetime.fromisoformat(until) > now
-
-
-def _stamp(decisions: tuple[dict[str, Any], ...], now: datetime) -> list[dict[str, Any]]:
-    return [{**d, "at": now.isoformat()} for d in decisions]
+def _stamp(decisions: tuple[Decision, ...], now: datetime) -> tuple[Decision, ...]:
+    return tuple(dataclasses.replace(d, at=now.isoformat()) for d in decisions)

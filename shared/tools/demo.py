@@ -20,8 +20,8 @@ from typing import Any
 
 import requests
 
-from shared.handlers.training import FINAL
 from shared.host.services import LocalServices
+from shared.state import keys, releases
 
 DEMO_ENV = {
     "MLOPS_HOME": ".mlops/demo",
@@ -112,12 +112,12 @@ class Story:
     def report(self, started: float) -> str:
         lines = ["", "Timeline (event -> function -> decision)", "-" * 100]
         lines += self._timeline(started)
-        production = self.deps.state.get("releases/production")
+        production = releases.production(self.deps.state, self.deps.settings.model_name)
         if production is None:
             self.ok = False
             lines.append("no model reached production")
             return "\n".join(lines)
-        name, version = production.body["model"], production.body["version"]
+        name, version = production.model, production.version
         lineage = requests.get(
             f"{self.services.server.url}/api/models/{name}/{version}/lineage",
             headers={"x-functions-key": self.deps.settings.function_key},
@@ -187,8 +187,8 @@ class Story:
         raise TimeoutError(f"gave up waiting for {what} after {timeout:.0f} s")
 
     def _production_version(self) -> str | None:
-        production = self.deps.state.get("releases/production")
-        return production.body["version"] if production else None
+        production = releases.production(self.deps.state, self.deps.settings.model_name)
+        return production.version if production else None
 
     def _entries(self, *actions: str) -> list[Any]:
         return [e for e in self.deps.audit.entries() if e.action in actions]
@@ -200,8 +200,8 @@ class Story:
         )
 
     def _second_run_decided(self) -> bool:
-        runs = [doc.body for doc in self.deps.state.list("runs/")]
-        return len(runs) >= 2 and all(run["status"] in FINAL for run in runs)
+        runs = [stored.record for stored in self.deps.state.list(keys.RUNS)]
+        return len(runs) >= 2 and not any(run.status.in_flight for run in runs)
 
     def _release_active(self) -> bool:
         from shared.handlers.release import active_releases

@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 
 from shared.host.azurite import free_port
+from shared.state import keys
+from shared.state.store import to_json
+from tests.builders import production_state
 
 pytestmark = pytest.mark.e2e
 
@@ -15,7 +18,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def story(tmp_path_factory: pytest.TempPathFactory):
     from shared import bootstrap
-    from shared.adapters.local import demo
+    from shared.tools import demo
 
     home = tmp_path_factory.mktemp("demo")
     env = {
@@ -31,8 +34,8 @@ def story(tmp_path_factory: pytest.TempPathFactory):
     def keep(self, started):  # capture the story object to inspect its state after the run
         stories.append(self)
         self.audit_entries = self.deps.audit.entries()
-        self.runs = {d.body["run_id"]: d.body for d in self.deps.state.list("runs/")}
-        self.production = self.deps.state.get("releases/production").body
+        self.runs = {s.record.run_id: to_json(s.record) for s in self.deps.state.list(keys.RUNS)}
+        self.production = production_state(self.deps)
         self.chain_problems = self.deps.audit.verify()
         return original(self, started)
 

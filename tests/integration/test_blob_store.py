@@ -8,7 +8,9 @@ from datetime import UTC, datetime
 import pytest
 
 from shared.ports import PreconditionFailed
+from shared.state import keys
 from shared.state.audit import AuditLog
+from shared.state.records import WaitingNote
 from shared.state.store import StateStore
 
 
@@ -53,14 +55,16 @@ def test_concurrent_updates_lose_nothing(blob_store, container: str) -> None:
 
     def increment() -> None:
         for _ in range(5):
-            state.update("counter", lambda body: {"n": (body or {"n": 0})["n"] + 1}, attempts=100)
+            state.update(
+                keys.WAITING, lambda note: WaitingNote(str(int(note.reason if note else 0) + 1)), attempts=100
+            )
 
     threads = [threading.Thread(target=increment) for _ in range(6)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert state.get("counter").body["n"] == 30
+    assert state.get(keys.WAITING).record.reason == "30"
 
 
 def test_audit_chain_holds_under_concurrent_writers(blob_store, container: str) -> None:

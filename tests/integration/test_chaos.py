@@ -14,13 +14,14 @@ import pytest
 
 from shared.adapters.azure.storage import AzureBlobStore
 from shared.deps import Deps
-from shared.domain.messages import BLOB_CREATED, RUN_COMPLETED, BlobCreated, RunCompleted, envelope_of, typed
 from shared.handlers import reconcile as reconciliation
 from shared.handlers.data import on_blob_created
 from shared.handlers.release import on_model_registered
 from shared.handlers.training import on_run_completed
+from shared.state import keys
 from shared.state import lease as workflow
 from shared.testing import faults, invariants
+from tests.builders import blob_created, run_completed
 from tests.fakes import make_deps
 
 SEEDS = range(20)
@@ -97,36 +98,6 @@ class Chaos:
         reconciliation.reconcile(self.deps)
 
 
-def _blob_created(deps: Deps, name: str, etag: str, event_id: str) -> BlobCreated:
-    message = typed(
-        envelope_of(
-            id=event_id,
-            event_type=BLOB_CREATED,
-            topic=deps.settings.topics.storage,
-            subject=f"/blobServices/default/containers/{deps.settings.containers.landing}/blobs/{name}",
-            data={"eTag": etag, "url": ""},
-            time=deps.clock(),
-        )
-    )
-    assert isinstance(message, BlobCreated)
-    return message
-
-
-def _run_completed(deps: Deps, run_id: str, event_id: str) -> RunCompleted:
-    message = typed(
-        envelope_of(
-            id=event_id,
-            event_type=RUN_COMPLETED,
-            topic=deps.settings.topics.workspace,
-            subject=f"experiments/e/runs/{run_id}",
-            data={"runId": run_id},
-            time=deps.clock(),
-        )
-    )
-    assert isinstance(message, RunCompleted)
-    return message
-
-
 @pytest.mark.parametrize("seed", SEEDS, ids=[f"seed-{s}" for s in SEEDS])
 def test_invariants_hold_whatever_the_delivery(azurite: str, seed: int) -> None:
     deps = _deps(azurite, seed)
@@ -143,7 +114,7 @@ def test_invariants_hold_whatever_the_delivery(azurite: str, seed: int) -> None:
             for replay in range(2 if rng.random() < 0.1 else 1):  # a replay arrives with a new event id
                 event_id = f"evt-{name}-{replay}"
                 handlers.append(
-                    lambda d, n=name, e=etag, i=event_id: on_blob_created(_blob_created(d, n, e, i), d)
+                    lambda d, n=name, e=etag, i=event_id: on_blob_created(blob_created(d, n, i, etag=e), d)
                 )
         chaos.deliver(handlers)
         for _ in range(2):
@@ -161,7 +132,7 @@ def test_invariants_hold_whatever_the_delivery(azurite: str, seed: int) -> None:
                         "champion": None if burst == 0 else {"r2": 0.8, "rmse": 3.0, "mae": 1.5},
                     },
                 )
-                completions.append(lambda d, r=run_id: on_run_completed(_run_completed(d, r, f"done-{r}"), d))
+                completions.append(lambda d, r=run_id: on_run_completed(run_completed(d, r), d))
         chaos.deliver(completions)
         announcements = [
             lambda d, m=model: on_model_registered(deps.registry.announcement(m), d)
@@ -191,7 +162,7 @@ def test_invariants_hold_whatever_the_delivery(azurite: str, seed: int) -> None:
 
     problems = invariants.check(deps, settled=True)
     assert problems == [], f"seed {seed}: {problems}"
-    runs = [d.body for d in deps.state.list("runs/")]
-    assert len(deps.jobs.submitted) == len(runs) == len({r["dataset_version"] for r in runs}), f"seed {seed}"
+    runs = [stored.record for stored in deps.state.list(keys.RUNS)]
+    assert len(deps.jobs.submitted) == len(runs) == len({r.dataset_version for r in runs}), f"seed {seed}"
     assert chaos.delivered >= 150, f"seed {seed}: only {chaos.delivered} deliveries"
-    assert deps.state.get("releases/production") is not None, f"seed {seed}: nothing reached production"
+    assert deps.state.exists(keys.production(MODEL)), f"seed {seed}: nothing reached production"

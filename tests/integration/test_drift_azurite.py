@@ -13,11 +13,11 @@ import pytest
 from shared.config import Settings
 from shared.deps import Deps, utc_now
 from shared.handlers.drift import check_drift
-from shared.handlers.training import PRODUCTION_KEY
 from shared.ports import RunResults
 from shared.state.audit import AuditLog
 from shared.state.datasets import build_manifest, save_manifest
 from shared.state.store import StateStore
+from tests.builders import put_production
 from tests.fakes import TEST_SETTINGS, FakeEndpoints, FakeJobs, FakePublisher, FakeRegistry
 
 pytestmark = pytest.mark.integration
@@ -70,7 +70,7 @@ def test_drift_check_on_blobs(deps: Deps) -> None:
     model = deps.registry.register(
         "mlops-model", RunResults("run-1", {}, "m"), {"mlops.dataset_version": manifest["id"]}
     )
-    deps.state.put(PRODUCTION_KEY, {"model": model.name, "version": model.version, "deployment": "d"})
+    put_production(deps, model, "d")
     inference = deps.settings.containers.inference
     deps.blobs.write(inference, "requests/1.parquet", parquet(frame(6000, 2)))  # older than the window
     deps.blobs.write(inference, "requests/2.csv", frame(3000, 3, shift=1.0).to_csv(index=False).encode())

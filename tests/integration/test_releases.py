@@ -21,6 +21,7 @@ from shared.handlers.release import advance, on_model_registered, release_id
 from shared.host.azurite import free_port
 from shared.host.endpoint import EndpointServer, LocalEndpoint
 from shared.ports import ModelVersion, RunResults
+from tests.builders import production_state, release_state
 from tests.fakes import FakeDeps, make_deps
 
 MODEL = "mlops-model"
@@ -195,7 +196,7 @@ def test_production_answers_correctly_at_every_moment_of_a_release(
     valid = {f"[{_expected(0.0)[1]}]", f"[{_expected(1.0)[1]}]"}
     assert len(answers) > 20
     assert [a for a in answers if a[0] != 200 or a[1].replace(" ", "") not in valid] == []
-    history = [h["status"] for h in deps.state.get("releases/mlops-model-v2").body["history"]]
+    history = [step["status"] for step in release_state(deps, "mlops-model-v2")["history"]]
     assert "canary" in history
 
 
@@ -214,7 +215,7 @@ def test_a_canary_whose_scoring_process_dies_is_rolled_back(world: Any, models: 
 
     assert deps.endpoints.traffic() == {"model-v1": 100}
     assert all(_score(server).status_code == 200 for _ in range(5))
-    assert deps.state.get("releases/production").body["version"] == "1"
+    assert production_state(deps)["version"] == "1"
 
 
 def _pid(home: Path, deployment: str) -> int:

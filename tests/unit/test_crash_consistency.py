@@ -32,7 +32,7 @@ REFERENCE, REFERENCE_PROBLEMS, _ = _run()
 
 def test_the_fault_free_run_reaches_production_and_keeps_every_invariant() -> None:
     assert REFERENCE_PROBLEMS == []
-    assert REFERENCE["state"]["releases/production"]["version"] == "1"
+    assert REFERENCE["state"]["production/mlops-model.json"]["record"]["version"] == "1"
     assert REFERENCE["blobs"]["quarantine"] == ["bad.csv", "bad.csv.reason.json"]
 
 

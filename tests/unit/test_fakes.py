@@ -7,8 +7,8 @@ import pytest
 
 from shared.deps import Deps
 from shared.domain.messages import MODEL_REGISTERED
-from shared.ports import ModelVersion, RunResults, TrainingJob
-from tests.fakes import FakeEndpoints, FakeJobs, FakeRegistry, make_deps
+from shared.ports import ModelVersion, PreconditionFailed, RunResults, TrainingJob
+from tests.fakes import FakeEndpoints, FakeJobs, FakeRegistry, InMemoryBlobStore, make_deps
 
 MODEL = ModelVersion("m", "1", {}, "memory://m/1")
 
@@ -117,3 +117,62 @@ def test_make_deps_builds_real_deps_with_settings_overrides() -> None:
     deps.clock.advance(90)
     assert (deps.clock() - before).total_seconds() == 90
     assert set(deps.blobs.names(c) == [] for c in deps.settings.containers.all()) == {True}
+
+
+@pytest.fixture()
+def blobs() -> InMemoryBlobStore:
+    store = InMemoryBlobStore()
+    store.ensure_containers(["data"])
+    return store
+
+
+# --- the fake blob store honours the port's conditions ---------------------------------------------------------
+
+
+def test_every_write_changes_the_etag_and_conditions_follow_it(blobs: InMemoryBlobStore) -> None:
+    first = blobs.write("data", "a", b"1")
+    second = blobs.write("data", "a", b"2", if_match=first)
+
+    assert first != second
+    with pytest.raises(PreconditionFailed):
+        blobs.write("data", "a", b"3", if_match=first)
+    with pytest.raises(PreconditionFailed):
+        blobs.write("data", "a", b"3", if_none_match=True)
+    with pytest.raises(PreconditionFailed):
+        blobs.write("data", "missing", b"3", if_match=first)
+    assert blobs.read("data", "a").data == b"2"
+
+
+def test_append_creates_extends_and_honours_conditions(blobs: InMemoryBlobStore) -> None:
+    created = blobs.append("data", "log", b"a", if_none_match=True)
+
+    with pytest.raises(PreconditionFailed):
+        blobs.append("data", "log", b"x", if_none_match=True)
+    extended = blobs.append("data", "log", b"b", if_match=created)
+    with pytest.raises(PreconditionFailed):
+        blobs.append("data", "log", b"x", if_match=created)
+    with pytest.raises(PreconditionFailed):
+        blobs.append("data", "other", b"x", if_match=extended)
+    blobs.append("data", "log", b"c")
+
+    assert blobs.read("data", "log").data == b"abc"
+
+
+def test_list_by_prefix_and_conditional_delete(blobs: InMemoryBlobStore) -> None:
+    etag = blobs.write("data", "runs/a.json", b"{}")
+    blobs.write("data", "runs/b.json", b"{}")
+    blobs.write("data", "releases/a.json", b"{}")
+
+    assert [i.name for i in blobs.list("data", "runs/")] == ["runs/a.json", "runs/b.json"]
+    with pytest.raises(PreconditionFailed):
+        blobs.delete("data", "runs/b.json", if_match=etag)
+    blobs.delete("data", "runs/a.json", if_match=etag)
+    blobs.delete("data", "runs/a.json")  # deleting what is gone is fine without a condition
+    with pytest.raises(PreconditionFailed):
+        blobs.delete("data", "runs/a.json", if_match=etag)
+    assert blobs.names("data") == ["releases/a.json", "runs/b.json"]
+
+
+def test_a_missing_container_is_an_error_not_a_silent_write(blobs: InMemoryBlobStore) -> None:
+    with pytest.raises(LookupError):
+        blobs.write("nowhere", "a", b"1")

@@ -10,12 +10,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shared.domain.messages import DRIFT_DETECTED, DriftDetected, envelope_of, typed
+from shared.domain.messages import DriftDetected
 from shared.handlers.drift import check_drift, on_drift_detected
-from shared.handlers.training import PRODUCTION_KEY
 from shared.ports import ModelVersion, RunResults
 from shared.state.datasets import build_manifest, save_manifest
-from shared.state.requests import open_request
+from tests.builders import (
+    actions,
+    drift_detected,
+    good_csv,
+    land,
+    put_production,
+    request_events,
+    request_state,
+    run_state,
+    start_after_quiet_period,
+    train,
+)
 from tests.fakes import FakeDeps, make_deps
 
 MODEL = "mlops-model"
@@ -51,20 +61,13 @@ def champion(deps: FakeDeps, rows: int = 3000, version_seed: int = 1) -> ModelVe
     deps.endpoints.begin_deployment(deployment, model)
     deps.endpoints.set_state(deployment, "Succeeded")
     deps.endpoints.set_traffic({deployment: 100})
-    deps.state.put(
-        PRODUCTION_KEY,
-        {"model": MODEL, "version": model.version, "deployment": deployment, "release": deployment},
-    )
+    put_production(deps, model, deployment)
     return model
 
 
 def log_inference(deps: FakeDeps, name: str, frame: pd.DataFrame, later_seconds: float = 60) -> None:
     deps.clock.advance(later_seconds)
     deps.blobs.write(deps.settings.containers.inference, name, frame.to_csv(index=False).encode())
-
-
-def actions(deps: FakeDeps, action: str) -> list[Any]:
-    return [e for e in deps.audit.entries() if e.action == action]
 
 
 def report(deps: FakeDeps, url: str) -> dict[str, Any]:
@@ -75,30 +78,10 @@ def report(deps: FakeDeps, url: str) -> dict[str, Any]:
 def drift_event(
     deps: FakeDeps, event_id: str = "evt-drift", version: str = "1", **data: Any
 ) -> DriftDetected:
-    message = typed(
-        envelope_of(
-            id=event_id,
-            event_type=DRIFT_DETECTED,
-            topic=deps.settings.topics.custom,
-            subject=f"models/{MODEL}/versions/{version}",
-            data={
-                "modelName": MODEL,
-                "modelVersion": version,
-                "driftShare": 0.67,
-                "driftedColumns": ["x0", "x1"],
-                "reportUrl": "memory://reports/drift.json",
-                **data,
-            },
-            time=deps.clock(),
-        )
+    """The event our drift check publishes for this module's data: two of three columns drifted."""
+    return drift_detected(
+        deps, event_id, version, **{"driftShare": 0.67, "driftedColumns": ["x0", "x1"], **data}
     )
-    assert isinstance(message, DriftDetected)
-    return message
-
-
-def request_events(deps: FakeDeps) -> list[str]:
-    request = open_request(deps)
-    return [] if request is None else request["events"]
 
 
 # --- the check ------------------------------------------------------------------------------------------------
@@ -293,3 +276,31 @@ def test_drift_found_by_the_check_asks_for_training() -> None:
     requested = actions(deps, "training.requested")[0]
     assert requested.detail["cause"] == "drift"
     assert requested.detail["drifted_columns"] == ["x0", "x1"]
+
+
+def test_drift_detected_asks_for_training_with_cause_drift() -> None:
+    deps = make_deps()
+
+    on_drift_detected(drift_detected(deps, event_id="evt-drift"), deps)
+
+    request = request_state(deps)
+    assert request is not None
+    assert (request["causes"], request["events"]) == (["drift"], ["evt-drift"])
+    assert request["details"][0]["detail"]["drifted_columns"] == ["x1"]
+    [requested] = actions(deps, "training.requested")
+    assert requested.detail["cause"] == "drift"
+    assert requested.detail["drift_share"] == 0.75
+    assert deps.audit.verify() == []
+
+
+def test_drift_with_new_data_trains_on_the_new_data() -> None:
+    deps = make_deps()
+    train(deps)
+    on_drift_detected(drift_detected(deps), deps)
+    land(deps, "batch-2.csv", good_csv(offset=100), event_id="evt-new")
+
+    run_id = start_after_quiet_period(deps)
+
+    assert run_id is not None
+    assert run_state(deps, run_id)["request"]["causes"] == ["data", "drift"]
+    assert deps.audit.verify() == []

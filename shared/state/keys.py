@@ -1,0 +1,93 @@
+"""Every state key, built here and nowhere else. A key knows the record kind stored under it.
+
+    files/<hash of blob name and ETag>   LandedFile        runs/<run id>             Run
+    catalog/<sha256>                     CatalogEntry      releases/<release id>     Release
+    training/requests/<hash of event>    TrainingCause     production/<model name>   Production
+    training/waiting                     WaitingNote       drift/cooldown/<model>    DriftCooldown
+    datasets/schema                      FrozenSchema
+
+Prefixes never nest: listing one kind never returns another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from shared.state.records import (
+    CatalogEntry,
+    DriftCooldown,
+    FrozenSchema,
+    LandedFile,
+    Production,
+    Release,
+    Run,
+    TrainingCause,
+    WaitingNote,
+)
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Key(Generic[R]):
+    path: str
+    kind: type[R]
+
+    def __str__(self) -> str:
+        return self.path
+
+
+@dataclass(frozen=True)
+class Prefix(Generic[R]):
+    path: str
+    kind: type[R]
+
+    def key(self, name: str) -> Key[R]:
+        return Key(f"{self.path}{name}", self.kind)
+
+
+FILES = Prefix("files/", LandedFile)
+CATALOG = Prefix("catalog/", CatalogEntry)
+CAUSES = Prefix("training/requests/", TrainingCause)
+RUNS = Prefix("runs/", Run)
+RELEASES = Prefix("releases/", Release)
+PRODUCTIONS = Prefix("production/", Production)
+COOLDOWNS = Prefix("drift/cooldown/", DriftCooldown)
+
+WAITING = Key("training/waiting", WaitingNote)
+SCHEMA = Key("datasets/schema", FrozenSchema)
+
+
+def landed_file(blob_name: str, etag: str) -> Key[LandedFile]:
+    """One record per blob version: a file overwritten in landing is a new file."""
+    return FILES.key(_digest(f"{blob_name}\n{etag}"))
+
+
+def catalog_entry(sha256: str) -> Key[CatalogEntry]:
+    return CATALOG.key(sha256)
+
+
+def training_cause(event_id: str) -> Key[TrainingCause]:
+    return CAUSES.key(_digest(event_id))
+
+
+def run(run_id: str) -> Key[Run]:
+    return RUNS.key(run_id)
+
+
+def release(release_id: str) -> Key[Release]:
+    return RELEASES.key(release_id)
+
+
+def production(model_name: str) -> Key[Production]:
+    return PRODUCTIONS.key(model_name)
+
+
+def drift_cooldown(model_name: str) -> Key[DriftCooldown]:
+    return COOLDOWNS.key(model_name)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]

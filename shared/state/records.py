@@ -1,0 +1,235 @@
+"""The state records: one frozen dataclass per kind, one `StrEnum` per state machine.
+
+A record says what is true of one flow (a landed file, a run, a release); the store adds its ETag, the lease and
+the outbox around it (`shared.state.store.Stored`). Payloads that come whole from elsewhere (a manifest, an
+evaluation written by the training job, validation problems, gate verdicts) stay plain JSON objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+Json = dict[str, Any]
+
+
+# --- landed files -------------------------------------------------------------------------------------------------
+
+
+class FileStatus(StrEnum):
+    ACCEPTING = "accepting"
+    QUARANTINING = "quarantining"
+    ACCEPTED = "accepted"
+    QUARANTINED = "quarantined"
+
+    @property
+    def final(self) -> bool:
+        return self in (FileStatus.ACCEPTED, FileStatus.QUARANTINED)
+
+
+@dataclass(frozen=True)
+class LandedFile:
+    """One version of one landed blob, from validation to a dataset version or quarantine."""
+
+    blob: str
+    etag: str
+    event_id: str
+    sha256: str
+    rows: int
+    at: str
+    status: FileStatus
+    reasons: tuple[str, ...] = ()
+    problems: tuple[Json, ...] = ()
+    path: str | None = None  # where the accepted file is stored, by content hash
+
+
+@dataclass(frozen=True)
+class FrozenSchema:
+    """The data schema every file is validated against: declared, or learned from the first good file."""
+
+    columns: dict[str, str]
+    spec: Json
+    source: str  # declared | learned
+    learned_from: str
+    at: str
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """An accepted file's content, which every later dataset version includes."""
+
+    sha256: str
+    name: str
+    rows: int
+    path: str
+    event_id: str
+    dataset_version: str | None = None  # the first version it joined
+
+
+# --- training -----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainingCause:
+    """One reason to train (a file, a drift, a schedule), open until a run answers it."""
+
+    cause: str
+    event: str
+    at: str
+    detail: Json = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WaitingNote:
+    """Why the open training request cannot start yet (recorded once per reason)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class TrainingRequest:
+    """The open causes seen as one request; its id derives from its first event. Derived, never stored alone."""
+
+    id: str
+    opened_at: str
+    updated_at: str
+    causes: tuple[str, ...]
+    events: tuple[str, ...]
+    details: tuple[TrainingCause, ...] = ()
+    waiting: str | None = None
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What a run answers: the request's id, its causes and their events."""
+
+    id: str
+    causes: tuple[str, ...]
+    events: tuple[str, ...]
+
+
+class RunStatus(StrEnum):
+    STARTING = "starting"
+    RUNNING = "running"
+    COMPLETING = "completing"
+    REGISTERED = "registered"
+    REJECTED = "rejected"
+    FAILED = "failed"
+
+    @property
+    def in_flight(self) -> bool:
+        return self in (RunStatus.STARTING, RunStatus.RUNNING, RunStatus.COMPLETING)
+
+
+@dataclass(frozen=True)
+class Run:
+    """A training run on one dataset version: starting -> running -> completing -> registered|rejected|failed."""
+
+    run_id: str
+    status: RunStatus
+    dataset_version: str
+    manifest: Json
+    request: RunRequest
+    champion: str | None
+    submitted_at: str
+    finished_at: str | None = None
+    completion_event: str | None = None
+    backend_status: str | None = None
+    gates: Json | None = None
+    evaluation: Json | None = None
+    model_version: str | None = None
+
+
+# --- releases -----------------------------------------------------------------------------------------------------
+
+
+class ReleaseStatus(StrEnum):
+    DEPLOYING = "deploying"
+    SMOKE_TESTING = "smoke_testing"
+    AWAITING_APPROVAL = "awaiting_approval"
+    APPROVED = "approved"
+    CANARY = "canary"
+    PROMOTING = "promoting"
+    ROLLING_BACK = "rolling_back"
+    PRODUCTION = "production"
+    SUPERSEDED = "superseded"
+    ROLLED_BACK = "rolled_back"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+    @property
+    def active(self) -> bool:
+        """On its way: it holds a deployment that may still reach production."""
+        return self in _ACTIVE_RELEASES
+
+
+_ACTIVE_RELEASES = frozenset(
+    {
+        ReleaseStatus.DEPLOYING,
+        ReleaseStatus.SMOKE_TESTING,
+        ReleaseStatus.AWAITING_APPROVAL,
+        ReleaseStatus.APPROVED,
+        ReleaseStatus.CANARY,
+        ReleaseStatus.PROMOTING,
+        ReleaseStatus.ROLLING_BACK,
+    }
+)
+
+
+@dataclass(frozen=True)
+class ReleaseStep:
+    """One status a release entered, when, and the evidence or reason that moved it there."""
+
+    status: ReleaseStatus
+    at: str
+    detail: Json = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Release:
+    """One model version's way from registry to production (see shared.handlers.release)."""
+
+    id: str
+    model: str
+    version: str
+    deployment: str
+    status: ReleaseStatus
+    event_id: str
+    history: tuple[ReleaseStep, ...] = ()
+
+    @property
+    def entered_at(self) -> str:
+        return self.history[-1].at
+
+    def last_reason(self) -> str:
+        return next((str(s.detail["reason"]) for s in reversed(self.history) if s.detail.get("reason")), "")
+
+
+@dataclass(frozen=True)
+class Production:
+    """What serves production, since when, and what served before it (the rollback target)."""
+
+    model: str
+    version: str
+    deployment: str
+    release: str
+    since: str
+    previous: Production | None = None
+
+    @property
+    def model_id(self) -> str:
+        return f"{self.model}:{self.version}"
+
+
+# --- drift --------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DriftCooldown:
+    """The drift event whose retraining request covers later drift of the same model version until `until`."""
+
+    event: str
+    model_version: str
+    requested_at: str
+    until: str

@@ -1,0 +1,31 @@
+"""What serves production, and the release records that a promotion or rollback touches besides its own."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from shared.state import keys
+from shared.state.records import Production, Release, ReleaseStatus
+from shared.state.store import StateStore
+
+
+def production(state: StateStore, model_name: str) -> Production | None:
+    stored = state.get(keys.production(model_name))
+    return stored.record if stored else None
+
+
+def set_production(state: StateStore, pointer: Production) -> None:
+    """Only the release holding the promotion writes the pointer, so the write is unconditional."""
+    state.put(keys.production(pointer.model), pointer)
+
+
+def set_status(state: StateStore, release_id: str, status: ReleaseStatus) -> None:
+    """Mark another release (the one a promotion supersedes, or a rollback restores)."""
+    state.update(
+        keys.release(release_id),
+        lambda found: None if found is None else dataclasses.replace(found, status=status),
+    )
+
+
+def active(state: StateStore) -> list[Release]:
+    return [stored.record for stored in state.list(keys.RELEASES) if stored.record.status.active]

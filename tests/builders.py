@@ -1,0 +1,211 @@
+"""Builders for tests: the messages the platform would deliver, the data users land, and the state records as
+plain JSON (what `status` and `lineage` show), so assertions read like what a user sees."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.deps import Deps
+from shared.domain.messages import (
+    BLOB_CREATED,
+    DRIFT_DETECTED,
+    RUN_COMPLETED,
+    BlobCreated,
+    DriftDetected,
+    Message,
+    RunCompleted,
+    envelope_of,
+    typed,
+)
+from shared.handlers.data import on_blob_created
+from shared.handlers.release import on_model_registered, release_id
+from shared.handlers.training import on_run_completed, start_training_if_due
+from shared.ports import ModelVersion
+from shared.state import catalog, keys, releases, requests
+from shared.state.keys import Key
+from shared.state.records import Production
+from shared.state.store import to_json
+from tests.fakes import FakeDeps
+
+MODEL = "mlops-model"
+
+
+# --- data ---------------------------------------------------------------------------------------------------------
+
+
+def good_csv(rows: int = 20, offset: int = 0) -> bytes:
+    """A file that passes validation: two numeric features and a linear target."""
+    lines = ["x1,x2,target", *(f"{i + offset},{(i * 7) % 5},{2.0 * (i + offset) + 1}" for i in range(rows))]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def evaluation(
+    r2: float = 0.9, rmse: float = 3.0, champion: dict[str, float] | None = None
+) -> dict[str, Any]:
+    """What a training run reports for a regression challenger (and its champion, if any)."""
+    return {
+        "primary_metric": "rmse",
+        "greater_is_better": False,
+        "challenger": {"r2": r2, "rmse": rmse, "mae": rmse / 2},
+        "champion": champion,
+    }
+
+
+# --- messages -----------------------------------------------------------------------------------------------------
+
+
+def _typed(kind: type, **envelope: Any) -> Any:
+    message: Message = typed(envelope_of(**envelope))
+    assert isinstance(message, kind), message
+    return message
+
+
+def blob_created(
+    deps: Deps, name: str, event_id: str, container: str | None = None, etag: str | None = None
+) -> BlobCreated:
+    """The BlobCreated storage sends for `name` in `container` (default: landing): for the given blob version
+    (`etag`), else for the version there now."""
+    container = container or deps.settings.containers.landing
+    size = 0
+    if etag is None:
+        info = deps.blobs.info(container, name)
+        assert info is not None, f"{container}/{name} does not exist"
+        etag, size = info.etag, info.size
+    return _typed(
+        BlobCreated,
+        id=event_id,
+        event_type=BLOB_CREATED,
+        topic=deps.settings.topics.storage,
+        subject=f"/blobServices/default/containers/{container}/blobs/{name}",
+        data={"url": f"memory://{container}/{name}", "eTag": etag, "contentLength": size},
+        time=deps.clock(),
+    )
+
+
+def run_completed(
+    deps: Deps, run_id: str, status: str = "completed", event_id: str | None = None
+) -> RunCompleted:
+    return _typed(
+        RunCompleted,
+        id=event_id or f"done-{run_id}",
+        event_type=RUN_COMPLETED,
+        topic=deps.settings.topics.workspace,
+        subject=f"experiments/e/runs/{run_id}",
+        data={"runId": run_id, "runStatus": status, "experimentName": "mlops"},
+        time=deps.clock(),
+    )
+
+
+def drift_detected(deps: Deps, event_id: str = "evt-drift", version: str = "1", **data: Any) -> DriftDetected:
+    return _typed(
+        DriftDetected,
+        id=event_id,
+        event_type=DRIFT_DETECTED,
+        topic=deps.settings.topics.custom,
+        subject=f"models/{MODEL}/versions/{version}",
+        data={
+            "modelName": MODEL,
+            "modelVersion": version,
+            "driftShare": 0.75,
+            "driftedColumns": ["x1"],
+            "reportUrl": "memory://reports/drift.json",
+            **data,
+        },
+        time=deps.clock(),
+    )
+
+
+# --- records, as JSON ---------------------------------------------------------------------------------------------
+
+
+def _json(deps: Deps, key: Key[Any]) -> dict[str, Any] | None:
+    stored = deps.state.get(key)
+    return None if stored is None else to_json(stored.record)
+
+
+def run_state(deps: Deps, run_id: str) -> dict[str, Any] | None:
+    return _json(deps, keys.run(run_id))
+
+
+def release_state(deps: Deps, release_id: str) -> dict[str, Any] | None:
+    return _json(deps, keys.release(release_id))
+
+
+def release_status(deps: Deps, release_id: str) -> str:
+    found = release_state(deps, release_id)
+    assert found is not None, f"no release {release_id}"
+    return str(found["status"])
+
+
+def production_state(deps: Deps) -> dict[str, Any] | None:
+    return to_json(releases.production(deps.state, deps.settings.model_name))
+
+
+def schema_state(deps: Deps) -> dict[str, Any] | None:
+    return _json(deps, keys.SCHEMA)
+
+
+def catalog_state(deps: Deps, sha256: str) -> dict[str, Any] | None:
+    return to_json(catalog.entry(deps.state, sha256))
+
+
+def request_state(deps: Deps) -> dict[str, Any] | None:
+    return to_json(requests.open_request(deps.state))
+
+
+def request_events(deps: Deps) -> list[str]:
+    request = request_state(deps)
+    return [] if request is None else request["events"]
+
+
+def put_production(deps: Deps, model: ModelVersion, deployment: str) -> None:
+    """Declare `model` in production on `deployment`, as a finished release would have."""
+    pointer = Production(model.name, model.version, deployment, f"{model.name}-v{model.version}", "")
+    releases.set_production(deps.state, pointer)
+
+
+def actions(deps: Deps, action: str | None = None) -> list[Any]:
+    """The audit log's actions in order, or the entries of one action."""
+    entries = deps.audit.entries()
+    if action is None:
+        return [e.action for e in entries]
+    return [e for e in entries if e.action == action]
+
+
+# --- flows on the fakes -------------------------------------------------------------------------------------------
+
+
+def land(
+    deps: FakeDeps, name: str, data: bytes, event_id: str | None = None, container: str = "landing"
+) -> BlobCreated:
+    """Put a blob where a user would, and deliver the BlobCreated event storage would send."""
+    container = container or deps.settings.containers.landing
+    deps.blobs.write(container, name, data)
+    message = blob_created(deps, name, event_id or f"evt-{name}", container)
+    on_blob_created(message, deps)
+    return message
+
+
+def start_after_quiet_period(deps: FakeDeps) -> str | None:
+    deps.clock.advance(deps.settings.quiet_period_seconds + 1)
+    return start_training_if_due(deps)
+
+
+def train(
+    deps: FakeDeps, data: bytes | None = None, name: str = "batch-1.csv", **metrics: Any
+) -> ModelVersion:
+    """Land a file, run training and complete it; returns the registered model version."""
+    land(deps, name, data or good_csv())
+    run_id = start_after_quiet_period(deps)
+    assert run_id is not None
+    deps.jobs.complete(run_id, evaluation(**metrics))
+    on_run_completed(run_completed(deps, run_id, event_id=f"evt-done-{run_id}"), deps)
+    model = deps.registry.find_by_run(MODEL, run_id)
+    assert model is not None
+    return model
+
+
+def deploy(deps: FakeDeps, model: ModelVersion) -> str:
+    """Deliver the registry's ModelRegistered for `model`; returns the release id."""
+    on_model_registered(deps.registry.announcement(model), deps)
+    return release_id(model.name, model.version)

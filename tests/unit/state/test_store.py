@@ -1,0 +1,145 @@
+"""Typed records in the state store: conditional writes on the in-memory blob store (whose ETag rules the
+integration tests check against Azurite's), and records that come back exactly as they were written."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from shared.ports import PreconditionFailed
+from shared.state import keys
+from shared.state.keys import Key
+from shared.state.records import (
+    Production,
+    Release,
+    ReleaseStatus,
+    ReleaseStep,
+    Run,
+    RunRequest,
+    RunStatus,
+    WaitingNote,
+)
+from shared.state.store import CorruptRecord, Decision, Lease, StateStore
+from tests.fakes import InMemoryBlobStore
+
+
+@pytest.fixture()
+def store() -> StateStore:
+    blobs = InMemoryBlobStore()
+    blobs.ensure_containers(["state"])
+    return StateStore(blobs, "state")
+
+
+def _run(status: RunStatus = RunStatus.STARTING) -> Run:
+    request = RunRequest("req-1", ("data", "drift"), ("evt-1", "evt-2"))
+    return Run(
+        "train-1", status, "ds-1", {"id": "ds-1", "files": []}, request, None, "2026-01-01T00:00:00+00:00"
+    )
+
+
+def test_a_record_comes_back_as_written_with_its_lease_and_outbox(store: StateStore) -> None:
+    lease = Lease("worker-1", "2026-01-01T00:02:00+00:00")
+    outbox = (
+        Decision("reconcile", "training.started", "train-1", "runs/train-1:started", {"files": 3}, "t"),
+    )
+
+    store.create(keys.run("train-1"), _run(), lease=lease, outbox=outbox)
+    stored = store.get(keys.run("train-1"))
+
+    assert stored is not None
+    assert stored.record == _run() and stored.record.status is RunStatus.STARTING
+    assert stored.record.request.events == ("evt-1", "evt-2")
+    assert (stored.lease, stored.outbox) == (lease, outbox)
+
+
+def test_nested_records_round_trip(store: StateStore) -> None:
+    previous = Production("m", "1", "model-v1", "m-v1", "t0")
+    pointer = Production("m", "2", "model-v2", "m-v2", "t1", previous)
+    release = Release(
+        "m-v2",
+        "m",
+        "2",
+        "model-v2",
+        ReleaseStatus.CANARY,
+        "evt",
+        (ReleaseStep(ReleaseStatus.CANARY, "t", {"percent": 10}),),
+    )
+
+    store.put(keys.production("m"), pointer)
+    store.put(keys.release("m-v2"), release)
+
+    assert store.get(keys.production("m")).record == pointer
+    assert store.get(keys.release("m-v2")).record == release
+
+
+def test_only_one_creator_wins(store: StateStore) -> None:
+    assert store.create(keys.WAITING, WaitingNote("first")) is not None
+    assert store.create(keys.WAITING, WaitingNote("second")) is None
+    assert store.get(keys.WAITING).record == WaitingNote("first")
+
+
+def test_replace_loses_to_a_writer_that_came_between(store: StateStore) -> None:
+    read = store.create(keys.run("train-1"), _run())
+    store.replace(dataclasses.replace(read, record=_run(RunStatus.FAILED)))
+
+    with pytest.raises(PreconditionFailed):
+        store.replace(dataclasses.replace(read, record=_run(RunStatus.REGISTERED)))
+    assert store.get(keys.run("train-1")).record.status is RunStatus.FAILED
+
+
+def test_update_retries_until_its_change_applies_to_the_latest_record(store: StateStore) -> None:
+    store.create(keys.WAITING, WaitingNote("a"))
+    blobs = store._blobs
+    assert isinstance(blobs, InMemoryBlobStore)
+    blobs.before_once("write", lambda: store.put(keys.WAITING, WaitingNote("b")))  # another writer wins
+
+    store.update(keys.WAITING, lambda note: WaitingNote(note.reason + "+"))
+
+    assert store.get(keys.WAITING).record == WaitingNote("b+")
+
+
+def test_update_returning_none_writes_nothing(store: StateStore) -> None:
+    created = store.create(keys.WAITING, WaitingNote("a"))
+
+    unchanged = store.update(keys.WAITING, lambda note: None)
+
+    assert unchanged is not None and unchanged.etag == created.etag
+
+
+def test_listing_one_kind_never_returns_another(store: StateStore) -> None:
+    store.put(keys.run("train-1"), _run())
+    store.put(keys.production("m"), Production("m", "1", "model-v1", "m-v1", "t0"))
+    store.put(keys.release("m-v1"), Release("m-v1", "m", "1", "model-v1", ReleaseStatus.PRODUCTION, "e"))
+
+    assert [s.record.id for s in store.list(keys.RELEASES)] == ["m-v1"]
+    assert [s.record.run_id for s in store.list(keys.RUNS)] == ["train-1"]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"not json", b"[]", b'{"record": {"reason": 3}}', b'{"record": {}}', b'{"lease": null}'],
+)
+def test_a_blob_that_is_not_a_record_of_its_kind_is_refused_by_name(store: StateStore, data: bytes) -> None:
+    store._blobs.write("state", "training/waiting.json", data)
+
+    with pytest.raises(CorruptRecord, match=r"state/training/waiting: not a WaitingNote record"):
+        store.get(keys.WAITING)
+
+
+def test_keys_of_distinct_kinds_live_under_distinct_prefixes() -> None:
+    prefixes = [
+        keys.FILES,
+        keys.CATALOG,
+        keys.CAUSES,
+        keys.RUNS,
+        keys.RELEASES,
+        keys.PRODUCTIONS,
+        keys.COOLDOWNS,
+    ]
+    paths = [p.path for p in prefixes] + [keys.WAITING.path, keys.SCHEMA.path]
+    for a in paths:
+        for b in paths:
+            assert a == b or not b.startswith(a), f"{b} lies inside {a}"
+    assert keys.landed_file("a.csv", "e1") != keys.landed_file("a.csv", "e2")
+    assert isinstance(keys.run("r"), Key) and keys.run("r").kind is Run
