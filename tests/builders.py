@@ -18,7 +18,7 @@ from shared.domain.messages import (
     typed,
 )
 from shared.handlers.data import on_blob_created
-from shared.handlers.release import on_model_registered, release_id
+from shared.handlers.release import advance, on_model_registered, release_id
 from shared.handlers.training import on_run_completed, start_training_if_due
 from shared.ports import ModelVersion
 from shared.state import catalog, keys, releases, requests
@@ -209,3 +209,17 @@ def deploy(deps: FakeDeps, model: ModelVersion) -> str:
     """Deliver the registry's ModelRegistered for `model`; returns the release id."""
     on_model_registered(deps.registry.announcement(model), deps)
     return release_id(model.name, model.version)
+
+
+def second_release(deps: FakeDeps) -> str:
+    """Version 1 in production, version 2 registered and deployed (Succeeded); returns v2's release id."""
+    first = deploy(deps, train(deps))
+    deps.endpoints.set_state("model-v1", "Succeeded")
+    assert advance(first, deps, "reconcile") == "production"
+    land(deps, "batch-2.csv", good_csv(offset=100))
+    run_id = start_after_quiet_period(deps)
+    deps.jobs.complete(run_id, evaluation(rmse=2.0, champion={"r2": 0.9, "rmse": 3.0, "mae": 1.5}))
+    on_run_completed(run_completed(deps, run_id, event_id="evt-done-2"), deps)
+    rid = deploy(deps, deps.registry.models[MODEL][1])
+    deps.endpoints.set_state("model-v2", "Succeeded")
+    return rid

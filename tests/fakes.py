@@ -125,6 +125,7 @@ class InMemoryBlobStore(BlobStore, _FailureInjection):
         return Blob(info=self._info(container, name, stored), data=bytes(stored.data))
 
     def info(self, container: str, name: str) -> BlobInfo | None:
+        self._maybe_fail("info")
         stored = self._container(container).get(name)
         return None if stored is None else self._info(container, name, stored)
 

@@ -16,7 +16,9 @@
   lease back so the retry the error causes can take over at once (a process that dies gives nothing back: its
   lease expires).
 
-This is the only way handlers change a leased record (landed files, runs, releases).
+This is the only way handlers change a leased record (landed files, runs, releases). Records without a lease
+are created once (causes, catalog entries, the frozen schema) or changed by one compare-and-swap
+(`StateStore.update`: the catalog's first dataset version, a drift cooldown) through the stores beside this one.
 """
 
 from __future__ import annotations
