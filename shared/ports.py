@@ -60,7 +60,7 @@ class BlobStore(Protocol):
     def url(self, container: str, name: str) -> str: ...
 
     def close(self) -> None:
-        """Release connections."""
+        """Close the connections."""
         ...
 
 
