@@ -18,7 +18,7 @@ from shared.training.errors import TrainingInputError
 from shared.training.holdout import holdout_mask, row_keys
 from shared.training.run import run_training
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 EVALUATION_KEYS = {
     "run_id",
     "dataset_version",

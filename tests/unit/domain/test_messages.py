@@ -23,7 +23,7 @@ from shared.domain.messages import (
 )
 
 # The repo (/work/main) and the shared reference folder (/work/shared) are siblings, locally and in CI.
-EVENTS = Path(__file__).resolve().parents[3] / "shared" / "reference" / "events"
+EVENTS = Path(__file__).resolve().parents[4] / "shared" / "reference" / "events"
 
 
 def sample(name: str) -> list[dict[str, Any]]:

@@ -21,7 +21,7 @@ from shared.ports import ModelVersion, TrainingJob
 from tests.contract.azure_stub import AZURE_SETTINGS
 
 pytestmark = pytest.mark.filterwarnings("ignore::marshmallow.warnings.Marshmallow4Warning")
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 MANIFEST = {
     "id": "ds-0123456789abcdef",
     "files": [
