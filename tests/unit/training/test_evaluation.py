@@ -18,7 +18,7 @@ from shared.training import comparison, metrics, provenance
 from shared.training.errors import TrainingInputError
 from shared.training.holdout import holdout_mask, row_keys
 from shared.training.run import run_training
-from tests.unit.test_training import breast_cancer, diabetes, make_config, write_dataset
+from tests.unit.training.test_training import breast_cancer, diabetes, make_config, write_dataset
 
 LOGISTIC = "sklearn.linear_model.LogisticRegression"
 GATES = GatePolicy()  # the defaults: significance at 95 %, secondary tolerance 5 %
