@@ -169,7 +169,7 @@ def _profiles(a: np.ndarray, b: np.ndarray) -> tuple[drift._ColumnProfile, drift
 
 
 def test_bounds_that_straddle_the_threshold_are_refined(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(drift, "BINS", 4)  # coarse bins: the first bounds cannot decide
+    monkeypatch.setattr(drift.profiles, "BINS", 4)  # coarse bins: the first bounds cannot decide
     reference, current = _near_threshold()
     passes = _count_passes(monkeypatch)
     result = drift.check(drift.FrameSource(reference), drift.FrameSource(current), sample_rows=0)
@@ -180,8 +180,8 @@ def test_bounds_that_straddle_the_threshold_are_refined(monkeypatch: pytest.Monk
 def test_a_distance_on_the_threshold_is_decided_by_evidentlys_function(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(drift, "BINS", 4)
-    monkeypatch.setattr(drift, "MAX_REFINEMENTS", 0)
+    monkeypatch.setattr(drift.profiles, "BINS", 4)
+    monkeypatch.setattr(drift.profiles, "MAX_REFINEMENTS", 0)
     reference, current = _near_threshold()
     result = drift.check(drift.FrameSource(reference), drift.FrameSource(current), sample_rows=0)
     expected = drift._wasserstein_exact(reference["v"], current["v"])
