@@ -14,6 +14,7 @@ import pytest
 from scipy import stats
 
 from shared.domain import drift
+from tests.evidently_yardstick import preset_verdicts
 
 # --- helpers --------------------------------------------------------------------------------------------------
 
@@ -39,7 +40,7 @@ def agree(reference: pd.DataFrame, current: pd.DataFrame, drift_share: float = 0
     common = [c for c in ref_full.columns if c in cur_full.columns and c in ours.columns]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        theirs = drift.preset_verdicts(ref_full[common], cur_full[common], drift_share)
+        theirs = preset_verdicts(ref_full[common], cur_full[common], drift_share)
     assert {c: v.drifted for c, v in ours.columns.items()} == theirs.columns
     assert (ours.drifted, ours.drift_share) == (theirs.drifted, pytest.approx(theirs.drift_share))
     for name, verdict in ours.columns.items():

@@ -1030,7 +1030,7 @@ def _resolve(
     return verdicts
 
 
-# --- Evidently: the report, and the preset's own verdicts --------------------------------------------------------
+# --- Evidently: the report ------------------------------------------------------------------------------------
 
 _FULL_DATA: ContextVar[dict[str, ColumnDrift]] = ContextVar("mlops_drift_full_data")
 
@@ -1121,41 +1121,3 @@ def _plain_html(result: DriftResult) -> str:
         f"<p>drift share {result.drift_share:.2f}, threshold {result.threshold:.2f}</p>"
         f"<table>{rows}</table><pre>{html.escape(str(result.schema.as_dict()))}</pre></body></html>"
     )
-
-
-@dataclass(frozen=True)
-class PresetVerdicts:
-    drifted: bool
-    drift_share: float
-    columns: dict[str, bool]
-    scores: dict[str, float]
-    methods: dict[str, str]
-
-
-def preset_verdicts(
-    reference: pd.DataFrame, current: pd.DataFrame, drift_share: float = 0.5
-) -> PresetVerdicts:
-    """What Evidently's DataDriftPreset itself decides on two frames in memory: the yardstick for `check`."""
-    from evidently import Report
-    from evidently.presets import DataDriftPreset
-
-    snapshot = Report([DataDriftPreset(drift_share=drift_share)], include_tests=True).run(
-        reference_data=reference, current_data=current
-    )
-    summary = snapshot.dict()
-    scores, methods, share = {}, {}, 0.0
-    for metric in summary["metrics"]:
-        config = metric["config"]
-        if config["type"].endswith("DriftedColumnsCount"):
-            share = float(metric["value"]["share"])
-        elif config["type"].endswith("ValueDrift"):
-            scores[config["column"]] = float(metric["value"])
-            methods[config["column"]] = config["method"]
-    columns, drifted = {}, False
-    for test in summary["tests"]:
-        params = test["metric_config"]["params"]
-        if params["type"].endswith("ValueDrift"):
-            columns[params["column"]] = test["status"] == "FAIL"
-        elif params["type"].endswith("DriftedColumnsCount"):
-            drifted = test["status"] == "FAIL"
-    return PresetVerdicts(drifted, share, columns, scores, methods)
