@@ -14,6 +14,7 @@ import pytest
 from scipy import stats
 
 from shared.domain import drift
+from shared.domain.drift import decision, profiles, stattests
 from tests.evidently_yardstick import preset_verdicts
 
 # --- helpers --------------------------------------------------------------------------------------------------
@@ -154,23 +155,23 @@ def test_the_distance_always_lies_within_the_bounds(seed: int) -> None:
     a = [r.normal(size=3000), r.exponential(size=3000), r.integers(0, 20, 3000).astype(float)][seed % 3]
     b = a[: int(r.integers(50, 3000))] * (1 + r.random() / 2) + r.normal() / 3
     ref, cur = _profiles(a, b)
-    bounds = drift._bounds(ref, cur)
+    bounds = decision._bounds(ref, cur)
     exact = stats.wasserstein_distance(a, b)
     assert bounds.low * (1 - 1e-12) <= exact <= bounds.high * (1 + 1e-12)
 
 
-def _profiles(a: np.ndarray, b: np.ndarray) -> tuple[drift._ColumnProfile, drift._ColumnProfile]:
-    ref, cur = drift._ColumnProfile("v", 0), drift._ColumnProfile("v", 0)
-    ref.histogram = drift._Histogram()
+def _profiles(a: np.ndarray, b: np.ndarray) -> tuple[profiles.ColumnProfile, profiles.ColumnProfile]:
+    ref, cur = profiles.ColumnProfile("v", 0), profiles.ColumnProfile("v", 0)
+    ref.histogram = profiles.Histogram()
     ref.add(pd.Series(a))
     ref.histogram.finish()
-    cur.histogram = drift._Histogram(ref.histogram.edges)
+    cur.histogram = profiles.Histogram(ref.histogram.edges)
     cur.add(pd.Series(b))
     return ref, cur
 
 
 def test_bounds_that_straddle_the_threshold_are_refined(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(drift.profiles, "BINS", 4)  # coarse bins: the first bounds cannot decide
+    monkeypatch.setattr(profiles, "BINS", 4)  # coarse bins: the first bounds cannot decide
     reference, current = _near_threshold()
     passes = _count_passes(monkeypatch)
     result = drift.check(drift.FrameSource(reference), drift.FrameSource(current), sample_rows=0)
@@ -181,11 +182,11 @@ def test_bounds_that_straddle_the_threshold_are_refined(monkeypatch: pytest.Monk
 def test_a_distance_on_the_threshold_is_decided_by_evidentlys_function(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(drift.profiles, "BINS", 4)
-    monkeypatch.setattr(drift.profiles, "MAX_REFINEMENTS", 0)
+    monkeypatch.setattr(profiles, "BINS", 4)
+    monkeypatch.setattr(decision, "MAX_REFINEMENTS", 0)
     reference, current = _near_threshold()
     result = drift.check(drift.FrameSource(reference), drift.FrameSource(current), sample_rows=0)
-    expected = drift._wasserstein_exact(reference["v"], current["v"])
+    expected = stattests.wasserstein_exact(reference["v"], current["v"])
     assert result.columns["v"].score == expected
     assert result.columns["v"].drifted == _evidently_wasserstein(reference, current)
 
