@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import tracemalloc
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -179,16 +179,61 @@ def test_bounds_that_straddle_the_threshold_are_refined(monkeypatch: pytest.Monk
     assert result.columns["v"].drifted == _evidently_wasserstein(reference, current)
 
 
-def test_a_distance_on_the_threshold_is_decided_by_evidentlys_function(
+def test_a_distance_on_the_threshold_is_computed_on_the_whole_column_as_evidently_does(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(profiles, "BINS", 4)
     monkeypatch.setattr(decision, "MAX_REFINEMENTS", 0)
     reference, current = _near_threshold()
     result = drift.check(drift.FrameSource(reference), drift.FrameSource(current), sample_rows=0)
-    expected = stattests.wasserstein_exact(reference["v"], current["v"])
-    assert result.columns["v"].score == expected
+    assert result.columns["v"].score == _evidently_wasserstein_norm(reference["v"], current["v"])
     assert result.columns["v"].drifted == _evidently_wasserstein(reference, current)
+
+
+def _shifted_integers() -> tuple[pd.Series, pd.Series]:
+    r = np.random.default_rng(3)
+    return pd.Series(r.integers(0, 30, 4000).astype(float)), pd.Series(r.integers(2, 31, 2500).astype(float))
+
+
+def _lognormal() -> tuple[pd.Series, pd.Series]:
+    r = np.random.default_rng(4)
+    return pd.Series(r.lognormal(3, 1, 3000)), pd.Series(r.lognormal(3.05, 1.1, 7000))
+
+
+def _constant_reference() -> tuple[pd.Series, pd.Series]:  # std 0: the floor norms the distance
+    return pd.Series(np.full(2000, 7.5)), pd.Series(np.random.default_rng(6).normal(7.5, 0.01, 1500))
+
+
+def _tiny_spread() -> tuple[pd.Series, pd.Series]:  # std below the floor
+    r = np.random.default_rng(7)
+    return pd.Series(r.normal(0, 1e-4, 3000)), pd.Series(r.normal(2e-5, 1e-4, 3000))
+
+
+def _on_the_threshold() -> tuple[pd.Series, pd.Series]:
+    reference, current = _near_threshold()
+    return reference["v"], current["v"]
+
+
+@pytest.mark.parametrize(
+    "data", [_on_the_threshold, _shifted_integers, _lognormal, _constant_reference, _tiny_spread]
+)
+def test_the_exact_distance_is_evidentlys_own(data: Callable[[], tuple[pd.Series, pd.Series]]) -> None:
+    reference, current = data()
+    ours = stattests.wasserstein_exact(reference, current)
+    assert ours == _evidently_wasserstein_norm(reference, current)
+    assert ours > 0
+
+
+def test_the_threshold_data_set_lies_within_rounding_reach_of_the_threshold() -> None:
+    distance = stattests.wasserstein_exact(*_on_the_threshold())
+    assert distance >= 0.1 and distance - 0.1 < 1e-3  # a data set that tests the threshold, not far from it
+
+
+def _evidently_wasserstein_norm(reference: pd.Series, current: pd.Series) -> float:
+    from evidently.legacy.calculations.stattests.wasserstein_distance_norm import _wasserstein_distance_norm
+    from evidently.legacy.core import ColumnType
+
+    return float(_wasserstein_distance_norm(reference, current, ColumnType.Numerical, 0.1)[0])
 
 
 def _near_threshold() -> tuple[pd.DataFrame, pd.DataFrame]:

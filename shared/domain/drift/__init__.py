@@ -22,7 +22,7 @@ Wasserstein distance needs the reference's standard deviation (streaming moments
 |F_ref - F_cur|: histograms with per-bin counts and value sums give that integral exactly on every bin where
 F_ref - F_cur keeps its sign and tight bounds on the others. When the bounds straddle the threshold, the
 uncertain bins are split and counted again; only a distance within 1e-9 of the threshold, where floating point
-decides, loads that one column whole and lets Evidently's own function decide.
+decides, loads that one column whole and computes it as Evidently does (the same numpy and scipy calls).
 
 Where we differ, on purpose: columns whose type differs between the data sets, or that one of them lacks, are
 schema drift and get no test (Evidently would fail or compare apples with strings); text columns (Evidently's

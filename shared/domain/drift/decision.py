@@ -23,6 +23,7 @@ from shared.domain.drift.profiles import (
 )
 from shared.domain.drift.sources import ChunkSource
 from shared.domain.drift.stattests import (
+    STD_FLOOR,
     TESTS,
     WassersteinBounds,
     chi_square,
@@ -173,7 +174,7 @@ def _decide(name: str, column_type: str, ref: ColumnProfile, cur: ColumnProfile)
     if n1 <= SMALL_REFERENCE:
         return _verdict(name, column_type, "ks", _ks(ref, cur), n1, n2)
     bounds = _bounds(ref, cur)
-    norm = max(ref.moments.std, 0.001)
+    norm = max(ref.moments.std, STD_FLOOR)
     threshold = TESTS["wasserstein"].threshold
     if bounds.low / norm >= threshold * (1 + MARGIN) or bounds.high / norm < threshold * (1 - MARGIN):
         return _verdict(name, column_type, "wasserstein", bounds.estimate / norm, n1, n2)
@@ -357,7 +358,7 @@ def _resolve(
                 verdicts[name] = _decide(name, undecided[name], r, c)
             except _Undecided:
                 bounds = _bounds(r, c)
-                if bounds.high - bounds.low <= MARGIN * threshold * max(r.moments.std, 0.001):
+                if bounds.high - bounds.low <= MARGIN * threshold * max(r.moments.std, STD_FLOOR):
                     del refinable[name]  # as tight as floating point allows: only exact computation can tell
                 continue
             del undecided[name], refinable[name]

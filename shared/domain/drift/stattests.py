@@ -15,6 +15,9 @@ if TYPE_CHECKING:
 
     from shared.domain.drift.profiles import Histogram, Ladder
 
+# Evidently norms the Wasserstein distance by the reference's population std, but never by less than this.
+STD_FLOOR = 0.001
+
 
 @dataclass(frozen=True)
 class StatTest:
@@ -167,8 +170,11 @@ def wasserstein_bounds(
 
 
 def wasserstein_exact(reference: pd.Series, current: pd.Series) -> float:
-    """Evidently's own function, on the whole column: only for distances within rounding of the threshold."""
-    from evidently.legacy.calculations.stattests.wasserstein_distance_norm import _wasserstein_distance_norm
-    from evidently.legacy.core import ColumnType
+    """The normed Wasserstein distance on whole columns, for distances within rounding of the threshold: what
+    Evidently's `_wasserstein_distance_norm` (legacy/calculations/stattests/wasserstein_distance_norm.py, 0.7)
+    computes, with the same calls on the same Series, so the same float (a test compares the two)."""
+    import numpy as np
+    from scipy import stats
 
-    return float(_wasserstein_distance_norm(reference, current, ColumnType.Numerical, 0.1)[0])
+    norm = max(float(np.std(reference)), STD_FLOOR)
+    return float(stats.wasserstein_distance(reference, current) / norm)
