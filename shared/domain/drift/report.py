@@ -17,13 +17,12 @@ _FULL_DATA: ContextVar[dict[str, ColumnDrift]] = ContextVar("mlops_drift_full_da
 def _full_data_stattest(test: str) -> Any:
     """An Evidently stat test that answers with the verdict computed on the full data (looked up by column), so
     a report drawn on a sample shows the full data's scores and verdicts."""
-    from evidently.legacy.calculations.stattests.registry import (
-        StatTest as EvidentlyStatTest,
-    )
-    from evidently.legacy.calculations.stattests.registry import (
-        register_stattest,
-    )
-    from evidently.legacy.core import ColumnType
+    # Evidently 0.7 defines custom drift methods only in its legacy namespace; these are that package's exports
+    # (its __all__), the types `DataDriftPreset(per_column_method=...)` itself is declared with. A plain function
+    # would do too, but the report would name it "custom function 'answer'" instead of the test.
+    from evidently import ColumnType
+    from evidently.legacy.calculations.stattests import StatTest as EvidentlyStatTest
+    from evidently.legacy.calculations.stattests import register_stattest
 
     spec = TESTS[test]
 
