@@ -9,7 +9,8 @@ files). Each measurement runs in a fresh process, so peak memory is that process
 baseline is the RSS after imports, before any data. Each side reads the tables itself:
 - ours: table by table as bytes (as the blob store hands them over), parsed in chunks, `shared.domain.drift.check`;
   "ours + report" also renders the Evidently HTML report on the bounded sample;
-- Evidently: the tables concatenated into two frames, `Report([DataDriftPreset()]).run(...)`.
+- Evidently: the tables concatenated into two frames, `Report([DataDriftPreset()]).run(...)` (the yardstick of
+  the tests, `tests/evidently_yardstick.py`).
 Verdicts (every column and the data set) are compared. This is a benchmark, not a test.
 """
 
@@ -56,6 +57,7 @@ def measure(kind: str, directory: Path) -> dict:
 
     sys.path.insert(0, str(ROOT))
     from shared.domain import drift
+    from tests.evidently_yardstick import preset_verdicts
 
     if kind != "ours":
         import evidently.presets  # noqa: F401
@@ -64,7 +66,7 @@ def measure(kind: str, directory: Path) -> dict:
     if kind == "evidently":
         reference = pd.concat([pd.read_csv(p) for p in _tables(directory / "reference")], ignore_index=True)
         current = pd.concat([pd.read_csv(p) for p in _tables(directory / "current")], ignore_index=True)
-        verdicts = drift.preset_verdicts(reference, current)
+        verdicts = preset_verdicts(reference, current)
         columns, drifted, share = verdicts.columns, verdicts.drifted, verdicts.drift_share
     else:
         result = drift.check(_source(directory / "reference"), _source(directory / "current"))

@@ -120,7 +120,7 @@ def _publish_reports(
         **result.summary(),
         "prediction_drift": prediction,
         "check_seconds": round(seconds, 3),
-        "method": "Evidently DataDriftPreset defaults, computed in chunks on all rows (shared/domain/drift.py)",
+        "method": "Evidently DataDriftPreset defaults, computed in chunks on all rows (shared/domain/drift/)",
         "report_html": deps.blobs.url(container, f"{base}.html"),
         "report_json": deps.blobs.url(container, f"{base}.json"),
     }

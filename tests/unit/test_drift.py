@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import tracemalloc
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -14,6 +14,8 @@ import pytest
 from scipy import stats
 
 from shared.domain import drift
+from shared.domain.drift import decision, profiles, stattests
+from tests.evidently_yardstick import preset_verdicts
 
 # --- helpers --------------------------------------------------------------------------------------------------
 
@@ -39,7 +41,7 @@ def agree(reference: pd.DataFrame, current: pd.DataFrame, drift_share: float = 0
     common = [c for c in ref_full.columns if c in cur_full.columns and c in ours.columns]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        theirs = drift.preset_verdicts(ref_full[common], cur_full[common], drift_share)
+        theirs = preset_verdicts(ref_full[common], cur_full[common], drift_share)
     assert {c: v.drifted for c, v in ours.columns.items()} == theirs.columns
     assert (ours.drifted, ours.drift_share) == (theirs.drifted, pytest.approx(theirs.drift_share))
     for name, verdict in ours.columns.items():
@@ -153,23 +155,23 @@ def test_the_distance_always_lies_within_the_bounds(seed: int) -> None:
     a = [r.normal(size=3000), r.exponential(size=3000), r.integers(0, 20, 3000).astype(float)][seed % 3]
     b = a[: int(r.integers(50, 3000))] * (1 + r.random() / 2) + r.normal() / 3
     ref, cur = _profiles(a, b)
-    bounds = drift._bounds(ref, cur)
+    bounds = decision._bounds(ref, cur)
     exact = stats.wasserstein_distance(a, b)
     assert bounds.low * (1 - 1e-12) <= exact <= bounds.high * (1 + 1e-12)
 
 
-def _profiles(a: np.ndarray, b: np.ndarray) -> tuple[drift._ColumnProfile, drift._ColumnProfile]:
-    ref, cur = drift._ColumnProfile("v", 0), drift._ColumnProfile("v", 0)
-    ref.histogram = drift._Histogram()
+def _profiles(a: np.ndarray, b: np.ndarray) -> tuple[profiles.ColumnProfile, profiles.ColumnProfile]:
+    ref, cur = profiles.ColumnProfile("v", 0), profiles.ColumnProfile("v", 0)
+    ref.histogram = profiles.Histogram()
     ref.add(pd.Series(a))
     ref.histogram.finish()
-    cur.histogram = drift._Histogram(ref.histogram.edges)
+    cur.histogram = profiles.Histogram(ref.histogram.edges)
     cur.add(pd.Series(b))
     return ref, cur
 
 
 def test_bounds_that_straddle_the_threshold_are_refined(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(drift, "BINS", 4)  # coarse bins: the first bounds cannot decide
+    monkeypatch.setattr(profiles, "BINS", 4)  # coarse bins: the first bounds cannot decide
     reference, current = _near_threshold()
     passes = _count_passes(monkeypatch)
     result = drift.check(drift.FrameSource(reference), drift.FrameSource(current), sample_rows=0)
@@ -177,16 +179,61 @@ def test_bounds_that_straddle_the_threshold_are_refined(monkeypatch: pytest.Monk
     assert result.columns["v"].drifted == _evidently_wasserstein(reference, current)
 
 
-def test_a_distance_on_the_threshold_is_decided_by_evidentlys_function(
+def test_a_distance_on_the_threshold_is_computed_on_the_whole_column_as_evidently_does(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(drift, "BINS", 4)
-    monkeypatch.setattr(drift, "MAX_REFINEMENTS", 0)
+    monkeypatch.setattr(profiles, "BINS", 4)
+    monkeypatch.setattr(decision, "MAX_REFINEMENTS", 0)
     reference, current = _near_threshold()
     result = drift.check(drift.FrameSource(reference), drift.FrameSource(current), sample_rows=0)
-    expected = drift._wasserstein_exact(reference["v"], current["v"])
-    assert result.columns["v"].score == expected
+    assert result.columns["v"].score == _evidently_wasserstein_norm(reference["v"], current["v"])
     assert result.columns["v"].drifted == _evidently_wasserstein(reference, current)
+
+
+def _shifted_integers() -> tuple[pd.Series, pd.Series]:
+    r = np.random.default_rng(3)
+    return pd.Series(r.integers(0, 30, 4000).astype(float)), pd.Series(r.integers(2, 31, 2500).astype(float))
+
+
+def _lognormal() -> tuple[pd.Series, pd.Series]:
+    r = np.random.default_rng(4)
+    return pd.Series(r.lognormal(3, 1, 3000)), pd.Series(r.lognormal(3.05, 1.1, 7000))
+
+
+def _constant_reference() -> tuple[pd.Series, pd.Series]:  # std 0: the floor norms the distance
+    return pd.Series(np.full(2000, 7.5)), pd.Series(np.random.default_rng(6).normal(7.5, 0.01, 1500))
+
+
+def _tiny_spread() -> tuple[pd.Series, pd.Series]:  # std below the floor
+    r = np.random.default_rng(7)
+    return pd.Series(r.normal(0, 1e-4, 3000)), pd.Series(r.normal(2e-5, 1e-4, 3000))
+
+
+def _on_the_threshold() -> tuple[pd.Series, pd.Series]:
+    reference, current = _near_threshold()
+    return reference["v"], current["v"]
+
+
+@pytest.mark.parametrize(
+    "data", [_on_the_threshold, _shifted_integers, _lognormal, _constant_reference, _tiny_spread]
+)
+def test_the_exact_distance_is_evidentlys_own(data: Callable[[], tuple[pd.Series, pd.Series]]) -> None:
+    reference, current = data()
+    ours = stattests.wasserstein_exact(reference, current)
+    assert ours == _evidently_wasserstein_norm(reference, current)
+    assert ours > 0
+
+
+def test_the_threshold_data_set_lies_within_rounding_reach_of_the_threshold() -> None:
+    distance = stattests.wasserstein_exact(*_on_the_threshold())
+    assert distance >= 0.1 and distance - 0.1 < 1e-3  # a data set that tests the threshold, not far from it
+
+
+def _evidently_wasserstein_norm(reference: pd.Series, current: pd.Series) -> float:
+    from evidently.legacy.calculations.stattests.wasserstein_distance_norm import _wasserstein_distance_norm
+    from evidently.legacy.core import ColumnType
+
+    return float(_wasserstein_distance_norm(reference, current, ColumnType.Numerical, 0.1)[0])
 
 
 def _near_threshold() -> tuple[pd.DataFrame, pd.DataFrame]:
