@@ -104,9 +104,9 @@ def record_key(blob_name: str, etag: str) -> str:
 def _claim(name: str, etag: str, data: bytes, event_id: str, deps: Deps, actor: str) -> Document | None:
     settings = deps.settings
     schema = deps.state.get(SCHEMA_KEY)
-    declared = settings.schema
+    declared = settings.data.schema
     spec = declared or (schema.body.get("spec") or schema.body["columns"] if schema else None)
-    limits = Limits(settings.max_file_bytes, settings.min_rows, settings.training.target)
+    limits = Limits(settings.data.max_file_bytes, settings.data.min_rows, settings.training.target)
     result = validate(name, data, spec, limits)
     key = record_key(name, etag)
     body: dict[str, Any] = {

@@ -232,14 +232,19 @@ def _smoke_testing(document: Document, deps: Deps) -> Outcome:
             latencies.append((time.perf_counter() - started) * 1000)
         answers.append(answer[0] if isinstance(answer, list) and len(answer) == 1 else answer)
     verdict = verdicts.smoke(
-        answers, errors, expected, latencies, settings.smoke_tolerance, settings.latency_slo_ms
+        answers,
+        errors,
+        expected,
+        latencies,
+        settings.release.smoke_tolerance,
+        settings.release.latency_slo_ms,
     )
     if not verdict.passed:
         return "rolling_back", {
             "reason": f"smoke test: {'; '.join(verdict.reasons)}",
             "smoke_test": verdict.evidence,
         }
-    if settings.require_approval:
+    if settings.release.require_approval:
         _publish(
             deps,
             APPROVAL_REQUESTED,
@@ -253,21 +258,23 @@ def _smoke_testing(document: Document, deps: Deps) -> Outcome:
 
 def _awaiting_approval(document: Document, deps: Deps) -> Outcome:
     waited = (deps.clock() - _entered(document)).total_seconds()
-    if waited > deps.settings.approval_timeout_seconds:
+    if waited > deps.settings.release.approval_timeout_seconds:
         _remove(document.body["deployment"], deps)
-        return "expired", {"reason": f"not approved within {deps.settings.approval_timeout_seconds:.0f} s"}
+        return "expired", {
+            "reason": f"not approved within {deps.settings.release.approval_timeout_seconds:.0f} s"
+        }
     return None
 
 
 def _approved(document: Document, deps: Deps) -> Outcome:
     production = deps.state.get(PRODUCTION_KEY)
-    if production is None or deps.settings.canary_seconds <= 0:
+    if production is None or deps.settings.release.canary_seconds <= 0:
         return "promoting", {}
-    share = deps.settings.canary_percent
+    share = deps.settings.release.canary_percent
     deps.endpoints.set_traffic(
         {production.body["deployment"]: 100 - share, document.body["deployment"]: share}
     )
-    return "canary", {"percent": share, "bake_seconds": deps.settings.canary_seconds}
+    return "canary", {"percent": share, "bake_seconds": deps.settings.release.canary_seconds}
 
 
 def _canary(document: Document, deps: Deps) -> Outcome:
@@ -278,15 +285,15 @@ def _canary(document: Document, deps: Deps) -> Outcome:
     verdict = verdicts.canary(
         stats,
         deployment is not None and deployment.state == "Succeeded",
-        settings.canary_max_error_rate,
-        settings.latency_slo_ms,
+        settings.release.canary_max_error_rate,
+        settings.release.latency_slo_ms,
     )
     if not verdict.passed:
         return "rolling_back", {
             "reason": f"canary: {'; '.join(verdict.reasons)}",
             "evidence": verdict.evidence,
         }
-    if baked >= settings.canary_seconds:
+    if baked >= settings.release.canary_seconds:
         return "promoting", {"canary": stats}
     return None
 
@@ -409,7 +416,7 @@ def _remove(deployment: str, deps: Deps) -> None:
 def _prune(serving: str, previous: dict[str, Any] | None, deps: Deps) -> None:
     """Keep production, the rollback target and releases still on their way; remove the rest."""
     keep = {serving}
-    if previous and deps.settings.keep_deployments > 1:
+    if previous and deps.settings.release.keep_deployments > 1:
         keep.add(previous["deployment"])
     keep |= {
         doc.body["deployment"] for doc in deps.state.list("releases/") if doc.body.get("status") in ACTIVE
@@ -441,7 +448,7 @@ def _smoke_sample(release: dict[str, Any], deps: Deps) -> tuple[list[str], list[
         except LookupError:
             smoke = None
         if smoke and smoke.get("data"):
-            rows = smoke["data"][: deps.settings.smoke_test_rows]
+            rows = smoke["data"][: deps.settings.release.smoke_test_rows]
             return smoke["columns"], rows, smoke["predictions"][: len(rows)]
     return (*_dataset_rows(model, deps), None)
 
@@ -458,5 +465,5 @@ def _dataset_rows(model: ModelVersion | None, deps: Deps) -> tuple[list[str], li
     blob = deps.blobs.read(deps.settings.containers.datasets, first["path"])
     reader = pd.read_parquet if first["path"].endswith(".parquet") else pd.read_csv
     frame = reader(io.BytesIO(blob.data))
-    features = frame.drop(columns=[deps.settings.training.target]).head(deps.settings.smoke_test_rows)
+    features = frame.drop(columns=[deps.settings.training.target]).head(deps.settings.release.smoke_test_rows)
     return list(features.columns), features.astype(object).where(features.notna(), None).to_numpy().tolist()

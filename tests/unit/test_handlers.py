@@ -120,7 +120,7 @@ def state(deps: FakeDeps, key: str) -> dict[str, Any] | None:
 
 
 def start_after_quiet_period(deps: FakeDeps) -> str | None:
-    deps.clock.advance(deps.settings.quiet_period_seconds + 1)
+    deps.clock.advance(deps.settings.runs.quiet_period_seconds + 1)
     return start_training_if_due(deps)
 
 
@@ -512,7 +512,7 @@ def test_a_succeeded_deployment_is_smoke_tested_and_promoted_to_production() -> 
     assert (production["model"], production["version"], production["deployment"]) == (MODEL, "1", "model-v1")
     assert production["previous"] is None
     payloads = deps.endpoints.payloads  # one request per row, as clients send them
-    assert len(payloads) == deps.settings.smoke_test_rows
+    assert len(payloads) == deps.settings.release.smoke_test_rows
     assert all(
         p["input_data"]["columns"] == ["x1", "x2"] for p in payloads
     )  # features only, never the target
@@ -728,7 +728,7 @@ def test_a_run_whose_results_cannot_be_read_does_not_stop_reconcile() -> None:
     land(deps, "batch-2.csv", good_csv(offset=100))
     run_id = start_after_quiet_period(deps)
     deps.jobs.statuses[run_id] = "Completed"  # but its evaluation was never written
-    deps.clock.advance(deps.settings.run_timeout_seconds + 1)
+    deps.clock.advance(deps.settings.runs.timeout_seconds + 1)
 
     reconciliation.reconcile(deps)
 
