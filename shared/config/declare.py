@@ -177,11 +177,14 @@ def _number(name: str, text: str, kind: type, low: float | None, high: float | N
 
 
 def _range(low: float | None, high: float | None) -> str:
+    def shown(bound: float) -> str:
+        return str(bound) if isinstance(bound, int) else f"{bound:g}"
+
     if low is not None and high is not None:
-        return f" {low:g} to {high:g}"
+        return f" {shown(low)} to {shown(high)}"
     if low is not None:
-        return f" ≥ {low:g}"
-    return f" ≤ {high:g}" if high is not None else ""
+        return f" ≥ {shown(low)}"
+    return f" ≤ {shown(high)}" if high is not None else ""
 
 
 def integer(low: int | None = None, high: int | None = None) -> Parser:

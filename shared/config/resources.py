@@ -67,7 +67,7 @@ class EventsSettings:
 
 @dataclass(frozen=True)
 class Topics:
-    title: ClassVar[str] = "Event Grid topics (events from any other topic are rejected)"
+    title: ClassVar[str] = "Event Grid topics"
 
     storage: str = setting(
         "MLOPS_STORAGE_TOPIC",
