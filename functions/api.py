@@ -51,7 +51,7 @@ def _decide(req: func.HttpRequest, decision: str) -> func.HttpResponse:
         body = json.loads(req.get_body() or b"{}")
     except json.JSONDecodeError:
         return json_response({"error": "body must be JSON"}, status=400)
-    who = caller(req.headers, d.settings.backend, d.settings.local_approver)
+    who = caller(req.headers, d.settings.backend, d.settings.local.approver)
     if not who:
         d.audit.record(decision, "approval.refused", release, reason="no approver identity")
         return json_response({"error": "an approver identity is required"}, status=403)

@@ -74,7 +74,7 @@ param deploymentInstanceCount int = 1
 @description('Client id of an Entra app registration for App Service authentication, which gives approvals their approver identity. Empty: no authentication (approvals are refused).')
 param approverAppClientId string = ''
 
-@description('More app settings (MLOPS_* of shared/config.py, e.g. MLOPS_SCHEMA); they override the ones set here.')
+@description('More app settings (MLOPS_* of shared/config/, e.g. MLOPS_SCHEMA); they override the ones set here.')
 param extraAppSettings object = {}
 
 @description('Memory of each Flex Consumption instance, in MB.')
@@ -113,7 +113,7 @@ var names = {
   endpoint: !empty(onlineEndpointName) ? onlineEndpointName : 'mlops-${resourceToken}'
 }
 
-// The containers the app uses: the MLOPS_CONTAINER_* defaults of shared/config.py (tests/unit/test_infra.py
+// The containers the app uses: the MLOPS_CONTAINER_* defaults of shared/config/ (tests/unit/test_infra.py
 // holds the two together). The app does not create containers in Azure.
 var containers = {
   landing: 'landing'

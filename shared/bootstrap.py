@@ -67,9 +67,9 @@ def _build_local(settings: Settings, clock: Callable[[], datetime]) -> Deps:
     from shared.adapters.local.registry import MlflowRegistry
     from shared.host.endpoint import LocalEndpoint
 
-    blobs = AzureBlobStore.from_connection_string(settings.storage_connection_string)
+    blobs = AzureBlobStore.from_connection_string(settings.storage.connection_string)
     blobs.ensure_containers(settings.containers.all())
-    publisher = EventGridPublisher.create(settings.events_endpoint, AzureKeyCredential(settings.events_key))
+    publisher = EventGridPublisher.create(settings.events.endpoint, AzureKeyCredential(settings.events.key))
     return Deps(
         settings=settings,
         blobs=blobs,
@@ -102,7 +102,7 @@ def _build_azure(settings: Settings, clock: Callable[[], datetime]) -> Deps:
         raise ConfigError("MLOPS_BACKEND=azure needs the MLOPS_AZURE_* settings")
     credential = default_credential(azure.client_id)
     ml_client = MLClientProvider(azure, credential)
-    blobs = AzureBlobStore.from_account_url(settings.storage_account_url, credential)
+    blobs = AzureBlobStore.from_account_url(settings.storage.account_url, credential)
     return Deps(
         settings=settings,
         blobs=blobs,
@@ -117,6 +117,6 @@ def _build_azure(settings: Settings, clock: Callable[[], datetime]) -> Deps:
             azure.instance_count,
             metrics=EndpointMetrics(credential, f"{azure.workspace_id}/onlineEndpoints/{azure.endpoint}"),
         ),
-        publisher=EventGridPublisher.create(settings.events_endpoint, credential),
+        publisher=EventGridPublisher.create(settings.events.endpoint, credential),
         clock=clock,
     )

@@ -187,7 +187,7 @@ def land(
 
 
 def start_after_quiet_period(deps: FakeDeps) -> str | None:
-    deps.clock.advance(deps.settings.quiet_period_seconds + 1)
+    deps.clock.advance(deps.settings.runs.quiet_period_seconds + 1)
     return start_training_if_due(deps)
 
 

@@ -80,7 +80,7 @@ def recover(deps: FakeDeps, step: Step) -> None:
     deps.clock.advance(workflow.LEASE_SECONDS + 1)
     step(deps)
     for _ in range(2):
-        deps.clock.advance(deps.settings.quiet_period_seconds + 1)
+        deps.clock.advance(deps.settings.runs.quiet_period_seconds + 1)
         reconciliation.reconcile(deps)
 
 

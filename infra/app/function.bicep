@@ -1,6 +1,6 @@
 // The function app: Flex Consumption, Python 3.11, running as the user-assigned identity for everything it
 // touches (host storage, deployment package, Application Insights, and the MLOPS_* services of the azure backend).
-// Every app setting the code reads is set here (tests/unit/test_infra.py checks them against shared/config.py).
+// Every app setting the code reads is set here (tests/unit/test_infra.py checks them against shared/config/).
 param name string
 param location string
 param tags object
@@ -69,7 +69,7 @@ var hostSettings = {
   AZURE_CLIENT_ID: identityClientId
 }
 
-// shared/config.py's settings for MLOPS_BACKEND=azure, wired to the resources (docs/azure.md maps each).
+// The settings (shared/config/) for MLOPS_BACKEND=azure, wired to the resources (docs/azure.md maps each).
 var mlopsSettings = {
   MLOPS_BACKEND: 'azure'
   MLOPS_STORAGE_ACCOUNT_URL: storage.properties.primaryEndpoints.blob

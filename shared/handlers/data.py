@@ -84,9 +84,9 @@ def _claim(name: str, etag: str, data: bytes, event_id: str, deps: Deps, actor: 
     """Validate the file: the record to create, and the decision it carries."""
     settings = deps.settings
     frozen = deps.state.get(keys.SCHEMA)
-    declared = settings.schema
+    declared = settings.data.schema
     spec = declared or (frozen.record.spec or frozen.record.columns if frozen else None)
-    limits = Limits(settings.max_file_bytes, settings.min_rows, settings.training.target)
+    limits = Limits(settings.data.max_file_bytes, settings.data.min_rows, settings.training.target)
     result = validate(name, data, spec, limits)
     key = keys.landed_file(name, etag)
     record = LandedFile(

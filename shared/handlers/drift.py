@@ -45,16 +45,16 @@ def check_drift(deps: Deps, actor: str = "drift_check") -> dict[str, Any] | None
     started = time.perf_counter()
     reference = drift.TableSource(
         tuple(_table(deps, settings.containers.datasets, f["path"]) for f in manifest["files"]),
-        settings.drift_chunk_rows,
+        settings.drift.chunk_rows,
     )
-    current = drift.TableSource(parts, settings.drift_chunk_rows)
+    current = drift.TableSource(parts, settings.drift.chunk_rows)
     result = drift.check(
         reference,
         current,
         columns=settings.training.features or None,
-        ignore=(settings.training.target, settings.drift_prediction_column),
-        drift_share=settings.drift_share,
-        sample_rows=settings.drift_sample_rows,
+        ignore=(settings.training.target, settings.drift.prediction_column),
+        drift_share=settings.drift.share,
+        sample_rows=settings.drift.sample_rows,
         seed=settings.training.seed,
     )
     if result.current_rows == 0:
@@ -175,12 +175,12 @@ def _inference_window(deps: Deps) -> tuple[dict[str, Any], tuple[drift.TablePart
         (info for info in deps.blobs.list(container) if info.name.endswith(TABLES)),
         key=lambda info: (info.last_modified, info.name),
     )
-    if settings.drift_window_hours > 0:
-        since = deps.clock() - timedelta(hours=settings.drift_window_hours)
+    if settings.drift.window_hours > 0:
+        since = deps.clock() - timedelta(hours=settings.drift.window_hours)
         chosen = [info for info in infos if info.last_modified >= since]
-        window = {"hours": settings.drift_window_hours, "since": since.isoformat(), "files": len(chosen)}
+        window = {"hours": settings.drift.window_hours, "since": since.isoformat(), "files": len(chosen)}
         return window, tuple(_table(deps, container, info.name) for info in chosen)
-    parts, remaining = [], settings.drift_window_rows
+    parts, remaining = [], settings.drift.window_rows
     for info in reversed(infos):
         if remaining <= 0:
             break
@@ -192,7 +192,7 @@ def _inference_window(deps: Deps) -> tuple[dict[str, Any], tuple[drift.TablePart
         parts.append(_table(deps, container, info.name, skip))
         remaining -= rows - skip
     parts.reverse()
-    return {"rows": settings.drift_window_rows, "files": len(parts)}, tuple(parts)
+    return {"rows": settings.drift.window_rows, "files": len(parts)}, tuple(parts)
 
 
 # --- prediction drift ---------------------------------------------------------------------------------------------
@@ -207,17 +207,17 @@ def _prediction_drift(
 ) -> dict[str, Any] | None:
     """Drift of the logged predictions, against the champion's own predictions on the reference sample (the
     distribution its predictions had on the data it was trained on). None when no predictions are logged."""
-    column = deps.settings.drift_prediction_column
+    column = deps.settings.drift.prediction_column
     if not column or column not in result.current_columns:
         return None
     reference = _reference_predictions(deps, model, production, result.reference_sample)
     if isinstance(reference, str):
         return {"column": column, "checked": False, "reason": reference}
     outcome = drift.check(
-        drift.FrameSource(reference, deps.settings.drift_chunk_rows),
+        drift.FrameSource(reference, deps.settings.drift.chunk_rows),
         current,
         columns=[column],
-        drift_share=deps.settings.drift_share,
+        drift_share=deps.settings.drift.share,
         sample_rows=0,
     )
     verdict = outcome.columns.get(column)
@@ -239,7 +239,7 @@ def _reference_predictions(
     deployment, then kept next to the reports. Returns the reason instead when they cannot be had."""
     import pandas as pd
 
-    column = deps.settings.drift_prediction_column
+    column = deps.settings.drift.prediction_column
     container = deps.settings.containers.reports
     name = f"{REFERENCE_PREDICTIONS}/{model.name}-v{model.version}.csv"
     cached = deps.blobs.read(container, name)
@@ -317,7 +317,7 @@ def _schema_only(message: DriftDetected) -> bool:
 def _cooldown_holder(message: DriftDetected, deps: Deps) -> DriftCooldown | None:
     """The earlier drift event whose retraining request still covers this one (same model version, within the
     cooldown), or None after claiming the cooldown for this event. A redelivery of the claiming event passes."""
-    seconds = deps.settings.drift_cooldown_seconds
+    seconds = deps.settings.drift.cooldown_seconds
     if seconds <= 0:
         return None
     now = deps.clock()

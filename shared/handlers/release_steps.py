@@ -63,14 +63,19 @@ def _smoke_testing(release: Release, deps: Deps) -> Outcome:
             latencies.append((time.perf_counter() - started) * 1000)
         answers.append(answer[0] if isinstance(answer, list) and len(answer) == 1 else answer)
     verdict = verdicts.smoke(
-        answers, errors, expected, latencies, settings.smoke_tolerance, settings.latency_slo_ms
+        answers,
+        errors,
+        expected,
+        latencies,
+        settings.release.smoke_tolerance,
+        settings.release.latency_slo_ms,
     )
     if not verdict.passed:
         return ReleaseStatus.ROLLING_BACK, {
             "reason": f"smoke test: {'; '.join(verdict.reasons)}",
             "smoke_test": verdict.evidence,
         }
-    if settings.require_approval:
+    if settings.release.require_approval:
         approve = f"/api/releases/{release.id}/approve"
         publish(deps, APPROVAL_REQUESTED, release, f"{release.id}:approval", approve=approve)
         return ReleaseStatus.AWAITING_APPROVAL, {"smoke_test": verdict.evidence}
@@ -79,20 +84,20 @@ def _smoke_testing(release: Release, deps: Deps) -> Outcome:
 
 def _awaiting_approval(release: Release, deps: Deps) -> Outcome:
     waited = (deps.clock() - datetime.fromisoformat(release.entered_at)).total_seconds()
-    if waited > deps.settings.approval_timeout_seconds:
+    if waited > deps.settings.release.approval_timeout_seconds:
         remove(release.deployment, deps)
-        reason = f"not approved within {deps.settings.approval_timeout_seconds:.0f} s"
+        reason = f"not approved within {deps.settings.release.approval_timeout_seconds:.0f} s"
         return ReleaseStatus.EXPIRED, {"reason": reason}
     return None
 
 
 def _approved(release: Release, deps: Deps) -> Outcome:
     production = releases.production(deps.state, release.model)
-    if production is None or deps.settings.canary_seconds <= 0:
+    if production is None or deps.settings.release.canary_seconds <= 0:
         return ReleaseStatus.PROMOTING, {}
-    share = deps.settings.canary_percent
+    share = deps.settings.release.canary_percent
     deps.endpoints.set_traffic({production.deployment: 100 - share, release.deployment: share})
-    return ReleaseStatus.CANARY, {"percent": share, "bake_seconds": deps.settings.canary_seconds}
+    return ReleaseStatus.CANARY, {"percent": share, "bake_seconds": deps.settings.release.canary_seconds}
 
 
 def _canary(release: Release, deps: Deps) -> Outcome:
@@ -103,15 +108,15 @@ def _canary(release: Release, deps: Deps) -> Outcome:
     verdict = verdicts.canary(
         stats,
         deployment is not None and deployment.state == "Succeeded",
-        settings.canary_max_error_rate,
-        settings.latency_slo_ms,
+        settings.release.canary_max_error_rate,
+        settings.release.latency_slo_ms,
     )
     if not verdict.passed:
         return ReleaseStatus.ROLLING_BACK, {
             "reason": f"canary: {'; '.join(verdict.reasons)}",
             "evidence": verdict.evidence,
         }
-    if baked >= settings.canary_seconds:
+    if baked >= settings.release.canary_seconds:
         return ReleaseStatus.PROMOTING, {"canary": stats}
     return None
 
@@ -234,7 +239,7 @@ def _drain(deployment: str, deps: Deps) -> None:
 def _prune(serving: str, previous: Production | None, deps: Deps) -> None:
     """Keep production, the rollback target and releases still on their way; remove the rest."""
     keep = {serving}
-    if previous and deps.settings.keep_deployments > 1:
+    if previous and deps.settings.release.keep_deployments > 1:
         keep.add(previous.deployment)
     keep |= {release.deployment for release in releases.active(deps.state)}
     for deployment in deps.endpoints.deployments():
@@ -252,7 +257,7 @@ def _smoke_sample(release: Release, deps: Deps) -> tuple[list[str], list[list[An
         except LookupError:
             smoke = None
         if smoke and smoke.get("data"):
-            rows = smoke["data"][: deps.settings.smoke_test_rows]
+            rows = smoke["data"][: deps.settings.release.smoke_test_rows]
             return smoke["columns"], rows, smoke["predictions"][: len(rows)]
     return (*_dataset_rows(model, deps), None)
 
@@ -269,5 +274,5 @@ def _dataset_rows(model: ModelVersion | None, deps: Deps) -> tuple[list[str], li
     blob = deps.blobs.read(deps.settings.containers.datasets, first["path"])
     reader = pd.read_parquet if first["path"].endswith(".parquet") else pd.read_csv
     frame = reader(io.BytesIO(blob.data))
-    features = frame.drop(columns=[deps.settings.training.target]).head(deps.settings.smoke_test_rows)
+    features = frame.drop(columns=[deps.settings.training.target]).head(deps.settings.release.smoke_test_rows)
     return list(features.columns), features.astype(object).where(features.notna(), None).to_numpy().tolist()

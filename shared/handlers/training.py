@@ -37,7 +37,7 @@ def start_training_if_due(deps: Deps, actor: str = "reconcile") -> str | None:
     if request is None:
         return None
     now = deps.clock()
-    timing = Timing(deps.settings.quiet_period_seconds, deps.settings.max_wait_seconds)
+    timing = Timing(deps.settings.runs.quiet_period_seconds, deps.settings.runs.max_wait_seconds)
     opened, updated = datetime.fromisoformat(request.opened_at), datetime.fromisoformat(request.updated_at)
     if not ready_to_start(opened, updated, now, timing) or runs_in_flight(deps):
         return None
@@ -153,8 +153,8 @@ def _complete(held: Held[Run], message: RunCompleted, deps: Deps, actor: str) ->
     evaluation = results.evaluation
     gates = decide(
         evaluation,
-        parse_absolute_gates(deps.settings.absolute_gates),
-        deps.settings.min_improvement,
+        parse_absolute_gates(deps.settings.gates.absolute),
+        deps.settings.gates.min_improvement,
         policy=policy_from(deps.settings),
     )
     outcome = dataclasses.replace(
@@ -221,7 +221,7 @@ def runs_in_flight(deps: Deps) -> list[Run]:
 
 def chase_runs(deps: Deps, actor: str = "reconcile") -> None:
     """Handle runs whose completion event never came, or whose handler crashed; time out the stuck ones."""
-    limit = timedelta(seconds=deps.settings.run_timeout_seconds)
+    limit = timedelta(seconds=deps.settings.runs.timeout_seconds)
     for run in runs_in_flight(deps):
         if run.status is RunStatus.STARTING:
             continue  # start_training_if_due resumes it

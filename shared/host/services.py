@@ -61,7 +61,7 @@ class LocalServices:
         settings = Settings.from_env()
         settings.home.mkdir(parents=True, exist_ok=True)
         if self._start_azurite:
-            self.azurite = Azurite(settings.home, settings.azurite_port, self._in_memory).start()
+            self.azurite = Azurite(settings.home, settings.local.azurite_port, self._in_memory).start()
             self._stack.append(self.azurite.stop)
             self._apply_env({"MLOPS_STORAGE_CONNECTION_STRING": self.azurite.connection_string})
             settings = Settings.from_env()
@@ -79,7 +79,7 @@ class LocalServices:
             self.host.invoke_event,
             self.deps.blobs,
             settings.containers.deadletter,
-            settings.local_retry_seconds,
+            settings.local.retry_seconds,
         )
         self.dispatcher.start()
         self._stack.append(self.dispatcher.stop)
@@ -92,22 +92,22 @@ class LocalServices:
             "workspace": settings.topics.workspace,
             "mlops": settings.topics.custom,
         }
-        address = urlparse(settings.host_url)
+        address = urlparse(settings.local.host_url)
         self.server = HostServer(
             self.host,
             self.dispatcher,
             self.timers,
             topics,
-            settings.events_key,
+            settings.events.key,
             (address.hostname or "127.0.0.1", address.port or 7071),
-            function_key=settings.function_key,
+            function_key=settings.local.function_key,
             on_refused=self._refused,
         )
         self.server.start()
         self._stack.append(self.server.stop)
         from shared.host.endpoint import EndpointServer
 
-        endpoint_address = urlparse(settings.endpoint_url)
+        endpoint_address = urlparse(settings.local.endpoint_url)
         self.endpoint_server = EndpointServer(
             self.deps.endpoints, endpoint_address.hostname or "127.0.0.1", endpoint_address.port or 7072
         )

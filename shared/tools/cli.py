@@ -49,24 +49,32 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "send-event":
         return _send_event(settings, args.file, args.function)
     if args.command == "status":
-        return _show(requests.get(f"{settings.host_url}/api/status", headers=_key(settings), timeout=30))
+        return _show(
+            requests.get(f"{settings.local.host_url}/api/status", headers=_key(settings), timeout=30)
+        )
     if args.command == "lineage":
         name, _, version = args.model.rpartition(":")
         if not name or not version:
             parser.error("lineage takes NAME:VERSION, e.g. mlops-model:1")
         return _show(
             requests.get(
-                f"{settings.host_url}/api/models/{name}/{version}/lineage", headers=_key(settings), timeout=30
+                f"{settings.local.host_url}/api/models/{name}/{version}/lineage",
+                headers=_key(settings),
+                timeout=30,
             )
         )
     if args.command == "dead-letters":
-        return _dead_letters(requests.get(f"{settings.host_url}/admin/deadletters", timeout=30))
+        return _dead_letters(requests.get(f"{settings.local.host_url}/admin/deadletters", timeout=30))
     if args.command == "replay":
-        return _show(requests.post(f"{settings.host_url}/admin/deadletters/{args.id}/replay", timeout=30))
+        return _show(
+            requests.post(f"{settings.local.host_url}/admin/deadletters/{args.id}/replay", timeout=30)
+        )
     if args.command == "fire":
         return _show(
             requests.post(
-                f"{settings.host_url}/admin/functions/{args.timer}?wait=true", json={"input": ""}, timeout=600
+                f"{settings.local.host_url}/admin/functions/{args.timer}?wait=true",
+                json={"input": ""},
+                timeout=600,
             )
         )
     return 2
@@ -80,7 +88,7 @@ def _up() -> int:
     with LocalServices() as services:
         print(f"function host  {services.server.url}  ({len(services.host.functions)} functions)")
         print(f"scoring        {services.endpoint_server.url}/score")
-        print(f"storage        {services.settings.storage_connection_string.split('BlobEndpoint=')[-1]}")
+        print(f"storage        {services.settings.storage.connection_string.split('BlobEndpoint=')[-1]}")
         print("Ctrl-C stops everything.")
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how users stop it
             stop.wait()
@@ -111,7 +119,7 @@ def _send_event(settings: Settings, file: Path, function: str | None) -> int:
     worst = 0
     for target in targets:
         response = requests.post(
-            f"{settings.host_url}/runtime/webhooks/eventgrid",
+            f"{settings.local.host_url}/runtime/webhooks/eventgrid",
             params={"functionName": target},
             headers={"aeg-event-type": "Notification"},
             json=events,
@@ -136,7 +144,7 @@ def _dead_letters(response: requests.Response) -> int:
 
 
 def _key(settings: Settings) -> dict[str, str]:
-    return {"x-functions-key": settings.function_key}
+    return {"x-functions-key": settings.local.function_key}
 
 
 def _show(response: requests.Response) -> int:

@@ -85,7 +85,7 @@ class Story:
         self.fire("drift_check")
         for entry in self._entries("drift.checked"):
             self.out(
-                f"   drift share {entry.detail['drift_share']:.0%} (threshold {settings.drift_share:.0%}), "
+                f"   drift share {entry.detail['drift_share']:.0%} (threshold {settings.drift.share:.0%}), "
                 f"drifted: {', '.join(entry.detail['drifted_columns'])}"
             )
         self.wait_for(
@@ -120,7 +120,7 @@ class Story:
         name, version = production.model, production.version
         lineage = requests.get(
             f"{self.services.server.url}/api/models/{name}/{version}/lineage",
-            headers={"x-functions-key": self.deps.settings.function_key},
+            headers={"x-functions-key": self.deps.settings.local.function_key},
             timeout=30,
         ).json()
         lines += ["", f"Lineage of the production model {name}:{version}", "-" * 100]

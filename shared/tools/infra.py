@@ -18,11 +18,12 @@ import re
 import sys
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from shared.config import SETTINGS, Containers
+from shared.config import Containers
+from shared.config.declare import load as load_settings
+from shared.config.declare import raw_values
 from shared.domain.routing import TABLE, Subscription, load
 
 # The routing table's topic keys (as the local host names its topic endpoints) and the main.bicep outputs that
@@ -53,13 +54,8 @@ class DeploymentUnknown(LookupError):
 
 
 def containers_from(env: Mapping[str, str]) -> Containers:
-    """The container names the app uses: MLOPS_CONTAINER_* from `env`, else the defaults of shared/config.py."""
-    defaults = {s.name: s.default for s in SETTINGS}
-    names = {}
-    for field in fields(Containers):
-        setting = f"MLOPS_CONTAINER_{field.name.upper()}"
-        names[field.name] = env.get(setting) or defaults[setting]
-    return Containers(**names)
+    """The container names the app uses: MLOPS_CONTAINER_* from `env`, else their declared defaults."""
+    return load_settings(Containers, raw_values(Containers, env))
 
 
 def subscription_entry(subscription: Subscription, topic_names: Mapping[str, str]) -> dict[str, Any]:

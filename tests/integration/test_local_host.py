@@ -107,7 +107,7 @@ def test_foreign_topic_is_rejected_and_recorded_not_retried(services: LocalServi
 
 def test_publisher_client_reaches_the_custom_topic_and_the_subscriber(services: LocalServices) -> None:
     client = EventGridPublisherClient(
-        services.settings.events_endpoint, AzureKeyCredential(services.settings.events_key)
+        services.settings.events.endpoint, AzureKeyCredential(services.settings.events.key)
     )
     client.send(
         [
@@ -127,7 +127,7 @@ def test_publisher_client_reaches_the_custom_topic_and_the_subscriber(services: 
 
 
 def test_topic_refuses_a_wrong_key(services: LocalServices) -> None:
-    client = EventGridPublisherClient(services.settings.events_endpoint, AzureKeyCredential("wrong"))
+    client = EventGridPublisherClient(services.settings.events.endpoint, AzureKeyCredential("wrong"))
     with pytest.raises(HttpResponseError) as error:
         client.send(
             [EventGridEvent(subject="s", event_type="MLOps.DriftDetected", data={}, data_version="1")]
@@ -162,7 +162,7 @@ def test_failing_delivery_is_retried_then_dead_lettered(services: LocalServices)
     }
     response = requests.post(
         f"{services.server.url}/runtime/topics/workspace/api/events",
-        headers={"aeg-sas-key": services.settings.events_key},
+        headers={"aeg-sas-key": services.settings.events.key},
         json=[event],
         timeout=10,
     )
@@ -187,11 +187,13 @@ def test_timer_runs_on_demand(services: LocalServices) -> None:
 
 def test_http_triggers_require_the_function_key_and_approvals_an_identity(services: LocalServices) -> None:
     url = services.server.url
-    key = {"x-functions-key": services.settings.function_key}
+    key = {"x-functions-key": services.settings.local.function_key}
     assert requests.get(f"{url}/api/status", timeout=10).status_code == 401
     status = requests.get(f"{url}/api/status", headers=key, timeout=10)
     assert status.status_code == 200 and status.json()["model"] == "host-test-model"
-    assert requests.get(f"{url}/api/status", params={"code": services.settings.function_key}, timeout=10).ok
+    assert requests.get(
+        f"{url}/api/status", params={"code": services.settings.local.function_key}, timeout=10
+    ).ok
     assert (
         requests.get(f"{url}/api/models/host-test-model/42/lineage", headers=key, timeout=30).status_code
         == 404

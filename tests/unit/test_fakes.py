@@ -111,8 +111,8 @@ def test_make_deps_builds_real_deps_with_settings_overrides() -> None:
     deps = make_deps(MLOPS_REQUIRE_APPROVAL="true", MLOPS_QUIET_PERIOD_SECONDS="5")
 
     assert isinstance(deps, Deps)
-    assert deps.settings.require_approval is True
-    assert deps.settings.quiet_period_seconds == 5
+    assert deps.settings.release.require_approval is True
+    assert deps.settings.runs.quiet_period_seconds == 5
     before = deps.clock()
     deps.clock.advance(90)
     assert (deps.clock() - before).total_seconds() == 90

@@ -294,7 +294,7 @@ def test_every_setting_the_azure_backend_requires_is_declared() -> None:
         else:
             if settings.backend != "azure":  # left unset, the app runs the local backend
                 required.add(name)
-    # the probe finds what shared/config.py insists on (a probe finding nothing would prove nothing)
+    # the probe finds what shared/config/ insists on (a probe finding nothing would prove nothing)
     assert {
         "MLOPS_BACKEND",
         "MLOPS_AZURE_WORKSPACE",

@@ -90,7 +90,7 @@ class MlflowRegistry:
             topic=self._settings.topics.workspace,
         )
         client = EventGridPublisherClient(
-            topic_endpoint(self._settings.host_url, "workspace"),
-            AzureKeyCredential(self._settings.events_key),
+            topic_endpoint(self._settings.local.host_url, "workspace"),
+            AzureKeyCredential(self._settings.events.key),
         )
         client.send([event])

@@ -59,7 +59,7 @@ def _fetch_inputs(job: dict, folder: Path, settings: Settings) -> None:
     from shared.adapters.azure.storage import AzureBlobStore
 
     inputs = folder / "inputs"
-    blobs = AzureBlobStore.from_connection_string(settings.storage_connection_string)
+    blobs = AzureBlobStore.from_connection_string(settings.storage.connection_string)
     for entry in job["manifest"]["files"]:
         blob = blobs.read(settings.containers.datasets, entry["path"])
         if blob is None:
@@ -106,7 +106,7 @@ def _announce(job: dict, status: str, settings: Settings) -> None:
         topic=settings.topics.workspace,
     )
     client = EventGridPublisherClient(
-        topic_endpoint(settings.host_url, "workspace"), AzureKeyCredential(settings.events_key)
+        topic_endpoint(settings.local.host_url, "workspace"), AzureKeyCredential(settings.events.key)
     )
     client.send([event])
 

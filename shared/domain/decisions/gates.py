@@ -43,9 +43,9 @@ class GatePolicy:
 
 def policy_from(settings: Settings) -> GatePolicy:
     return GatePolicy(
-        require_significance=settings.require_significance,
+        require_significance=settings.gates.require_significance,
         confidence_level=settings.training.confidence_level,
-        secondary_tolerance=settings.secondary_tolerance,
+        secondary_tolerance=settings.gates.secondary_tolerance,
     )
 
 

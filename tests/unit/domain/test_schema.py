@@ -65,8 +65,8 @@ def test_settings_read_a_declared_schema() -> None:
 
     settings = Settings.from_env({"MLOPS_SCHEMA": json.dumps(declared)})
 
-    assert settings.schema == Schema.from_dict(declared)
-    assert Settings.from_env({}).schema is None
+    assert settings.data.schema == Schema.from_dict(declared)
+    assert Settings.from_env({}).data.schema is None
 
 
 @pytest.mark.parametrize(

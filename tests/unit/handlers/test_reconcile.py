@@ -89,7 +89,7 @@ def test_a_run_whose_results_cannot_be_read_does_not_stop_reconcile() -> None:
     land(deps, "batch-2.csv", good_csv(offset=100))
     run_id = start_after_quiet_period(deps)
     deps.jobs.statuses[run_id] = "Completed"  # but its evaluation was never written
-    deps.clock.advance(deps.settings.run_timeout_seconds + 1)
+    deps.clock.advance(deps.settings.runs.timeout_seconds + 1)
 
     reconciliation.reconcile(deps)
 

@@ -53,7 +53,7 @@ def test_a_succeeded_deployment_is_smoke_tested_and_promoted_to_production() -> 
     assert (production["model"], production["version"], production["deployment"]) == (MODEL, "1", "model-v1")
     assert production["previous"] is None
     payloads = deps.endpoints.payloads  # one request per row, as clients send them
-    assert len(payloads) == deps.settings.smoke_test_rows
+    assert len(payloads) == deps.settings.release.smoke_test_rows
     assert all(
         p["input_data"]["columns"] == ["x1", "x2"] for p in payloads
     )  # features only, never the target
