@@ -9,7 +9,7 @@ import pytest
 
 from shared.host.azurite import free_port
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 
 @pytest.fixture(scope="module")

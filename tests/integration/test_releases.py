@@ -23,6 +23,8 @@ from shared.host.endpoint import EndpointServer, LocalEndpoint
 from shared.ports import ModelVersion, RunResults
 from tests.fakes import FakeDeps, make_deps
 
+pytestmark = pytest.mark.integration
+
 MODEL = "mlops-model"
 COLUMNS = ["x1", "x2"]
 ROWS = [[float(i), float(i % 3)] for i in range(6)]
