@@ -1,8 +1,9 @@
 """One contract per port, run against the Azure adapters (real SDKs, stub transport) and the test fakes.
 
 The fakes stand in for the local adapters in every handler test, so agreeing with them means the handlers'
-tests hold for Azure too. The local adapters themselves need processes (training subprocesses, scoring
-servers, the local host for registry events); the integration tests cover them.
+tests hold for Azure too. The training jobs and the registry also run over the local adapters themselves
+(`local`, marked integration: real training processes on Azurite, MLflow on SQLite; tests/contract/
+local_platform.py).
 
 Each backend offers the same controls for what the platform does on its own: a run finishes, a deployment
 becomes ready or fails.
@@ -19,6 +20,7 @@ import pytest
 
 from shared.ports import Endpoints, ModelRegistry, ModelVersion, RunResults, TrainingJob, TrainingJobs
 from tests.contract.azure_stub import AzureWorld
+from tests.contract.local_platform import LocalPlatform
 from tests.fakes import FakeEndpoints, FakeJobs, FakeRegistry
 
 pytestmark = pytest.mark.filterwarnings("ignore::marshmallow.warnings.Marshmallow4Warning")
@@ -107,72 +109,123 @@ def _results(run_id: str = "train-1") -> RunResults:
     return RunResults(run_id, EVALUATION, f"azureml://jobs/{run_id}/outputs/output/paths/model")
 
 
+@dataclass
+class Remote:
+    """The jobs and registry controls of a Backend (fakes, Azure), as LocalPlatform offers them locally."""
+
+    backend: Backend
+
+    @property
+    def jobs(self) -> TrainingJobs:
+        return self.backend.jobs
+
+    @property
+    def registry(self) -> ModelRegistry:
+        return self.backend.registry
+
+    def job(self, run_id: str = "train-1", fails: bool = False) -> TrainingJob:
+        return _job(run_id)  # whether it fails is the platform's doing, below
+
+    def job_finishes(self, run_id: str) -> RunResults:
+        self.backend.finish_run(run_id, EVALUATION)
+        return _results(run_id)
+
+    def job_fails(self, run_id: str) -> None:
+        self.backend.fail_run(run_id)
+
+    def jobs_created(self) -> int:
+        return self.backend.jobs_created()
+
+    def finished(self, run_id: str) -> RunResults:
+        return _results(run_id)
+
+    def versions(self, name: str) -> int:
+        return self.backend.versions(name)
+
+
+Platform = Remote | LocalPlatform
+
+
+@pytest.fixture(params=["fakes", "azure", pytest.param("local", marks=pytest.mark.integration)])
+def platform(request: pytest.FixtureRequest) -> Platform:
+    """Training jobs and a model registry, with what the platform does by itself: runs finish or fail."""
+    if request.param == "local":
+        return request.getfixturevalue("local_platform")
+    if request.param == "fakes":
+        return Remote(Backend(FakeJobs(), FakeRegistry(), FakeEndpoints()))
+    world = AzureWorld()
+    return Remote(Backend(world.jobs(), world.registry(), world.endpoints(), world))
+
+
 # --- TrainingJobs ---------------------------------------------------------------------------------------------
 
 
-def test_a_submitted_run_is_waiting_to_run(backend: Backend) -> None:
-    backend.jobs.submit(_job())
-    assert backend.jobs.status("train-1") == "Queued"
+def test_a_submitted_run_is_waiting_to_run(platform: Platform) -> None:
+    platform.jobs.submit(platform.job())
+    assert platform.jobs.status("train-1") == "Queued"
 
 
-def test_submit_is_idempotent_by_run_id(backend: Backend) -> None:
-    backend.jobs.submit(_job())
-    backend.jobs.submit(_job())
-    assert backend.jobs_created() == 1
-    backend.jobs.submit(_job("train-2"))
-    assert backend.jobs_created() == 2
+def test_submit_is_idempotent_by_run_id(platform: Platform) -> None:
+    platform.jobs.submit(platform.job())
+    platform.jobs.submit(platform.job())
+    assert platform.jobs_created() == 1
+    platform.jobs.submit(platform.job("train-2"))
+    assert platform.jobs_created() == 2
 
 
-def test_an_unknown_run_is_not_found(backend: Backend) -> None:
-    assert backend.jobs.status("train-unknown") == "NotFound"
+def test_an_unknown_run_is_not_found(platform: Platform) -> None:
+    assert platform.jobs.status("train-unknown") == "NotFound"
 
 
-def test_a_finished_run_has_its_evaluation_and_model(backend: Backend) -> None:
-    backend.jobs.submit(_job())
-    backend.finish_run("train-1", EVALUATION)
-    assert backend.jobs.status("train-1") == "Completed"
-    results = backend.jobs.results("train-1")
-    assert (results.run_id, results.evaluation) == ("train-1", EVALUATION)
-    assert results.model_uri == "azureml://jobs/train-1/outputs/output/paths/model"
+@pytest.mark.finished_run  # locally a run takes seconds: the one the registry tests need serves here too
+def test_a_finished_run_has_its_evaluation_and_model(platform: Platform) -> None:
+    platform.jobs.submit(platform.job())
+    finished = platform.job_finishes("train-1")
+    assert platform.jobs.status("train-1") == "Completed"
+    results = platform.jobs.results("train-1")
+    assert (results.run_id, results.evaluation) == ("train-1", finished.evaluation)
+    assert results.model_uri == finished.model_uri
 
 
-def test_a_failed_run_says_so_and_has_no_results(backend: Backend) -> None:
-    backend.jobs.submit(_job())
-    backend.fail_run("train-1")
-    assert backend.jobs.status("train-1") == "Failed"
+def test_a_failed_run_says_so_and_has_no_results(platform: Platform) -> None:
+    platform.jobs.submit(platform.job(fails=True))
+    platform.job_fails("train-1")
+    assert platform.jobs.status("train-1") == "Failed"
     with pytest.raises(LookupError):
-        backend.jobs.results("train-1")
+        platform.jobs.results("train-1")
 
 
 # --- ModelRegistry --------------------------------------------------------------------------------------------
 
 
-def test_register_is_idempotent_by_run_id(backend: Backend) -> None:
-    first = backend.registry.register(NAME, _results(), {"mlops.dataset_version": MANIFEST["id"]})
-    again = backend.registry.register(NAME, _results(), {"mlops.dataset_version": MANIFEST["id"]})
-    assert first == again and backend.versions(NAME) == 1
+def test_register_is_idempotent_by_run_id(platform: Platform) -> None:
+    tags = {"mlops.dataset_version": MANIFEST["id"]}
+    first = platform.registry.register(NAME, platform.finished("train-1"), tags)
+    again = platform.registry.register(NAME, platform.finished("train-1"), tags)
+    assert first == again and platform.versions(NAME) == 1
     assert first.tags == {"mlops.dataset_version": MANIFEST["id"], "mlops.run_id": "train-1"}
-    assert first.source == _results().model_uri
+    assert first.source == platform.finished("train-1").model_uri
 
 
-def test_versions_count_up_per_run(backend: Backend) -> None:
-    versions = [backend.registry.register(NAME, _results(run), {}).version for run in ("train-1", "train-2")]
+def test_versions_count_up_per_run(platform: Platform) -> None:
+    registry = platform.registry
+    versions = [registry.register(NAME, platform.finished(run), {}).version for run in ("train-1", "train-2")]
     assert versions == ["1", "2"]
 
 
-def test_a_registered_version_is_found_by_version_and_by_run(backend: Backend) -> None:
-    model = backend.registry.register(NAME, _results(), {})
-    assert backend.registry.get(NAME, model.version) == model
-    assert backend.registry.find_by_run(NAME, "train-1") == model
+def test_a_registered_version_is_found_by_version_and_by_run(platform: Platform) -> None:
+    model = platform.registry.register(NAME, platform.finished("train-1"), {})
+    assert platform.registry.get(NAME, model.version) == model
+    assert platform.registry.find_by_run(NAME, "train-1") == model
     assert model.id == f"{NAME}:1"
 
 
-def test_unknown_models_are_none(backend: Backend) -> None:
-    backend.registry.register(NAME, _results(), {})
-    assert backend.registry.get(NAME, "99") is None
-    assert backend.registry.find_by_run(NAME, "train-never") is None
-    assert backend.registry.get("other-model", "1") is None
-    assert backend.registry.find_by_run("other-model", "train-1") is None
+def test_unknown_models_are_none(platform: Platform) -> None:
+    platform.registry.register(NAME, platform.finished("train-1"), {})
+    assert platform.registry.get(NAME, "99") is None
+    assert platform.registry.find_by_run(NAME, "train-never") is None
+    assert platform.registry.get("other-model", "1") is None
+    assert platform.registry.find_by_run("other-model", "train-1") is None
 
 
 # --- Endpoints ------------------------------------------------------------------------------------------------

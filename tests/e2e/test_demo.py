@@ -12,7 +12,7 @@ from shared.state import keys
 from shared.state.store import to_json
 from tests.builders import production_state
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 
 @pytest.fixture(scope="module")

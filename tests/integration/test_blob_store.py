@@ -13,6 +13,8 @@ from shared.state.audit import AuditLog
 from shared.state.records import WaitingNote
 from shared.state.store import StateStore
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture()
 def container(blob_store, unique: str) -> str:

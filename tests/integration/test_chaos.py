@@ -24,6 +24,8 @@ from shared.testing import faults, invariants
 from tests.builders import blob_created, run_completed
 from tests.fakes import make_deps
 
+pytestmark = pytest.mark.integration
+
 SEEDS = range(20)
 WORKERS = 4
 MODEL = "mlops-model"

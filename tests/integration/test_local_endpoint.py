@@ -26,6 +26,8 @@ import requests
 from shared.host.endpoint import STATS_FLUSH_SECONDS, EndpointError, EndpointServer, LocalEndpoint
 from shared.ports import Deployment, ModelVersion
 
+pytestmark = pytest.mark.integration
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 COLUMNS = ["a", "b"]
 ROWS = [[1.0, 2.0], [3.0, -1.0], [0.5, 4.0]]

@@ -24,6 +24,8 @@ from shared.ports import ModelVersion, RunResults
 from tests.builders import production_state, release_state
 from tests.fakes import FakeDeps, make_deps
 
+pytestmark = pytest.mark.integration
+
 MODEL = "mlops-model"
 COLUMNS = ["x1", "x2"]
 ROWS = [[float(i), float(i % 3)] for i in range(6)]

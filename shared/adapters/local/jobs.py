@@ -52,7 +52,13 @@ class LocalTrainingJobs:
 
     def results(self, run_id: str) -> RunResults:
         outputs = run_dir(self._settings.home, run_id) / "outputs"
-        evaluation = json.loads((outputs / "evaluation.json").read_text())
+        try:
+            evaluation = json.loads((outputs / "evaluation.json").read_text())
+        except FileNotFoundError:
+            # The port's "no results" (a failed or unfinished run), which callers catch, as for Azure ML.
+            raise LookupError(
+                f"run {run_id} has no results: {outputs / 'evaluation.json'} does not exist"
+            ) from None
         run_info = outputs / "run.json"
         if run_info.exists():
             model_uri = json.loads(run_info.read_text())["artifact_uri"].rstrip("/") + "/model"
