@@ -12,9 +12,10 @@ import json
 import logging
 from datetime import datetime, timedelta
 
+from shared.config import Settings
 from shared.deps import Deps
 from shared.domain.decisions.coalescing import Timing, ready_to_start
-from shared.domain.decisions.gates import decide, parse_absolute_gates, policy_from
+from shared.domain.decisions.gates import GatePolicy, decide, parse_absolute_gates
 from shared.domain.messages import Envelope, RunCompleted
 from shared.ports import ModelVersion, TrainingJob
 from shared.state import catalog, keys, requests
@@ -155,7 +156,7 @@ def _complete(held: Held[Run], message: RunCompleted, deps: Deps, actor: str) ->
         evaluation,
         parse_absolute_gates(deps.settings.gates.absolute),
         deps.settings.gates.min_improvement,
-        policy=policy_from(deps.settings),
+        policy=gate_policy(deps.settings),
     )
     outcome = dataclasses.replace(
         held.record,
@@ -194,6 +195,15 @@ def _complete(held: Held[Run], message: RunCompleted, deps: Deps, actor: str) ->
     )
     held.change(
         dataclasses.replace(outcome, status=RunStatus.REGISTERED, model_version=model.version), registered
+    )
+
+
+def gate_policy(settings: Settings) -> GatePolicy:
+    """The configured gates beyond the absolute floors and the minimum improvement."""
+    return GatePolicy(
+        require_significance=settings.gates.require_significance,
+        confidence_level=settings.training.confidence_level,
+        secondary_tolerance=settings.gates.secondary_tolerance,
     )
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.domain.routing import Subscription
+from shared.host.routing import Subscription
 from shared.ports import BlobStore
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 
 from shared import bootstrap
 from shared.config import Settings
-from shared.domain import routing
+from shared.host import routing
 from shared.host.azurite import Azurite
 from shared.host.delivery import Dispatcher
 from shared.host.functions_host import FunctionHost, InvocationHook

@@ -29,12 +29,12 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
-from shared.deps import Deps
 from shared.ports import PreconditionFailed
+from shared.state.audit import AuditLog
 from shared.state.keys import Key
-from shared.state.store import Decision, Lease, Stored
+from shared.state.store import Decision, Lease, StateStore, Stored
 
 R = TypeVar("R")
 LEASE_SECONDS = 120
@@ -43,6 +43,19 @@ ACQUIRE_ATTEMPTS = 5
 log = logging.getLogger(__name__)
 
 Creation = tuple[R, tuple[Decision, ...]]
+
+
+class Deps(Protocol):
+    """What a lease needs of the dependency container (`shared.deps.Deps` has it)."""
+
+    @property
+    def state(self) -> StateStore: ...
+
+    @property
+    def audit(self) -> AuditLog: ...
+
+    @property
+    def clock(self) -> Callable[[], datetime]: ...
 
 
 class Held(Generic[R]):

@@ -96,7 +96,7 @@ def _up() -> int:
 
 
 def _send_event(settings: Settings, file: Path, function: str | None) -> int:
-    from shared.domain import routing
+    from shared.host import routing
 
     events: Any = json.loads(file.read_text())
     events = events if isinstance(events, list) else [events]

@@ -6,7 +6,7 @@ delivery attempts, time to live, target function), plus the names of the deploye
 from the azd environment (the outputs of infra/main.bicep). The azd `postdeploy` hook deploys that file once the
 code, and so each target function, exists. `python -m shared.tools.infra functions` lists the target functions.
 
-Only the standard library and `shared.domain.routing` are imported, so the hook runs with any Python 3.11.
+Only the standard library and `shared.host.routing` are imported, so the hook runs with any Python 3.11.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 from shared.config import Containers
 from shared.config.declare import load as load_settings
 from shared.config.declare import raw_values
-from shared.domain.routing import TABLE, Subscription, load
+from shared.host.routing import TABLE, Subscription, load
 
 # The routing table's topic keys (as the local host names its topic endpoints) and the main.bicep outputs that
 # name the deployed topic of each. Storage and workspace events come from system topics, MLOps.* from ours.

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from shared.config import SETTINGS, ConfigError, Containers, Settings
-from shared.domain.routing import load
+from shared.host.routing import load
 from shared.tools import infra
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,10 +12,7 @@ import math
 import operator
 import re
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from shared.config import Settings
+from typing import Any
 
 _OPERATORS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
 _GATE = re.compile(r"^\s*([A-Za-z_][\w]*)\s*(>=|<=|>|<)\s*(-?[\d.]+(?:[eE]-?\d+)?)\s*$")
@@ -39,14 +36,6 @@ class GatePolicy:
     require_significance: bool = True
     confidence_level: float = 0.95
     secondary_tolerance: float | None = 0.05  # None: secondary metrics are not gated
-
-
-def policy_from(settings: Settings) -> GatePolicy:
-    return GatePolicy(
-        require_significance=settings.gates.require_significance,
-        confidence_level=settings.training.confidence_level,
-        secondary_tolerance=settings.gates.secondary_tolerance,
-    )
 
 
 @dataclass(frozen=True)

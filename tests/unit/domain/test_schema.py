@@ -7,8 +7,9 @@ import json
 import pytest
 
 from shared.config import ConfigError, Settings
-from shared.domain.decisions.gates import GatePolicy, policy_from
+from shared.domain.decisions.gates import GatePolicy
 from shared.domain.validation import ColumnSpec, Schema, SchemaError
+from shared.handlers.training import gate_policy
 
 
 def test_a_declared_schema_reads_shorthand_and_full_column_forms() -> None:
@@ -97,7 +98,7 @@ def test_evaluation_settings_reach_the_job_config_and_the_gate_policy() -> None:
 
     assert config["key_columns"] == ["patient", "visit"]
     assert (config["bootstrap_resamples"], config["confidence_level"]) == (2000, 0.9)
-    assert policy_from(settings) == GatePolicy(
+    assert gate_policy(settings) == GatePolicy(
         require_significance=False, confidence_level=0.9, secondary_tolerance=0.1
     )
 
@@ -111,8 +112,8 @@ def test_evaluation_settings_have_defaults_and_the_secondary_gate_can_be_switche
         1000,
         0.95,
     )
-    assert policy_from(settings) == GatePolicy()
-    assert policy_from(Settings.from_env({"MLOPS_SECONDARY_TOLERANCE": "off"})).secondary_tolerance is None
+    assert gate_policy(settings) == GatePolicy()
+    assert gate_policy(Settings.from_env({"MLOPS_SECONDARY_TOLERANCE": "off"})).secondary_tolerance is None
 
 
 @pytest.mark.parametrize(
