@@ -3,9 +3,12 @@ plain JSON (what `status` and `lineage` show), so assertions read like what a us
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from shared.deps import Deps
+from shared.domain import capture
+from shared.domain.capture import CapturedRecord
 from shared.domain.messages import (
     BLOB_CREATED,
     DRIFT_DETECTED,
@@ -113,6 +116,52 @@ def drift_detected(deps: Deps, event_id: str = "evt-drift", version: str = "1", 
         },
         time=deps.clock(),
     )
+
+
+# --- captured traffic ---------------------------------------------------------------------------------------------
+
+
+def capture_traffic(
+    deps: Deps,
+    deployment: str,
+    rows: list[dict[str, Any]],
+    predictions: list[Any],
+    at: datetime,
+    mirrored: bool = False,
+    per_request: int = 1,
+    version: str = "",
+) -> list[str]:
+    """Write traffic `deployment` answered as the data collector would, `per_request` rows per request; returns
+    the row ids (what the endpoint told each caller)."""
+    import uuid
+
+    ids = []
+    inputs, outputs = [], []
+    for start in range(0, len(rows), per_request):
+        cid = uuid.uuid4().hex
+        chunk = tuple(rows[start : start + per_request])
+        answers = tuple({capture.PREDICTION: p} for p in predictions[start : start + per_request])
+        inputs.append(
+            capture.encode(CapturedRecord(capture.INPUTS, cid, at, chunk, deployment, version, mirrored), "t")
+        )
+        outputs.append(
+            capture.encode(
+                CapturedRecord(capture.OUTPUTS, cid, at, answers, deployment, version, mirrored), "t"
+            )
+        )
+        ids += [capture.row_id(cid, i, len(chunk)) for i in range(len(chunk))]
+    container, endpoint, instance = (
+        deps.settings.containers.inference,
+        deps.settings.endpoint_name,
+        uuid.uuid4().hex,
+    )
+    deps.blobs.write(
+        container, capture.blob_path(endpoint, deployment, capture.INPUTS, at, instance), b"".join(inputs)
+    )
+    deps.blobs.write(
+        container, capture.blob_path(endpoint, deployment, capture.OUTPUTS, at, instance), b"".join(outputs)
+    )
+    return ids
 
 
 # --- records, as JSON ---------------------------------------------------------------------------------------------

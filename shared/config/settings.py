@@ -388,5 +388,10 @@ class Settings:
         raw = raw_values(cls, os.environ if env is None else env)
         return load(cls, raw, raw=raw)
 
+    @property
+    def endpoint_name(self) -> str:
+        """The online endpoint that serves the model: the Azure endpoint, locally named after the model."""
+        return self.azure.endpoint if self.azure is not None else self.model_name
+
 
 SETTINGS = declared(Settings)

@@ -3,7 +3,6 @@ handler that turns a detected drift into a training request, once per drift epis
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import time
@@ -13,20 +12,17 @@ from typing import TYPE_CHECKING, Any
 from shared.deps import Deps
 from shared.domain import drift
 from shared.domain.messages import DRIFT_DETECTED, CaseInsensitive, DriftDetected, RequestTraining
+from shared.handlers.drift_inputs import current_window, prediction_drift, table
 from shared.handlers.training_requests import request_training
-from shared.ports import BlobInfo, ModelVersion, OutgoingEvent
+from shared.ports import ModelVersion, OutgoingEvent
 from shared.state import keys, releases
 from shared.state.datasets import load_manifest
-from shared.state.records import DriftCooldown, Production
+from shared.state.records import DriftCooldown
 
 if TYPE_CHECKING:
-    import pandas as pd
+    pass
 
 log = logging.getLogger(__name__)
-
-TABLES = (".csv", ".parquet")
-REFERENCE_PREDICTIONS = "drift/reference-predictions"
-SCORING_BATCH_ROWS = 1000
 
 
 def check_drift(deps: Deps, actor: str = "drift_check") -> dict[str, Any] | None:
@@ -38,16 +34,15 @@ def check_drift(deps: Deps, actor: str = "drift_check") -> dict[str, Any] | None
         return None
     model = deps.registry.get(production.model, production.version)
     manifest = load_manifest(deps.blobs, settings.containers.datasets, model.tags["mlops.dataset_version"])
-    window, parts = _inference_window(deps)
-    if not parts:
+    window, current = current_window(deps, production)
+    if current is None:
         deps.audit.record(actor, "drift.skipped", model.id, reason="no inference data yet", window=window)
         return None
     started = time.perf_counter()
     reference = drift.TableSource(
-        tuple(_table(deps, settings.containers.datasets, f["path"]) for f in manifest["files"]),
+        tuple(table(deps, settings.containers.datasets, f["path"]) for f in manifest["files"]),
         settings.drift.chunk_rows,
     )
-    current = drift.TableSource(parts, settings.drift.chunk_rows)
     result = drift.check(
         reference,
         current,
@@ -62,7 +57,7 @@ def check_drift(deps: Deps, actor: str = "drift_check") -> dict[str, Any] | None
             actor, "drift.skipped", model.id, reason="no inference rows in the window", window=window
         )
         return None
-    prediction = _prediction_drift(deps, model, production, result, current)
+    prediction = prediction_drift(deps, model, production, result, current)
     seconds = time.perf_counter() - started
     summary = _publish_reports(deps, model, manifest["id"], window, result, prediction, seconds)
     deps.audit.record(
@@ -151,121 +146,6 @@ def _drift_event(
             "predictionDrift": prediction,
         },
     )
-
-
-# --- what is compared -------------------------------------------------------------------------------------------
-
-
-def _table(deps: Deps, container: str, name: str, skip_rows: int = 0) -> drift.TablePart:
-    """A table read from blob storage when a pass reaches it (one blob in memory at a time)."""
-
-    def load() -> bytes | None:
-        blob = deps.blobs.read(container, name)
-        return None if blob is None else blob.data
-
-    return drift.TablePart(name, load, skip_rows)
-
-
-def _inference_window(deps: Deps) -> tuple[dict[str, Any], tuple[drift.TablePart, ...]]:
-    """The inference tables of the current window, oldest first: those written in the last T hours, or the
-    newest N rows (the oldest table of the window may contribute only its last rows)."""
-    settings = deps.settings
-    container = settings.containers.inference
-    infos: list[BlobInfo] = sorted(
-        (info for info in deps.blobs.list(container) if info.name.endswith(TABLES)),
-        key=lambda info: (info.last_modified, info.name),
-    )
-    if settings.drift.window_hours > 0:
-        since = deps.clock() - timedelta(hours=settings.drift.window_hours)
-        chosen = [info for info in infos if info.last_modified >= since]
-        window = {"hours": settings.drift.window_hours, "since": since.isoformat(), "files": len(chosen)}
-        return window, tuple(_table(deps, container, info.name) for info in chosen)
-    parts, remaining = [], settings.drift.window_rows
-    for info in reversed(infos):
-        if remaining <= 0:
-            break
-        blob = deps.blobs.read(container, info.name)
-        if blob is None:
-            continue
-        rows = drift.count_rows(info.name, blob.data)
-        skip = max(0, rows - remaining)
-        parts.append(_table(deps, container, info.name, skip))
-        remaining -= rows - skip
-    parts.reverse()
-    return {"rows": settings.drift.window_rows, "files": len(parts)}, tuple(parts)
-
-
-# --- prediction drift ---------------------------------------------------------------------------------------------
-
-
-def _prediction_drift(
-    deps: Deps,
-    model: ModelVersion,
-    production: Production,
-    result: drift.DriftResult,
-    current: drift.ChunkSource,
-) -> dict[str, Any] | None:
-    """Drift of the logged predictions, against the champion's own predictions on the reference sample (the
-    distribution its predictions had on the data it was trained on). None when no predictions are logged."""
-    column = deps.settings.drift.prediction_column
-    if not column or column not in result.current_columns:
-        return None
-    reference = _reference_predictions(deps, model, production, result.reference_sample)
-    if isinstance(reference, str):
-        return {"column": column, "checked": False, "reason": reference}
-    outcome = drift.check(
-        drift.FrameSource(reference, deps.settings.drift.chunk_rows),
-        current,
-        columns=[column],
-        drift_share=deps.settings.drift.share,
-        sample_rows=0,
-    )
-    verdict = outcome.columns.get(column)
-    if verdict is None:
-        reason = outcome.not_checked.get(column) or f"type changed: {outcome.schema.changed.get(column)}"
-        return {"column": column, "checked": False, "reason": reason}
-    return {
-        "column": column,
-        "checked": True,
-        "reference": f"{model.id} on {len(reference)} sampled training rows",
-        **verdict.as_dict(),
-    }
-
-
-def _reference_predictions(
-    deps: Deps, model: ModelVersion, production: Production, sample: pd.DataFrame | None
-) -> pd.DataFrame | str:
-    """The champion's predictions on the reference sample: scored once per model version through its
-    deployment, then kept next to the reports. Returns the reason instead when they cannot be had."""
-    import pandas as pd
-
-    column = deps.settings.drift.prediction_column
-    container = deps.settings.containers.reports
-    name = f"{REFERENCE_PREDICTIONS}/{model.name}-v{model.version}.csv"
-    cached = deps.blobs.read(container, name)
-    if cached is not None:
-        return pd.read_csv(io.BytesIO(cached.data))
-    if sample is None or sample.empty:
-        return "no reference sample to score"
-    predictions: list[Any] = []
-    try:
-        for start in range(0, len(sample), SCORING_BATCH_ROWS):
-            batch = sample.iloc[start : start + SCORING_BATCH_ROWS]
-            payload = {
-                "input_data": {
-                    "columns": list(batch.columns),
-                    "index": list(range(len(batch))),
-                    "data": batch.to_numpy().tolist(),
-                }
-            }
-            predictions.extend(deps.endpoints.invoke(payload, deployment=production.deployment))
-    except Exception as error:  # the endpoint is another service: its failure skips this part, recorded
-        return f"scoring the reference sample failed: {error}"
-    if len(predictions) != len(sample) or any(isinstance(p, list | dict) for p in predictions):
-        return "the deployment's predictions are not one value per row"
-    data = pd.DataFrame({column: predictions}).to_csv(index=False).encode()
-    deps.blobs.write(container, name, data, content_type="text/csv")
-    return pd.read_csv(io.BytesIO(data))  # as a later check will read it back: the same types every time
 
 
 # --- drift -> retraining ------------------------------------------------------------------------------------------

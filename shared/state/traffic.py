@@ -52,6 +52,21 @@ def deployments(blobs: BlobStore, container: str, endpoint: str) -> list[str]:
     return sorted(found)
 
 
+def hour_rows(blobs: BlobStore, container: str, endpoint: str, deployment: str) -> dict[datetime, int]:
+    """Input rows per hour folder that `deployment` was asked to answer (mirrored copies not counted)."""
+    counts: dict[datetime, int] = {}
+    ignored = ReadCounts()
+    for info in blobs.list(container, capture.folder(endpoint, deployment, capture.INPUTS)):
+        path = capture.parse_path(info.name)
+        if path is None:
+            continue
+        rows = sum(
+            len(r.rows) for r in _records(blobs, container, info.name, capture.INPUTS, deployment, ignored)
+        )
+        counts[path.hour] = counts.get(path.hour, 0) + rows
+    return counts
+
+
 def served_rows(
     blobs: BlobStore,
     container: str,

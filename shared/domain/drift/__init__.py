@@ -37,6 +37,7 @@ app imports this package, and a cold start must not pay for numpy, pandas, scipy
 
 from shared.domain.drift.decision import ColumnDrift, DriftResult, SchemaDrift, check
 from shared.domain.drift.report import render_html
+from shared.domain.drift.rows import ChainSource, RecordSource
 from shared.domain.drift.sources import (
     DEFAULT_CHUNK_ROWS,
     ChunkSource,
@@ -48,10 +49,12 @@ from shared.domain.drift.sources import (
 
 __all__ = [
     "DEFAULT_CHUNK_ROWS",
+    "ChainSource",
     "ChunkSource",
     "ColumnDrift",
     "DriftResult",
     "FrameSource",
+    "RecordSource",
     "SchemaDrift",
     "TablePart",
     "TableSource",

@@ -4,18 +4,21 @@ when drift asks for retraining. Assertions are on what a user sees: reports, eve
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from shared.domain import capture
 from shared.domain.messages import DriftDetected
 from shared.handlers.drift import check_drift, on_drift_detected
 from shared.ports import ModelVersion, RunResults
 from shared.state.datasets import build_manifest, save_manifest
 from tests.builders import (
     actions,
+    capture_traffic,
     drift_detected,
     good_csv,
     land,
@@ -153,7 +156,12 @@ def test_the_window_is_the_newest_rows(window_rows: int, drifted: bool) -> None:
 
     assert summary is not None
     assert summary["current_rows"] == window_rows
-    assert summary["window"] == {"rows": window_rows, "files": 2 if window_rows == 1000 else 3}
+    assert summary["window"] == {
+        "rows": window_rows,
+        "files": 2 if window_rows == 1000 else 3,
+        "captured_hours": 0,
+        "deployment": f"{MODEL}-v1",
+    }
     assert summary["drifted"] is drifted
 
 
@@ -227,6 +235,84 @@ def test_prediction_drift_is_skipped_with_a_reason_when_the_champion_cannot_scor
     assert summary is not None
     assert summary["prediction_drift"]["checked"] is False
     assert "endpoint down" in summary["prediction_drift"]["reason"]
+
+
+# --- captured traffic -------------------------------------------------------------------------------------------
+
+
+def _served(
+    deps: FakeDeps, frame: pd.DataFrame, predictions: list[float], hours_ago: float = 0, **kw: Any
+) -> None:
+    at = deps.clock() - timedelta(hours=hours_ago)
+    capture_traffic(deps, f"{MODEL}-v1", frame.to_dict("records"), predictions, at, **kw)
+
+
+def test_drift_is_found_in_what_the_production_deployment_served() -> None:
+    deps = make_deps()
+    champion(deps)
+    deps.endpoints.prediction = 1.0
+    _served(deps, features(1500, 2, shift=1.0), [3.0] * 1500, per_request=10)
+
+    summary = check_drift(deps)
+
+    assert summary is not None and summary["drifted"] is True
+    assert summary["current_rows"] == 1500 and summary["window"]["captured_hours"] == 1
+    assert set(summary["drifted_columns"]) == {"x0", "x1"}
+    assert summary["prediction_drift"]["drifted"] is True  # the real answers, not a logged column
+    assert [e.event_type for e in deps.publisher.events] == ["MLOps.DriftDetected"]
+
+
+def test_mirrored_copies_and_other_deployments_are_not_production_traffic() -> None:
+    deps = make_deps()
+    champion(deps)
+    _served(deps, features(800, 2), [1.0] * 800)
+    _served(deps, features(3000, 3, shift=3.0), [9.0] * 3000, mirrored=True)
+    capture_traffic(
+        deps, f"{MODEL}-v7", features(3000, 4, shift=3.0).to_dict("records"), [9.0] * 3000, deps.clock()
+    )
+
+    summary = check_drift(deps)
+
+    assert summary is not None and summary["current_rows"] == 800 and summary["drifted"] is False
+
+
+def test_the_window_spans_captured_hours_and_dropped_files() -> None:
+    deps = make_deps(MLOPS_DRIFT_WINDOW_HOURS="2")
+    champion(deps)
+    _served(deps, features(900, 2, shift=3.0), [1.0] * 900, hours_ago=5)  # outside the window
+    _served(deps, features(700, 3), [1.0] * 700, hours_ago=1)
+    log_inference(deps, "elsewhere/today.csv", features(300, 4), later_seconds=0)
+
+    summary = check_drift(deps)
+
+    assert summary is not None and summary["drifted"] is False
+    assert summary["current_rows"] == 1000
+    assert (summary["window"]["captured_hours"], summary["window"]["files"]) == (1, 1)
+
+
+def test_the_newest_rows_window_cuts_inside_the_oldest_captured_hour() -> None:
+    deps = make_deps(MLOPS_DRIFT_WINDOW_ROWS="1000")
+    champion(deps)
+    _served(deps, features(900, 2, shift=3.0), [1.0] * 900, hours_ago=3)
+    _served(deps, features(600, 3), [1.0] * 600, hours_ago=2)
+    _served(deps, features(700, 4), [1.0] * 700, hours_ago=1)
+
+    summary = check_drift(deps)
+
+    assert summary is not None and summary["current_rows"] == 1000 and summary["drifted"] is False
+    assert summary["window"]["captured_hours"] == 2
+
+
+def test_broken_capture_lines_are_skipped_not_fatal() -> None:
+    deps = make_deps()
+    champion(deps)
+    _served(deps, features(1200, 2), [1.0] * 1200)
+    bad = capture.blob_path(deps.settings.endpoint_name, f"{MODEL}-v1", capture.INPUTS, deps.clock(), "x")
+    deps.blobs.write(deps.settings.containers.inference, bad, b"{not json\n[]\n")
+
+    summary = check_drift(deps)
+
+    assert summary is not None and summary["current_rows"] == 1200
 
 
 # --- drift -> retraining, once per episode --------------------------------------------------------------------
