@@ -65,7 +65,7 @@ def _build_local(settings: Settings, clock: Callable[[], datetime]) -> Deps:
     from shared.adapters.azure.storage import AzureBlobStore
     from shared.adapters.local.jobs import LocalTrainingJobs
     from shared.adapters.local.registry import MlflowRegistry
-    from shared.host.endpoint import LocalEndpoint
+    from shared.host.endpoint.router import LocalEndpoint
 
     blobs = AzureBlobStore.from_connection_string(settings.storage_connection_string)
     blobs.ensure_containers(settings.containers.all())

@@ -105,7 +105,7 @@ class LocalServices:
         )
         self.server.start()
         self._stack.append(self.server.stop)
-        from shared.host.endpoint import EndpointServer
+        from shared.host.endpoint.router import EndpointServer
 
         endpoint_address = urlparse(settings.endpoint_url)
         self.endpoint_server = EndpointServer(

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import requests
 
-from shared.host.endpoint import STATS_FLUSH_SECONDS, EndpointError, EndpointServer, LocalEndpoint
+from shared.host.endpoint.router import STATS_FLUSH_SECONDS, EndpointError, EndpointServer, LocalEndpoint
 from shared.ports import Deployment, ModelVersion
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -347,7 +347,7 @@ def test_begin_deployment_is_idempotent(deployed: Deployed, endpoint: LocalEndpo
 def test_other_processes_share_the_endpoint_state(endpoint: LocalEndpoint) -> None:
     # The other process did not spawn the scorers, so it must judge them from the outside.
     script = (
-        "import sys; from pathlib import Path; from shared.host.endpoint import LocalEndpoint; "
+        "import sys; from pathlib import Path; from shared.host.endpoint.router import LocalEndpoint; "
         "other = LocalEndpoint('test-endpoint', Path(sys.argv[1])); "
         "other.set_traffic({'blue': 30, 'green': 70}); "
         "print(' '.join(f'{d.name}={d.state}' for d in other.deployments()))"
@@ -542,7 +542,7 @@ def test_stats_count_requests_errors_and_p95_for_every_process(
     # Another process (a handler outside the host) reads what this one persisted within a second.
     time.sleep(STATS_FLUSH_SECONDS + 0.5)
     script = (
-        "import json, sys, time; from pathlib import Path; from shared.host.endpoint import LocalEndpoint; "
+        "import json, sys, time; from pathlib import Path; from shared.host.endpoint.router import LocalEndpoint; "
         "other = LocalEndpoint('test-endpoint', Path(sys.argv[1])); "
         "print(json.dumps(other.stats('green', time.time() - float(sys.argv[2]))))"
     )

@@ -19,7 +19,7 @@ import requests
 
 from shared.handlers.release import advance, on_model_registered, release_id
 from shared.host.azurite import free_port
-from shared.host.endpoint import EndpointServer, LocalEndpoint
+from shared.host.endpoint.router import EndpointServer, LocalEndpoint
 from shared.ports import ModelVersion, RunResults
 from tests.fakes import FakeDeps, make_deps
 

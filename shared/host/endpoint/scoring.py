@@ -1,6 +1,6 @@
 """One scoring process per local deployment: an MLflow model behind Azure ML's MLflow request format.
 
-    python -m shared.host.scoring --model DIR --port N [--host 127.0.0.1]
+    python -m shared.host.endpoint.scoring --model DIR --port N [--host 127.0.0.1]
 
 The model is loaded before the socket is bound, so "connection refused" means "still starting" and a 200 on
 `/health` means "ready": `LocalEndpoint.deployment` relies on exactly that to report Creating / Succeeded.
@@ -18,7 +18,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-logger = logging.getLogger("shared.host.scoring")
+logger = logging.getLogger("shared.host.endpoint.scoring")
 
 # Azure ML rejects bodies above ~100 MB; refusing early keeps a bad client from exhausting local memory.
 MAX_BODY_BYTES = 100 * 1024 * 1024

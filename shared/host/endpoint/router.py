@@ -1,6 +1,6 @@
 """The local stand-in for an Azure ML managed online endpoint.
 
-Each deployment is a `shared.host.scoring` process on its own loopback port. The endpoint's state
+Each deployment is a `shared.host.endpoint.scoring` process on its own loopback port. The endpoint's state
 (deployments, traffic, mirror traffic) is a JSON file under `home`, so every process of the local host sees
 the same endpoint. `EndpointServer` is the endpoint's one scoring URL: it routes each request as Azure does,
 by the `azureml-model-deployment` header or else by traffic weights, and copies a share of the weight-routed
@@ -49,7 +49,7 @@ except ImportError:  # Windows: the in-process lock still serializes threads; pr
 
 logger = logging.getLogger(__name__)
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 DEPLOYMENT_HEADER = "azureml-model-deployment"
 LOG_TAIL_LINES = 20
 TERMINATE_GRACE_SECONDS = 5.0
@@ -150,7 +150,7 @@ def _is_scoring_process(pid: int) -> bool:
             cmdline = (proc / "cmdline").read_bytes()
         except (OSError, IndexError):
             return False
-        return state not in ("Z", "X") and b"shared.host.scoring" in cmdline
+        return state not in ("Z", "X") and b"shared.host.endpoint.scoring" in cmdline
     if sys.platform.startswith("linux"):
         return False
     try:
@@ -876,7 +876,7 @@ class LocalEndpoint:
                 [
                     sys.executable,
                     "-m",
-                    "shared.host.scoring",
+                    "shared.host.endpoint.scoring",
                     "--model",
                     str(model_dir),
                     "--port",
