@@ -527,8 +527,6 @@ _AZURE_TOPICS = {
 
 def _azure(raw: Mapping[str, str]) -> AzureSettings:
     """The azure backend's settings, all checked at once: one error names everything missing or wrong."""
-    import re
-
     value = {name: raw[name].strip() for name in raw}
     missing = [f"{name} ({meaning})" for name, meaning in _AZURE_REQUIRED.items() if not value[name]]
     missing += [
@@ -542,12 +540,13 @@ def _azure(raw: Mapping[str, str]) -> AzureSettings:
         if value[name] and not value[name].lower().startswith("https://")
     ]
     endpoint = value["MLOPS_AZURE_ENDPOINT"] or value["MLOPS_MODEL_NAME"]
-    # Azure's rule for endpoint names; the name is also part of the endpoint's public DNS name.
-    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{1,30}[A-Za-z0-9]", endpoint):
-        invalid.append(
-            f"MLOPS_AZURE_ENDPOINT (or MLOPS_MODEL_NAME) {endpoint!r} is not a valid endpoint name: "
-            "3-32 letters, digits and '-', starting with a letter"
-        )
+    # Azure's rule for endpoint names (the name is also part of the endpoint's public DNS name); the rules
+    # module imports nothing but `re`.
+    from shared.adapters.endpoint_rules import name_problem
+
+    problem = name_problem("endpoint", endpoint)
+    if problem is not None:
+        invalid.append(f"MLOPS_AZURE_ENDPOINT (or MLOPS_MODEL_NAME) is not a valid endpoint name: {problem}")
     count = value["MLOPS_AZURE_INSTANCE_COUNT"]
     if not count.isdigit() or int(count) < 1:
         invalid.append(f"MLOPS_AZURE_INSTANCE_COUNT must be a whole number of at least 1, not {count!r}")
