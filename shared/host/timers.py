@@ -6,7 +6,7 @@ import logging
 import threading
 from datetime import datetime
 
-from shared.adapters.local import ncrontab
+from shared.host import ncrontab
 from shared.host.functions_host import FunctionHost
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def story(tmp_path_factory: pytest.TempPathFactory):
     from shared import bootstrap
-    from shared.adapters.local import demo
+    from shared.tools import demo
 
     home = tmp_path_factory.mktemp("demo")
     env = {
