@@ -11,6 +11,8 @@ from shared.ports import PreconditionFailed
 from shared.state.audit import AuditLog
 from shared.state.store import StateStore
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture()
 def container(blob_store, unique: str) -> str:

@@ -23,6 +23,8 @@ from shared.state import lease as workflow
 from shared.testing import faults, invariants
 from tests.fakes import make_deps
 
+pytestmark = pytest.mark.integration
+
 SEEDS = range(20)
 WORKERS = 4
 MODEL = "mlops-model"

@@ -16,6 +16,8 @@ from azure.eventgrid import EventGridEvent, EventGridPublisherClient
 from shared.host.azurite import free_port
 from shared.host.services import LocalServices
 
+pytestmark = pytest.mark.integration
+
 REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "events"
 
 
