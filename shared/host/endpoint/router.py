@@ -101,8 +101,9 @@ class Router(EndpointService):
         self._server = server
         self._mirrors.start()
         self._monitor.start()
+        # shutdown() waits for the loop to look at its flag: every 0.1 s, so `stop` is quick.
         self._thread = threading.Thread(
-            target=server.serve_forever, name=f"endpoint-{self.name}", daemon=True
+            target=server.serve_forever, args=(0.1,), name=f"endpoint-{self.name}", daemon=True
         )
         self._thread.start()
         logger.info("endpoint serving", extra={"endpoint": self.name, "url": f"{self.url}/score"})

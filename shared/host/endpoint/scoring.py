@@ -22,6 +22,7 @@ logger = logging.getLogger("shared.host.endpoint.scoring")
 
 # Azure ML rejects bodies above ~100 MB; refusing early keeps a bad client from exhausting local memory.
 MAX_BODY_BYTES = 100 * 1024 * 1024
+SHUTDOWN_POLL_SECONDS = 0.1
 
 
 class BadRequest(ValueError):
@@ -156,7 +157,8 @@ def serve(model_dir: str, host: str, port: int) -> None:
     server = ThreadingHTTPServer((host, port), make_handler(model))
     logger.info("serving %s on http://%s:%d/score (pid %d)", model_dir, host, port, os.getpid())
     try:
-        server.serve_forever()
+        # shutdown() waits for the loop to look at its flag: every 0.1 s, so a stop is quick.
+        server.serve_forever(poll_interval=SHUTDOWN_POLL_SECONDS)
     finally:
         server.server_close()
         logger.info("stopped")
