@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from shared.adapters.local.endpoint import EndpointError, LocalEndpoint
-from shared.host.endpoint import processes
+from shared.host.endpoint import handler, processes
 from shared.host.endpoint.router import Router
 from shared.host.endpoint.store import StateFile
 from shared.ports import ModelVersion
@@ -212,6 +212,9 @@ def test_what_the_admin_api_refuses(tmp_path: Path) -> None:
         assert requests.get(f"{router.url}/admin/stats/x", timeout=10).status_code == 400  # no window
         assert requests.post(f"{router.url}/admin/traffic", json={}, timeout=10).status_code == 404
         assert requests.get(f"{router.url}/nowhere", timeout=10).status_code == 404
+        # Unauthenticated, so for this machine only, whatever interface the scoring URL listens on.
+        assert handler.admin_allowed("127.0.0.1") and handler.admin_allowed("::1")
+        assert not handler.admin_allowed("192.168.1.20")
     finally:
         router.stop()
     # Each call is one request to the router: stopped, it answers nothing, and the client says so at once.

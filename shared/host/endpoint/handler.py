@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import math
@@ -19,6 +20,10 @@ MAX_ADMIN_BODY_BYTES = 1024 * 1024
 
 class NotFound(LookupError):
     """No such route or deployment (HTTP 404)."""
+
+
+class Forbidden(Exception):
+    """Not for this client (HTTP 403)."""
 
 
 Answer = tuple[int, Any]
@@ -53,6 +58,10 @@ def make_handler(service: EndpointService) -> type[BaseHTTPRequestHandler]:
                 if method == "GET" and not parts:
                     status, payload = 200, service.describe()
                 elif parts[:1] == [ADMIN.strip("/")]:
+                    # No authentication here, unlike ARM: the admin API answers this machine only, even
+                    # when the scoring URL listens on every interface.
+                    if not admin_allowed(self.client_address[0]):
+                        raise Forbidden("the admin API answers loopback clients only")
                     status, payload = _admin(service, method, parts[1:], parse_qs(url.query), body)
                 else:
                     raise NotFound(f"no route for {method} {url.path}")
@@ -64,6 +73,8 @@ def make_handler(service: EndpointService) -> type[BaseHTTPRequestHandler]:
                 self._send_json(400, {"error": str(exc)})
             except NotFound as exc:
                 self._send_json(404, {"error": str(exc)})
+            except Forbidden as exc:
+                self._send_json(403, {"error": str(exc)})
             except Exception as exc:  # the router keeps serving; the caller learns what broke
                 logger.exception("endpoint request failed", extra={"method": method, "path": url.path})
                 self._send_json(500, {"error": f"{type(exc).__name__}: {exc}"})
@@ -101,6 +112,10 @@ def make_handler(service: EndpointService) -> type[BaseHTTPRequestHandler]:
             logger.debug("%s " + format, self.address_string(), *args)
 
     return EndpointHandler
+
+
+def admin_allowed(client_host: str) -> bool:
+    return ipaddress.ip_address(client_host).is_loopback
 
 
 def _admin(

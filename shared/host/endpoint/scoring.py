@@ -3,7 +3,7 @@
     python -m shared.host.endpoint.scoring --model DIR --port N [--host 127.0.0.1]
 
 The model is loaded before the socket is bound, so "connection refused" means "still starting" and a 200 on
-`/health` means "ready": `LocalEndpoint.deployment` relies on exactly that to report Creating / Succeeded.
+`/health` means "ready": the router relies on exactly that to report a deployment Creating / Succeeded.
 """
 
 from __future__ import annotations
@@ -151,7 +151,7 @@ def serve(model_dir: str, host: str, port: int) -> None:
         model = mlflow.pyfunc.load_model(model_dir)
     except Exception as exc:
         logger.exception("model load failed")
-        # The last log line is what LocalEndpoint reports as the deployment's failure: make it the cause.
+        # The last log line is what the router reports as the deployment's failure: make it the cause.
         logger.error("could not load the model from %s: %s: %s", model_dir, type(exc).__name__, exc)
         raise SystemExit(1) from exc
     server = ThreadingHTTPServer((host, port), make_handler(model))
