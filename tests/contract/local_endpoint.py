@@ -7,6 +7,7 @@ asked for, so the router measures it).
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import time
@@ -67,18 +68,27 @@ class LocalEndpointWorld:
             assert time.monotonic() < deadline, f"{name} not {state} after {READY_TIMEOUT_SECONDS} s"
             time.sleep(0.1)
 
-    def deployment_answered(self, name: str, ok: int, errors: int, p95_ms: float) -> None:
-        """Send `ok` requests the model answers after `p95_ms` and `errors` it fails, to `name` by header."""
+    def deployment_answered(self, name: str, ok: int, errors: int, p95_ms: float) -> tuple[float, float]:
+        """Send `ok` requests the model answers after `p95_ms` and `errors` it fails, to `name` by header.
+
+        Returns the range the router's p95 must fall in: the model's wait at least, and at most the 95th
+        percentile of the clients' round trips (the router's time is within each), one 2 % bin above.
+        """
         answering = {"input_data": {"columns": ["x", "delay_ms"], "data": [[1, p95_ms]]}}
         failing = {"input_data": {"columns": ["y"], "data": [[1]]}}
         url, header = f"{self.router.url}/score", {"azureml-model-deployment": name}
 
-        def send(payload: dict) -> int:
-            return requests.post(url, json=payload, headers=header, timeout=30).status_code
+        def send(payload: dict) -> tuple[int, float]:
+            started = time.perf_counter()
+            status = requests.post(url, json=payload, headers=header, timeout=30).status_code
+            return status, (time.perf_counter() - started) * 1000
 
         with ThreadPoolExecutor(CLIENTS) as pool:
-            statuses = list(pool.map(send, [answering] * ok + [failing] * errors))
+            answers = list(pool.map(send, [answering] * ok + [failing] * errors))
+        statuses = [status for status, _ in answers]
         assert statuses.count(200) == ok and statuses.count(500) == errors, statuses
+        round_trips = sorted(ms for _, ms in answers)
+        return p95_ms, round_trips[math.ceil(0.95 * len(round_trips)) - 1] * 1.02
 
     def _pid(self, name: str) -> int:
         response = requests.get(f"{self.router.url}/admin/deployments/{name}", timeout=10)
