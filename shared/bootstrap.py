@@ -63,9 +63,9 @@ def _build_local(settings: Settings, clock: Callable[[], datetime]) -> Deps:
 
     from shared.adapters.azure.events import EventGridPublisher
     from shared.adapters.azure.storage import AzureBlobStore
+    from shared.adapters.local.endpoint import LocalEndpoint
     from shared.adapters.local.jobs import LocalTrainingJobs
     from shared.adapters.local.registry import MlflowRegistry
-    from shared.host.endpoint import LocalEndpoint
 
     blobs = AzureBlobStore.from_connection_string(settings.storage.connection_string)
     blobs.ensure_containers(settings.containers.all())
@@ -77,7 +77,7 @@ def _build_local(settings: Settings, clock: Callable[[], datetime]) -> Deps:
         audit=AuditLog(blobs, settings.containers.audit, clock),
         jobs=LocalTrainingJobs(settings),
         registry=MlflowRegistry(settings),
-        endpoints=LocalEndpoint(settings.model_name, settings.home),
+        endpoints=LocalEndpoint(settings.local.endpoint_url),
         publisher=publisher,
         clock=clock,
     )

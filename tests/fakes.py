@@ -16,6 +16,7 @@ from typing import Any
 
 from shared.config import Settings
 from shared.deps import Deps
+from shared.domain import endpoint_rules as rules
 from shared.domain.messages import MODEL_REGISTERED, Envelope, ModelRegistered
 from shared.ports import (
     Blob,
@@ -304,7 +305,8 @@ class FakeRegistry(ModelRegistry):
 
 class FakeEndpoints(Endpoints, _FailureInjection):
     """One endpoint's deployments and traffic. New deployments start in `initial_state` ("Creating"); the
-    test moves them on with `set_state`. Traffic is validated like the local endpoint and like Azure."""
+    test moves them on with `set_state`. Names, traffic and mirroring follow Azure's rules (`endpoint_rules`),
+    as the local router and the Azure adapter do."""
 
     def __init__(self, initial_state: str = "Creating") -> None:
         _FailureInjection.__init__(self)
@@ -320,6 +322,7 @@ class FakeEndpoints(Endpoints, _FailureInjection):
 
     def begin_deployment(self, name: str, model: ModelVersion) -> None:
         self._maybe_fail("begin_deployment")
+        rules.validate_name("deployment", name)
         if name in self._deployments:
             return
         self._deployments[name] = Deployment(name, model.id, self.initial_state)
@@ -337,18 +340,8 @@ class FakeEndpoints(Endpoints, _FailureInjection):
 
     def set_traffic(self, traffic: dict[str, int]) -> None:
         self._maybe_fail("set_traffic")
-        unknown = sorted(set(traffic) - set(self._deployments))
-        if unknown:
-            raise ValueError(f"traffic names unknown deployments: {unknown}")
-        for name, pct in traffic.items():
-            if isinstance(pct, bool) or not isinstance(pct, int) or not 0 <= pct <= 100:
-                raise ValueError(f"traffic for {name!r} must be an int from 0 to 100, got {pct!r}")
-        total = sum(traffic.values())
-        if total not in (0, 100):
-            raise ValueError(f"traffic must sum to 0 or 100, got {total}: {traffic}")
-        self._traffic = {name: traffic.get(name, 0) for name in self._deployments}
-        # Live traffic ends a deployment's mirroring, as in the local and Azure adapters.
-        self._mirror = {name: pct for name, pct in self._mirror.items() if not self._traffic.get(name)}
+        self._traffic = rules.validate_traffic(dict(traffic), set(self._deployments))
+        self._mirror = rules.mirror_after_traffic(self._mirror, self._traffic)
 
     def invoke(self, payload: dict[str, Any], deployment: str | None = None) -> Any:
         if deployment is not None and deployment not in self._deployments:
@@ -365,28 +358,14 @@ class FakeEndpoints(Endpoints, _FailureInjection):
         self._maybe_fail("delete_deployment")
         if name not in self._deployments:
             return
-        if self._traffic.get(name, 0) > 0:
-            raise ValueError(
-                f"deployment {name!r} takes {self._traffic[name]} % of the traffic; move it first"
-            )
+        rules.check_deletable(name, self._traffic)
         del self._deployments[name]
         self._traffic.pop(name, None)
         self._mirror.pop(name, None)
 
     def set_mirror_traffic(self, mirror: dict[str, int]) -> None:
         self._maybe_fail("set_mirror_traffic")
-        unknown = sorted(set(mirror) - set(self._deployments))
-        if unknown:
-            raise ValueError(f"mirror traffic names unknown deployments: {unknown}")
-        for name, pct in mirror.items():
-            if isinstance(pct, bool) or not isinstance(pct, int) or not 0 <= pct <= 50:
-                raise ValueError(f"mirror traffic for {name!r} must be an int from 0 to 50, got {pct!r}")
-        mirrored = {name: pct for name, pct in mirror.items() if pct > 0}
-        if len(mirrored) > 1:
-            raise ValueError(f"mirror traffic can go to one deployment only, got {mirrored}")
-        if any(self._traffic.get(name, 0) > 0 for name in mirrored):
-            raise ValueError("a deployment takes live or mirror traffic, not both")
-        self._mirror = mirrored
+        self._mirror = rules.validate_mirror(dict(mirror), self.traffic())
 
     def mirror_traffic(self) -> dict[str, int]:
         return dict(self._mirror)

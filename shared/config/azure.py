@@ -3,12 +3,12 @@ checked all at once, so that one error names everything a deployment still lacks
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
 from shared.config.declare import STRIPPED, ConfigError, integer, setting
+from shared.domain.endpoint_rules import name_problem
 
 _REQUIRED = {
     "MLOPS_AZURE_SUBSCRIPTION_ID": "subscription of the Azure ML workspace",
@@ -121,12 +121,10 @@ def check_azure(raw: Mapping[str, str], defaults: Mapping[str, str]) -> None:
         if value[name] and not value[name].lower().startswith("https://")
     ]
     endpoint = value["MLOPS_AZURE_ENDPOINT"] or value["MLOPS_MODEL_NAME"]
-    # Azure's rule for endpoint names; the name is also part of the endpoint's public DNS name.
-    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{1,30}[A-Za-z0-9]", endpoint):
-        invalid.append(
-            f"MLOPS_AZURE_ENDPOINT (or MLOPS_MODEL_NAME) {endpoint!r} is not a valid endpoint name: "
-            "3-32 letters, digits and '-', starting with a letter"
-        )
+    # Azure's rule for endpoint names (the name is also part of the endpoint's public DNS name).
+    problem = name_problem("endpoint", endpoint)
+    if problem is not None:
+        invalid.append(f"MLOPS_AZURE_ENDPOINT (or MLOPS_MODEL_NAME) is not a valid endpoint name: {problem}")
     count = value["MLOPS_AZURE_INSTANCE_COUNT"]
     if not count.isdigit() or int(count) < 1:
         invalid.append(f"MLOPS_AZURE_INSTANCE_COUNT must be a whole number of at least 1, not {count!r}")

@@ -16,6 +16,7 @@ from shared.config import Settings
 from shared.host import routing
 from shared.host.azurite import Azurite
 from shared.host.delivery import Dispatcher
+from shared.host.endpoint.router import Router
 from shared.host.functions_host import FunctionHost, InvocationHook
 from shared.host.server import HostServer
 from shared.host.timers import TimerScheduler
@@ -65,10 +66,19 @@ class LocalServices:
             self._stack.append(self.azurite.stop)
             self._apply_env({"MLOPS_STORAGE_CONNECTION_STRING": self.azurite.connection_string})
             settings = Settings.from_env()
+        # The endpoint's router first: `deps.endpoints` is its client, and it resumes the deployments the
+        # last `mlops up` served. It stops after everything that uses it, stopping its scoring processes.
+        endpoint_address = urlparse(settings.local.endpoint_url)
+        self.router = Router(
+            settings.model_name,
+            settings.home,
+            endpoint_address.hostname or "127.0.0.1",
+            endpoint_address.port or 7072,
+        ).start()
+        self._stack.append(self.router.stop)
         bootstrap.reset()
         self.deps = bootstrap.deps()
         self._stack.append(self._stop_processes)
-        self.deps.endpoints.resume()  # scoring processes stopped with the last `mlops up` start again
 
         import function_app
 
@@ -105,14 +115,6 @@ class LocalServices:
         )
         self.server.start()
         self._stack.append(self.server.stop)
-        from shared.host.endpoint import EndpointServer
-
-        endpoint_address = urlparse(settings.local.endpoint_url)
-        self.endpoint_server = EndpointServer(
-            self.deps.endpoints, endpoint_address.hostname or "127.0.0.1", endpoint_address.port or 7072
-        )
-        self.endpoint_server.start()
-        self._stack.append(self.endpoint_server.stop)
         self.watcher = BlobWatcher(
             self.deps.blobs,
             settings.containers.landing,
@@ -162,7 +164,6 @@ class LocalServices:
         )
 
     def _stop_processes(self) -> None:
-        self.deps.endpoints.stop_all()
         self.deps.jobs.stop_all()
         self.deps.blobs.close()
 

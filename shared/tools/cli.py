@@ -87,7 +87,7 @@ def _up() -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with LocalServices() as services:
         print(f"function host  {services.server.url}  ({len(services.host.functions)} functions)")
-        print(f"scoring        {services.endpoint_server.url}/score")
+        print(f"scoring        {services.router.url}/score")
         print(f"storage        {services.settings.storage.connection_string.split('BlobEndpoint=')[-1]}")
         print("Ctrl-C stops everything.")
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how users stop it

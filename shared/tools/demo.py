@@ -43,7 +43,7 @@ def run_demo(env: dict[str, str] | None = None, out: Callable[[str], None] = pri
     with LocalServices(env, in_memory_storage=True) as services:
         out(
             f"local services up in {time.perf_counter() - started:.1f} s: host {services.server.url}, "
-            f"endpoint {services.endpoint_server.url}"
+            f"endpoint {services.router.url}"
         )
         story = Story(services, out)
         story.run()
@@ -142,12 +142,12 @@ class Story:
         payload = {
             "input_data": {"columns": list(row.columns), "index": [0], "data": row.to_numpy().tolist()}
         }
-        response = requests.post(f"{self.services.endpoint_server.url}/score", json=payload, timeout=30)
+        response = requests.post(f"{self.services.router.url}/score", json=payload, timeout=30)
         lines += [
             "",
             "One prediction from the local endpoint",
             "-" * 100,
-            f"  POST {self.services.endpoint_server.url}/score  {json.dumps(payload)[:90]}…",
+            f"  POST {self.services.router.url}/score  {json.dumps(payload)[:90]}…",
             f"  -> {response.status_code} {response.text.strip()} "
             f"(deployment {response.headers.get('azureml-model-deployment')}, "
             f"actual target {self.high[self.deps.settings.training.target].iloc[0]:.0f})",

@@ -94,7 +94,7 @@ class LocalPlatform:
         self.registry = MlflowRegistry(settings)
         self._sink = sink
         self._trained = trained
-        self._blobs = AzureBlobStore.from_connection_string(settings.storage_connection_string)
+        self._blobs = AzureBlobStore.from_connection_string(settings.storage.connection_string)
         self._blobs.ensure_containers([settings.containers.datasets])
 
     def job(self, run_id: str = "train-1", fails: bool = False) -> TrainingJob:

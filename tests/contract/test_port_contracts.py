@@ -1,9 +1,10 @@
 """One contract per port, run against the Azure adapters (real SDKs, stub transport) and the test fakes.
 
 The fakes stand in for the local adapters in every handler test, so agreeing with them means the handlers'
-tests hold for Azure too. The training jobs and the registry also run over the local adapters themselves
-(`local`, marked integration: real training processes on Azurite, MLflow on SQLite; tests/contract/
-local_platform.py).
+tests hold for Azure too. The same tests also run over the local adapters themselves (`local`, marked
+integration): the training jobs and the registry with real training processes on Azurite and MLflow on SQLite
+(tests/contract/local_platform.py), the endpoints against a real router with real scoring processes
+(tests/contract/local_endpoint.py).
 
 Each backend offers the same controls for what the platform does on its own: a run finishes, a deployment
 becomes ready or fails.
@@ -14,12 +15,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from shared.ports import Endpoints, ModelRegistry, ModelVersion, RunResults, TrainingJob, TrainingJobs
 from tests.contract.azure_stub import AzureWorld
+from tests.contract.local_endpoint import LocalEndpointWorld, save_model
 from tests.contract.local_platform import LocalPlatform
 from tests.fakes import FakeEndpoints, FakeJobs, FakeRegistry
 
@@ -42,6 +45,12 @@ class Backend:
     registry: ModelRegistry
     endpoints: Endpoints
     world: AzureWorld | None = None
+    local: LocalEndpointWorld | None = None  # the local endpoint (the jobs and registry are then fakes)
+
+    @property
+    def model(self) -> ModelVersion:
+        """The model version the endpoint tests deploy (the local endpoint needs its folder on disk)."""
+        return self.local.model if self.local is not None else MODEL
 
     # what the platform does by itself
     def finish_run(self, run_id: str, evaluation: dict[str, Any]) -> None:
@@ -63,20 +72,27 @@ class Backend:
             self.world.ml.set_job_status(run_id, "Failed")
 
     def deployment_becomes(self, name: str, state: str) -> None:
-        if self.world is None:
+        if self.local is not None:
+            self.local.deployment_becomes(name, state)
+        elif self.world is None:
             assert isinstance(self.endpoints, FakeEndpoints)
             self.endpoints.set_state(name, state)
         else:
             self.world.ml.set_deployment_state(self.world.azure.endpoint, name, state)
 
-    def deployment_answered(self, name: str, ok: int, errors: int, p95_ms: float) -> None:
-        """Live requests reached `name` (what Azure Monitor's metrics, or the local endpoint's log, record)."""
+    def deployment_answered(self, name: str, ok: int, errors: int, p95_ms: float) -> tuple[float, float]:
+        """Live requests reached `name` (what Azure Monitor's metrics, or the local router, record). Returns
+        the range the reported p95 must be in: exactly `p95_ms` where the platform reports what it recorded;
+        locally, real answers that took `p95_ms` at least, and at most the clients' own round trips."""
+        if self.local is not None:
+            return self.local.deployment_answered(name, ok, errors, p95_ms)
         if self.world is None:
             assert isinstance(self.endpoints, FakeEndpoints)
             self.endpoints.set_stats(name, requests=ok + errors, errors=errors, p95_ms=p95_ms)
         else:
             self.world.ml.requests_per_minute[name] = {"2xx": [float(ok)], "5xx": [float(errors)]}
             self.world.ml.latency_p95_per_minute[name] = [p95_ms]
+        return p95_ms, p95_ms
 
     # what the platform now holds
     def jobs_created(self) -> int:
@@ -96,6 +112,15 @@ class Backend:
 def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
     if request.param == "fakes":
         yield Backend(FakeJobs(), FakeRegistry(), FakeEndpoints())
+        return
+    if request.param == "local":  # asked for by the endpoint tests only (ENDPOINT_BACKENDS)
+        local = LocalEndpointWorld(
+            NAME, request.getfixturevalue("tmp_path"), request.getfixturevalue("local_model"), MODEL
+        )
+        try:
+            yield Backend(FakeJobs(), FakeRegistry(), local.endpoints, local=local)
+        finally:
+            local.stop()
         return
     world = AzureWorld()
     yield Backend(world.jobs(), world.registry(), world.endpoints(), world)
@@ -231,41 +256,57 @@ def test_unknown_models_are_none(platform: Platform) -> None:
 # --- Endpoints ------------------------------------------------------------------------------------------------
 
 MODEL = ModelVersion(NAME, "1", {}, "azureml://jobs/train-1/outputs/output/paths/model")
+# Every endpoint backend, the local one with real processes: one router per test, one model per module.
+ENDPOINT_BACKENDS = pytest.mark.parametrize(
+    "backend", ["fakes", "azure", pytest.param("local", marks=pytest.mark.integration)], indirect=True
+)
 
 
+@pytest.fixture(scope="module")
+def local_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_model(tmp_path_factory.mktemp("contract-model") / "model")
+
+
+@ENDPOINT_BACKENDS
 def test_a_new_deployment_is_creating_without_traffic(backend: Backend) -> None:
-    backend.endpoints.begin_deployment("model-v1", MODEL)
+    backend.endpoints.begin_deployment("model-v1", backend.model)
     deployment = backend.endpoints.deployment("model-v1")
     assert deployment is not None
-    assert (deployment.name, deployment.model, deployment.state) == ("model-v1", MODEL.id, "Creating")
+    assert (deployment.name, deployment.model, deployment.state) == ("model-v1", backend.model.id, "Creating")
     assert backend.endpoints.traffic() == {"model-v1": 0}
 
 
+@ENDPOINT_BACKENDS
 def test_begin_deployment_is_idempotent_by_name(backend: Backend) -> None:
-    backend.endpoints.begin_deployment("model-v1", MODEL)
+    backend.endpoints.begin_deployment("model-v1", backend.model)
     backend.deployment_becomes("model-v1", "Succeeded")
-    backend.endpoints.begin_deployment("model-v1", MODEL)
+    backend.endpoints.begin_deployment("model-v1", backend.model)
     assert [(d.name, d.state) for d in backend.endpoints.deployments()] == [("model-v1", "Succeeded")]
 
 
+@ENDPOINT_BACKENDS
 def test_an_unknown_deployment_is_none(backend: Backend) -> None:
     assert backend.endpoints.deployment("model-v9") is None
     assert backend.endpoints.deployments() == []
 
 
+@ENDPOINT_BACKENDS
 def test_a_failed_deployment_is_reported_failed(backend: Backend) -> None:
-    backend.endpoints.begin_deployment("model-v1", MODEL)
+    backend.endpoints.begin_deployment("model-v1", backend.model)
     backend.deployment_becomes("model-v1", "Failed")
     deployment = backend.endpoints.deployment("model-v1")
     assert deployment is not None and deployment.state == "Failed"
 
 
 def _two_ready(backend: Backend) -> None:
+    # Both begun before either is awaited: locally they load side by side.
     for name in ("model-v1", "model-v2"):
-        backend.endpoints.begin_deployment(name, MODEL)
+        backend.endpoints.begin_deployment(name, backend.model)
+    for name in ("model-v1", "model-v2"):
         backend.deployment_becomes(name, "Succeeded")
 
 
+@ENDPOINT_BACKENDS
 def test_traffic_moves_and_lists_every_deployment(backend: Backend) -> None:
     _two_ready(backend)
     backend.endpoints.set_traffic({"model-v1": 100})
@@ -274,6 +315,7 @@ def test_traffic_moves_and_lists_every_deployment(backend: Backend) -> None:
     assert backend.endpoints.traffic() == {"model-v1": 90, "model-v2": 10}
 
 
+@ENDPOINT_BACKENDS
 @pytest.mark.parametrize(
     "traffic",
     [
@@ -292,6 +334,7 @@ def test_invalid_traffic_is_refused_and_changes_nothing(backend: Backend, traffi
     assert backend.endpoints.traffic() == {"model-v1": 100, "model-v2": 0}
 
 
+@ENDPOINT_BACKENDS
 def test_a_deployment_with_traffic_cannot_be_deleted(backend: Backend) -> None:
     _two_ready(backend)
     backend.endpoints.set_traffic({"model-v1": 100})
@@ -300,6 +343,7 @@ def test_a_deployment_with_traffic_cannot_be_deleted(backend: Backend) -> None:
     assert backend.endpoints.deployment("model-v1") is not None
 
 
+@ENDPOINT_BACKENDS
 def test_a_deleted_deployment_is_gone_and_deleting_again_is_harmless(backend: Backend) -> None:
     _two_ready(backend)
     backend.endpoints.set_traffic({"model-v1": 100})
@@ -311,6 +355,7 @@ def test_a_deleted_deployment_is_gone_and_deleting_again_is_harmless(backend: Ba
     assert backend.endpoints.traffic() == {"model-v1": 100}
 
 
+@ENDPOINT_BACKENDS
 def test_invoke_answers_one_prediction_per_row(backend: Backend) -> None:
     _two_ready(backend)
     backend.endpoints.set_traffic({"model-v1": 100})
@@ -318,12 +363,14 @@ def test_invoke_answers_one_prediction_per_row(backend: Backend) -> None:
     assert len(backend.endpoints.invoke(ROWS)) == 3
 
 
+@ENDPOINT_BACKENDS
 def test_invoke_without_traffic_or_deployment_fails(backend: Backend) -> None:
     _two_ready(backend)
     with pytest.raises(Exception):  # noqa: B017 - each backend raises its own error type; the port says "fails"
         backend.endpoints.invoke(ROWS)
 
 
+@ENDPOINT_BACKENDS
 def test_mirroring_one_deployment_reads_back_and_ends_with_live_traffic(backend: Backend) -> None:
     _two_ready(backend)
     backend.endpoints.set_traffic({"model-v1": 100})
@@ -334,6 +381,7 @@ def test_mirroring_one_deployment_reads_back_and_ends_with_live_traffic(backend:
     assert backend.endpoints.mirror_traffic() == {}
 
 
+@ENDPOINT_BACKENDS
 def test_mirroring_ends_with_an_empty_setting(backend: Backend) -> None:
     _two_ready(backend)
     backend.endpoints.set_traffic({"model-v1": 100})
@@ -342,6 +390,7 @@ def test_mirroring_ends_with_an_empty_setting(backend: Backend) -> None:
     assert backend.endpoints.mirror_traffic() == {}
 
 
+@ENDPOINT_BACKENDS
 @pytest.mark.parametrize(
     "mirror",
     [
@@ -360,15 +409,18 @@ def test_invalid_mirror_traffic_is_refused(backend: Backend, mirror: dict[str, A
     assert backend.endpoints.mirror_traffic() == {}
 
 
+@ENDPOINT_BACKENDS
 def test_stats_of_a_deployment_without_requests_are_empty(backend: Backend) -> None:
     stats = backend.endpoints.stats("model-v1", since_seconds=300)
     assert (stats["requests"], stats["errors"], stats["error_rate"], stats["p95_ms"]) == (0, 0, 0.0, None)
     assert stats["mirror"]["requests"] == 0
 
 
+@ENDPOINT_BACKENDS
 def test_stats_count_requests_errors_and_latency(backend: Backend) -> None:
     _two_ready(backend)
-    backend.deployment_answered("model-v2", ok=95, errors=5, p95_ms=180.0)
+    lowest, highest = backend.deployment_answered("model-v2", ok=95, errors=5, p95_ms=180.0)
     stats = backend.endpoints.stats("model-v2", since_seconds=300)
-    assert (stats["requests"], stats["errors"], stats["p95_ms"]) == (100, 5, 180.0)
+    assert (stats["requests"], stats["errors"]) == (100, 5)
+    assert lowest <= stats["p95_ms"] <= highest
     assert stats["error_rate"] == pytest.approx(0.05)

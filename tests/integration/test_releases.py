@@ -1,7 +1,7 @@
 """Releases against the real local endpoint: scoring processes, traffic, health, live statistics.
 
-The registry and the training results are fakes (a model version here is a folder on disk); the endpoint,
-its router and the release state machine are the real ones.
+The registry and the training results are fakes (a model version here is a folder on disk); the endpoint
+(its router, scoring processes and the `LocalEndpoint` client) and the release state machine are the real ones.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 import requests
 
+from shared.adapters.local.endpoint import LocalEndpoint
 from shared.handlers.release import advance, on_model_registered, release_id
-from shared.host.azurite import free_port
-from shared.host.endpoint import EndpointServer, LocalEndpoint
+from shared.host.endpoint.router import Router
 from shared.ports import ModelVersion, RunResults
 from tests.builders import production_state, release_state
 from tests.fakes import FakeDeps, make_deps
@@ -74,24 +74,23 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture()
-def world(tmp_path: Path) -> Iterator[tuple[FakeDeps, EndpointServer]]:
+def world(tmp_path: Path) -> Iterator[tuple[FakeDeps, Router]]:
     deps = make_deps(
+        # Its own home: the router resumes whatever deployments the state file there lists.
+        MLOPS_HOME=str(tmp_path),
         MLOPS_SMOKE_TEST_ROWS="6",
         MLOPS_LATENCY_SLO_MS="250",
         MLOPS_CANARY_PERCENT="20",
         MLOPS_CANARY_SECONDS="4",
         MLOPS_CANARY_MAX_ERROR_RATE="0.01",
     )
-    endpoint = LocalEndpoint(MODEL, deps.settings.home)
-    deps.endpoints = endpoint
+    router = Router(MODEL, deps.settings.home, "127.0.0.1", 0).start()
+    deps.endpoints = LocalEndpoint(router.url)
     deps.clock = _RealClock()  # real seconds: bake periods and live statistics run on the wall clock
-    server = EndpointServer(endpoint, "127.0.0.1", free_port())
-    server.start()
     try:
-        yield deps, server
+        yield deps, router
     finally:
-        server.stop()
-        endpoint.stop_all()
+        router.stop()
 
 
 class _RealClock:
@@ -138,12 +137,13 @@ def _release(deps: FakeDeps, model: ModelVersion, until: tuple[str, ...], timeou
         if status in until:
             return status
         time.sleep(0.3)
-    raise AssertionError(f"release {rid} stuck in {status}")
+    reasons = [e.detail.get("reason") for e in deps.audit.entries() if e.action == "release.rolling_back"]
+    raise AssertionError(f"release {rid} stuck in {status}; rollback reasons: {reasons}")
 
 
-def _score(server: EndpointServer) -> requests.Response:
+def _score(router: Router) -> requests.Response:
     payload = {"input_data": {"columns": COLUMNS, "index": [0], "data": [ROWS[1]]}}
-    return requests.post(f"{server.url}/score", json=payload, timeout=10)
+    return requests.post(f"{router.url}/score", json=payload, timeout=10)
 
 
 def test_a_model_whose_scoring_raises_never_receives_traffic(world: Any, models: dict[str, Path]) -> None:
@@ -173,14 +173,14 @@ def test_a_slow_model_fails_the_latency_slo(world: Any, models: dict[str, Path])
 def test_production_answers_correctly_at_every_moment_of_a_release(
     world: Any, models: dict[str, Path]
 ) -> None:
-    deps, server = world
+    deps, router = world
     assert _release(deps, _register(deps, models["good-1"], 0.0), ("production",)) == "production"
     answers: list[tuple[int, str]] = []
     stop = threading.Event()
 
     def client() -> None:  # a production client that keeps scoring through the whole release
         while not stop.is_set():
-            response = _score(server)
+            response = _score(router)
             answers.append((response.status_code, response.text.strip()))
             time.sleep(0.02)
 
@@ -203,25 +203,25 @@ def test_production_answers_correctly_at_every_moment_of_a_release(
 
 
 def test_a_canary_whose_scoring_process_dies_is_rolled_back(world: Any, models: dict[str, Path]) -> None:
-    deps, server = world
+    deps, router = world
     assert _release(deps, _register(deps, models["good-1"], 0.0), ("production",)) == "production"
     second = _register(deps, models["good-2"], 1.0)
     assert _release(deps, second, ("canary",)) == "canary"
     assert deps.endpoints.traffic() == {"model-v1": 80, "model-v2": 20}
 
-    os.kill(_pid(deps.settings.home, "model-v2"), signal.SIGKILL)
+    os.kill(_pid(router, "model-v2"), signal.SIGKILL)
     deadline = time.monotonic() + 30
     while advance(release_id(MODEL, "2"), deps, "reconcile") != "rolled_back":
         assert time.monotonic() < deadline, "the dead canary was not rolled back"
         time.sleep(0.3)
 
     assert deps.endpoints.traffic() == {"model-v1": 100}
-    assert all(_score(server).status_code == 200 for _ in range(5))
+    assert all(_score(router).status_code == 200 for _ in range(5))
     assert production_state(deps)["version"] == "1"
 
 
-def _pid(home: Path, deployment: str) -> int:
-    import json
-
-    state = json.loads((home / "endpoints" / f"{MODEL}.json").read_text())
-    return int(state["deployments"][deployment]["pid"])
+def _pid(router: Router, deployment: str) -> int:
+    """The deployment's scoring process, as the router's admin API reports it."""
+    response = requests.get(f"{router.url}/admin/deployments/{deployment}", timeout=10)
+    response.raise_for_status()
+    return int(response.json()["pid"])

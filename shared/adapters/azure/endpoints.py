@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from shared.adapters.azure.registry import model_reference
-from shared.adapters.endpoint_rules import validate_traffic
+from shared.domain import endpoint_rules as rules
 from shared.ports import Deployment, ModelVersion
 
 if TYPE_CHECKING:
@@ -32,8 +31,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Azure's rule for endpoint and deployment names (the local endpoint enforces the same).
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,30}[A-Za-z0-9]$")
 _STATES = {
     "Creating": "Creating",
     "Updating": "Creating",
@@ -68,30 +65,6 @@ class ScoringError(RuntimeError):
         self.body = body
 
 
-def _validate_name(kind: str, name: str) -> None:
-    if not _NAME.match(name):
-        raise ValueError(
-            f"invalid {kind} name {name!r}: 3-32 characters, letters, digits and '-', "
-            "starting with a letter and not ending with '-'"
-        )
-
-
-def validate_mirror(mirror: dict[str, int], traffic: dict[str, int]) -> dict[str, int]:
-    """Azure's mirror rules: one deployment, 0-50 %, known, and not taking live traffic. Zero shares dropped."""
-    unknown = sorted(set(mirror) - set(traffic))
-    if unknown:
-        raise ValueError(f"mirror traffic names unknown deployments: {unknown}")
-    for name, pct in mirror.items():
-        if isinstance(pct, bool) or not isinstance(pct, int) or not 0 <= pct <= 50:
-            raise ValueError(f"mirror traffic for {name!r} must be an int from 0 to 50, got {pct!r}")
-    mirrored = {name: pct for name, pct in mirror.items() if pct > 0}
-    if len(mirrored) > 1:
-        raise ValueError(f"mirror traffic can go to one deployment only, got {mirrored}")
-    if any(traffic.get(name, 0) > 0 for name in mirrored):
-        raise ValueError("a deployment takes live or mirror traffic, not both")
-    return mirrored
-
-
 def deployment_entity(endpoint: str, name: str, model: ModelVersion, instance_type: str, count: int) -> Any:
     """The `ManagedOnlineDeployment` of a registered MLflow model (no scoring script or environment needed)."""
     from azure.ai.ml.entities import ManagedOnlineDeployment
@@ -124,7 +97,7 @@ class AzureMLEndpoints:
     ) -> None:
         """`metrics` answers `stats`; `scoring_options` go to the azure-core pipeline that posts scoring
         requests (tests pass `transport`)."""
-        _validate_name("endpoint", endpoint)
+        rules.validate_name("endpoint", endpoint)
         self.name = endpoint
         self._ml = ml_client
         self._instance_type = instance_type
@@ -137,7 +110,7 @@ class AzureMLEndpoints:
     def begin_deployment(self, name: str, model: ModelVersion) -> None:
         from azure.core.exceptions import ResourceNotFoundError
 
-        _validate_name("deployment", name)
+        rules.validate_name("deployment", name)
         existing = self._get_deployment(name)
         if existing is not None:
             if _provisioning(existing) == DELETING:
@@ -177,16 +150,14 @@ class AzureMLEndpoints:
         return {d.name: current.get(d.name, 0) for d in self.deployments()}
 
     def set_traffic(self, traffic: dict[str, int]) -> None:
-        full = validate_traffic(dict(traffic), {d.name for d in self.deployments()})
+        full = rules.validate_traffic(dict(traffic), {d.name for d in self.deployments()})
         ml = self._ml()
         endpoint = ml.online_endpoints.get(self.name)
         endpoint.traffic = full
         # A deployment cannot take live traffic and mirrored traffic at once.
-        endpoint.mirror_traffic = {
-            name: pct
-            for name, pct in (endpoint.mirror_traffic or {}).items()
-            if name in full and not full[name]
-        }
+        endpoint.mirror_traffic = rules.mirror_after_traffic(
+            {name: int(pct) for name, pct in (endpoint.mirror_traffic or {}).items()}, full
+        )
         ml.online_endpoints.begin_create_or_update(endpoint)  # not waited
         log.info("traffic set", extra={"endpoint": self.name, "traffic": full})
 
@@ -194,7 +165,7 @@ class AzureMLEndpoints:
         ml = self._ml()
         endpoint = ml.online_endpoints.get(self.name)
         live = {d.name: int((endpoint.traffic or {}).get(d.name, 0)) for d in self.deployments()}
-        endpoint.mirror_traffic = validate_mirror(dict(mirror), live)
+        endpoint.mirror_traffic = rules.validate_mirror(dict(mirror), live)
         ml.online_endpoints.begin_create_or_update(endpoint)  # not waited
         log.info("mirror traffic set", extra={"endpoint": self.name, "mirror": endpoint.mirror_traffic})
 
@@ -227,10 +198,8 @@ class AzureMLEndpoints:
             return
         ml = self._ml()
         endpoint = ml.online_endpoints.get(self.name)
-        share = int((endpoint.traffic or {}).get(name, 0))
-        if share > 0:
-            # Azure refuses too, but only after accepting the request; say it here, as the local endpoint does.
-            raise ValueError(f"deployment {name!r} takes {share} % of the traffic; move it first")
+        # Azure refuses too, but only after accepting the request; say it here, as the local endpoint does.
+        rules.check_deletable(name, {k: int(v) for k, v in (endpoint.traffic or {}).items()})
         if int((endpoint.mirror_traffic or {}).get(name, 0)) > 0:
             # A mirror serves no client: deleting it ends the mirroring. Azure needs the endpoint updated
             # first, which takes a while; the delete is then asked for again (by the next tick).

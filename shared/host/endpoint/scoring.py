@@ -1,9 +1,9 @@
 """One scoring process per local deployment: an MLflow model behind Azure ML's MLflow request format.
 
-    python -m shared.host.scoring --model DIR --port N [--host 127.0.0.1]
+    python -m shared.host.endpoint.scoring --model DIR --port N [--host 127.0.0.1]
 
 The model is loaded before the socket is bound, so "connection refused" means "still starting" and a 200 on
-`/health` means "ready": `LocalEndpoint.deployment` relies on exactly that to report Creating / Succeeded.
+`/health` means "ready": the router relies on exactly that to report a deployment Creating / Succeeded.
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-logger = logging.getLogger("shared.host.scoring")
+logger = logging.getLogger("shared.host.endpoint.scoring")
 
 # Azure ML rejects bodies above ~100 MB; refusing early keeps a bad client from exhausting local memory.
 MAX_BODY_BYTES = 100 * 1024 * 1024
+SHUTDOWN_POLL_SECONDS = 0.1
 
 
 class BadRequest(ValueError):
@@ -150,13 +151,14 @@ def serve(model_dir: str, host: str, port: int) -> None:
         model = mlflow.pyfunc.load_model(model_dir)
     except Exception as exc:
         logger.exception("model load failed")
-        # The last log line is what LocalEndpoint reports as the deployment's failure: make it the cause.
+        # The last log line is what the router reports as the deployment's failure: make it the cause.
         logger.error("could not load the model from %s: %s: %s", model_dir, type(exc).__name__, exc)
         raise SystemExit(1) from exc
     server = ThreadingHTTPServer((host, port), make_handler(model))
     logger.info("serving %s on http://%s:%d/score (pid %d)", model_dir, host, port, os.getpid())
     try:
-        server.serve_forever()
+        # shutdown() waits for the loop to look at its flag: every 0.1 s, so a stop is quick.
+        server.serve_forever(poll_interval=SHUTDOWN_POLL_SECONDS)
     finally:
         server.server_close()
         logger.info("stopped")
