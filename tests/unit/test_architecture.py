@@ -58,8 +58,7 @@ PLATFORM_ARROWS: dict[tuple[str, str], str] = {
 
 # Upward arrows in the tree today, owned by work in progress elsewhere. Each has an xfail(strict=True) test
 # below that starts passing, and so fails the suite, once the arrow is gone: then delete the entry.
-KNOWN_UPWARD: dict[tuple[str, str], str] = {
-}
+KNOWN_UPWARD: dict[tuple[str, str], str] = {}
 
 SKIP_DIRS = frozenset(
     {"tests", "bench", "examples", "node_modules", "build", "dist", "mlruns", "__pycache__"}

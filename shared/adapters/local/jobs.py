@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -12,6 +13,8 @@ from dataclasses import asdict
 from shared.adapters.local.paths import PROJECT_ROOT, local_path, mlflow_uri, run_dir
 from shared.config import Settings
 from shared.ports import RunResults, TrainingJob
+
+STOP_GRACE_SECONDS = 5.0
 
 
 class LocalTrainingJobs:
@@ -67,11 +70,29 @@ class LocalTrainingJobs:
         return RunResults(run_id=run_id, evaluation=evaluation, model_uri=model_uri)
 
     def stop_all(self) -> None:
-        """Stop every training process still running (the local host calls this when it shuts down)."""
+        """Stop every training process still running and wait until each is gone (the local host calls this
+        when it shuts down): a run stopped this way is Failed to the next host, never half-alive."""
         runs = self._settings.home / "runs"
         for pid_file in runs.glob("*/pid") if runs.exists() else ():
             if _alive(pid_file.parent):
-                os.killpg(int(pid_file.read_text()), signal.SIGTERM)
+                _stop(int(pid_file.read_text()))
+
+
+def _stop(pid: int, grace_seconds: float = STOP_GRACE_SECONDS) -> None:
+    """SIGTERM to the run's process group, SIGKILL after the grace period; reaps it if it is our child."""
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        os.killpg(pid, signal.SIGTERM)
+        process.wait(timeout=grace_seconds)
+    except (psutil.NoSuchProcess, ProcessLookupError):
+        return
+    except psutil.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.TimeoutExpired):
+            process.wait(timeout=grace_seconds)
 
 
 def _alive(folder) -> bool:
