@@ -9,10 +9,13 @@ from shared.deps import Deps
 from shared.domain.messages import (
     BLOB_CREATED,
     DRIFT_DETECTED,
+    MONITOR_BREACH_TAG,
     RUN_COMPLETED,
+    RUN_STATUS_CHANGED,
     BlobCreated,
     DriftDetected,
     Message,
+    MonitorAlert,
     RunCompleted,
     envelope_of,
     typed,
@@ -110,6 +113,38 @@ def drift_detected(deps: Deps, event_id: str = "evt-drift", version: str = "1", 
             "driftedColumns": ["x1"],
             "reportUrl": "memory://reports/drift.json",
             **data,
+        },
+        time=deps.clock(),
+    )
+
+
+def monitor_alert(
+    deps: Deps,
+    event_id: str = "evt-monitor",
+    run_id: str = "credit_monitor-run-1",
+    signal: str = "credit_monitor_data_drift",
+    status: str = "Completed",
+) -> MonitorAlert:
+    """The RunStatusChanged an Azure ML model monitor's threshold evaluation raises when `signal` breaches."""
+    breach = (
+        f"The signal '{signal}' has failed due to one or more features violating metric thresholds.\n"
+        "The feature names and their corresponding computed metric values violating the threshold are \n"
+        '[\'{"group":"x1","metric_value":0.31,"metric_name":"JensenShannonDistance","threshold_value":0.1}\']\n'
+    )
+    return _typed(
+        MonitorAlert,
+        id=event_id,
+        event_type=RUN_STATUS_CHANGED,
+        topic=deps.settings.topics.workspace,
+        subject=f"experiments/exp-credit/runs/{run_id}",
+        data={
+            "experimentId": "exp-credit",
+            "experimentName": "credit_monitor",
+            "runId": run_id,
+            "runType": None,
+            "runTags": {MONITOR_BREACH_TAG: breach},
+            "runProperties": {},
+            "runStatus": status,
         },
         time=deps.clock(),
     )
