@@ -7,17 +7,17 @@ from typing import Any
 
 import azure.functions as func
 
-from shared.domain.messages import Parsed, envelope_of, typed
+from shared.domain.messages import Parsed, from_trigger
 
 
 def parse(event: func.EventGridEvent | func.CloudEvent) -> Parsed:
-    """Event Grid schema and CloudEvents 1.0 deliveries become the same message."""
+    """Event Grid schema and CloudEvents 1.0 deliveries become the same message; a field of the wrong type
+    becomes a rejection the function records."""
     if isinstance(event, func.CloudEvent):
         fields: dict[str, Any] = {"event_type": event.type, "topic": event.source, "time": event.time}
     else:
         fields = {"event_type": event.event_type, "topic": event.topic, "time": event.event_time}
-    envelope = envelope_of(id=event.id, subject=event.subject or "", data=event.get_json(), **fields)
-    return typed(envelope)
+    return from_trigger(id=event.id, subject=event.subject, data=event.get_json(), **fields)
 
 
 def json_response(body: Any, status: int = 200) -> func.HttpResponse:

@@ -2,7 +2,7 @@ import azure.functions as func
 
 from functions._trigger import parse
 from shared.bootstrap import deps
-from shared.domain.messages import DriftDetected
+from shared.domain.messages import DriftDetected, MonitorAlert
 from shared.handlers import drift as drift_handlers
 from shared.handlers.intake import admit
 
@@ -15,6 +15,14 @@ def on_drift_detected(event: func.EventGridEvent) -> None:
     d = deps()
     if message := admit(parse(event), (DriftDetected,), d, "on_drift_detected"):
         drift_handlers.on_drift_detected(message, d)
+
+
+@bp.function_name("on_monitor_alert")
+@bp.event_grid_trigger(arg_name="event")
+def on_monitor_alert(event: func.EventGridEvent) -> None:
+    d = deps()
+    if message := admit(parse(event), (MonitorAlert,), d, "on_monitor_alert"):
+        drift_handlers.on_monitor_alert(message, d)
 
 
 @bp.function_name("drift_check")

@@ -2,7 +2,7 @@ import azure.functions as func
 
 from functions._trigger import parse
 from shared.bootstrap import deps
-from shared.domain.messages import RunCompleted, RunStatusChanged
+from shared.domain.messages import MonitorAlert, RunCompleted, RunStatusChanged
 from shared.handlers import reconcile as reconciliation
 from shared.handlers.intake import admit
 from shared.handlers.training import on_run_completed as handle_run_completed
@@ -14,7 +14,8 @@ bp = func.Blueprint()
 @bp.event_grid_trigger(arg_name="event")
 def on_run_completed(event: func.EventGridEvent) -> None:
     d = deps()
-    message = admit(parse(event), (RunCompleted, RunStatusChanged), d, "on_run_completed")
+    # A monitor's alert is a status change of a run that is never ours; on_monitor_alert acts on it.
+    message = admit(parse(event), (RunCompleted, RunStatusChanged, MonitorAlert), d, "on_run_completed")
     if isinstance(message, RunCompleted):  # a non-terminal status change needs nothing
         handle_run_completed(message, d)
 

@@ -125,6 +125,9 @@ var containers = {
   audit: 'audit'
   deadletter: 'deadletter'
 }
+// The experiment the training jobs run in: MLOPS_AZURE_EXPERIMENT's default (shared/config/azure.py) unless
+// extraAppSettings sets it. The run routes of infra/routing.json filter on it, so the postdeploy hook reads it.
+var experimentName = contains(extraAppSettings, 'MLOPS_AZURE_EXPERIMENT') ? string(extraAppSettings.MLOPS_AZURE_EXPERIMENT) : 'mlops'
 // Flex Consumption deploys the app from a package in this container.
 var deploymentContainer = 'app-package-${take(names.functionApp, 32)}-${take(resourceToken, 7)}'
 
@@ -431,3 +434,4 @@ output WORKSPACE_SYSTEM_TOPIC_NAME string = workspaceTopic.outputs.name
 output CUSTOM_TOPIC_NAME string = customTopic.outputs.name
 output MLOPS_CONTAINER_LANDING string = containers.landing
 output MLOPS_CONTAINER_DEADLETTER string = containers.deadletter
+output MLOPS_AZURE_EXPERIMENT string = experimentName

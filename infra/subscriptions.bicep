@@ -5,7 +5,9 @@
 // Each subscription delivers to its function (azureFunction endpoint: Event Grid calls the function's Event Grid
 // webhook with its system key, looked up through Azure Resource Manager), one event per request as the
 // functions take them, retries up to the table's attempts within its time to live, then dead-letters the
-// event as a blob into the dead-letter container, written with the topic's own identity.
+// event as a blob into the dead-letter container, written with the topic's own identity. The table's advanced
+// filters (on data.* and envelope keys) pass through as they are: the generator has checked them against Event
+// Grid's operators and limits, and the local host applies the same ones.
 targetScope = 'resourceGroup'
 
 @description('The function app the subscriptions deliver to.')
@@ -17,7 +19,7 @@ param storageAccountName string
 @description('Container for events whose delivery attempts or time to live ran out (MLOPS_CONTAINER_DEADLETTER).')
 param deadLetterContainerName string
 
-@description('The routing table, as shared/tools/infra.py renders it: name, topicType (system or custom), topicName, function, eventTypes, subjectBeginsWith, subjectEndsWith, maxDeliveryAttempts, eventTimeToLiveInMinutes.')
+@description('The routing table, as shared/tools/infra.py renders it: name, topicType (system or custom), topicName, function, eventTypes, subjectBeginsWith, subjectEndsWith, advancedFilters (ARM AdvancedFilter objects: operatorType, key, values or value), enableAdvancedFilteringOnArrays, maxDeliveryAttempts, eventTimeToLiveInMinutes.')
 param subscriptions array
 
 resource functionApp 'Microsoft.Web/sites@2023-12-01' existing = {
@@ -46,6 +48,8 @@ resource onSystemTopics 'Microsoft.EventGrid/systemTopics/eventSubscriptions@202
         subjectBeginsWith: s.subjectBeginsWith
         subjectEndsWith: s.subjectEndsWith
         isSubjectCaseSensitive: true
+        advancedFilters: s.advancedFilters
+        enableAdvancedFilteringOnArrays: s.enableAdvancedFilteringOnArrays
       }
       retryPolicy: {
         maxDeliveryAttempts: s.maxDeliveryAttempts
@@ -85,6 +89,8 @@ resource onCustomTopics 'Microsoft.EventGrid/topics/eventSubscriptions@2022-06-1
         subjectBeginsWith: s.subjectBeginsWith
         subjectEndsWith: s.subjectEndsWith
         isSubjectCaseSensitive: true
+        advancedFilters: s.advancedFilters
+        enableAdvancedFilteringOnArrays: s.enableAdvancedFilteringOnArrays
       }
       retryPolicy: {
         maxDeliveryAttempts: s.maxDeliveryAttempts

@@ -12,10 +12,13 @@ from shared.domain.capture import CapturedRecord
 from shared.domain.messages import (
     BLOB_CREATED,
     DRIFT_DETECTED,
+    MONITOR_BREACH_TAG,
     RUN_COMPLETED,
+    RUN_STATUS_CHANGED,
     BlobCreated,
     DriftDetected,
     Message,
+    MonitorAlert,
     RunCompleted,
     envelope_of,
     typed,
@@ -162,6 +165,38 @@ def capture_traffic(
         container, capture.blob_path(endpoint, deployment, capture.OUTPUTS, at, instance), b"".join(outputs)
     )
     return ids
+
+
+def monitor_alert(
+    deps: Deps,
+    event_id: str = "evt-monitor",
+    run_id: str = "credit_monitor-run-1",
+    signal: str = "credit_monitor_data_drift",
+    status: str = "Completed",
+) -> MonitorAlert:
+    """The RunStatusChanged an Azure ML model monitor's threshold evaluation raises when `signal` breaches."""
+    breach = (
+        f"The signal '{signal}' has failed due to one or more features violating metric thresholds.\n"
+        "The feature names and their corresponding computed metric values violating the threshold are \n"
+        '[\'{"group":"x1","metric_value":0.31,"metric_name":"JensenShannonDistance","threshold_value":0.1}\']\n'
+    )
+    return _typed(
+        MonitorAlert,
+        id=event_id,
+        event_type=RUN_STATUS_CHANGED,
+        topic=deps.settings.topics.workspace,
+        subject=f"experiments/exp-credit/runs/{run_id}",
+        data={
+            "experimentId": "exp-credit",
+            "experimentName": "credit_monitor",
+            "runId": run_id,
+            "runType": None,
+            "runTags": {MONITOR_BREACH_TAG: breach},
+            "runProperties": {},
+            "runStatus": status,
+        },
+        time=deps.clock(),
+    )
 
 
 # --- records, as JSON ---------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@
 `python -m shared.config --markdown` prints the README's configuration reference.
 """
 
-from shared.config.azure import AzureSettings
+from shared.config.azure import AzureSettings, experiment_name
 from shared.config.declare import ConfigError, Setting, declared
 from shared.config.resources import (
     AZURITE_CONNECTION_STRING,
@@ -50,4 +50,5 @@ __all__ = [
     "TrainingSettings",
     "azurite_connection_string",
     "declared",
+    "experiment_name",
 ]

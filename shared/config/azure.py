@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
-from shared.config.declare import STRIPPED, ConfigError, integer, setting
+from shared.config.declare import STRIPPED, ConfigError, declared, integer, setting
 from shared.domain.endpoint_rules import name_problem
 
 _REQUIRED = {
@@ -66,7 +66,11 @@ class AzureSettings:
         "MLOPS_AZURE_COMPUTE", "", STRIPPED, "Compute cluster that runs the training jobs (azure backend)."
     )
     experiment: str = setting(
-        "MLOPS_AZURE_EXPERIMENT", "mlops", STRIPPED, "Experiment the training jobs are grouped under."
+        "MLOPS_AZURE_EXPERIMENT",
+        "mlops",
+        STRIPPED,
+        "Experiment the training jobs are grouped under; the run routes of `infra/routing.json` deliver only "
+        "its runs' events (the local jobs announce it too).",
     )
     environment: str = setting(
         "MLOPS_AZURE_ENVIRONMENT",
@@ -104,6 +108,17 @@ class AzureSettings:
     @property
     def workspace_id(self) -> str:
         return workspace_id(self.subscription_id, self.resource_group, self.workspace)
+
+
+def experiment_name(values: Mapping[str, str]) -> str:
+    """MLOPS_AZURE_EXPERIMENT whatever the backend (`values`: the environment, or `settings.raw`). The routing
+    table's run routes filter on it in Azure and locally, and the local jobs announce it as Azure ML's do, so
+    it is read even where `settings.azure` is None."""
+    [declaration] = [s for s in declared(AzureSettings) if s.name == "MLOPS_AZURE_EXPERIMENT"]
+    name = declaration.parse(declaration.name, values.get(declaration.name, "") or declaration.default)
+    if not name:
+        raise ConfigError("MLOPS_AZURE_EXPERIMENT is blank: the run routes would deliver no run's events")
+    return name
 
 
 def check_azure(raw: Mapping[str, str], defaults: Mapping[str, str]) -> None:

@@ -9,8 +9,9 @@ is therefore case-insensitive and schema-agnostic; anything we cannot read becom
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -20,8 +21,13 @@ RUN_COMPLETED = "Microsoft.MachineLearningServices.RunCompleted"
 RUN_STATUS_CHANGED = "Microsoft.MachineLearningServices.RunStatusChanged"
 MODEL_REGISTERED = "Microsoft.MachineLearningServices.ModelRegistered"
 MODEL_DEPLOYED = "Microsoft.MachineLearningServices.ModelDeployed"
-DATASET_DRIFT_DETECTED = "Microsoft.MachineLearningServices.DatasetDriftDetected"
 DRIFT_DETECTED = "MLOps.DriftDetected"
+
+# The run tag Azure ML's model monitoring (v2) sets on the run of a signal's threshold evaluation when a metric
+# breaches its threshold; its text begins "The signal '<monitor>_<signal>' has failed due to one or more
+# features violating metric thresholds." (Azure/azureml-assets, model_monitor_evaluate_metrics_threshold).
+MONITOR_BREACH_TAG = "azureml_modelmonitor_threshold_breached"
+_BREACHED_SIGNAL = re.compile(r"\bsignal\s+'(?P<name>[^']+)'\s+has failed", re.IGNORECASE)
 
 TERMINAL_RUN_STATUSES = {
     "completed": "Completed",
@@ -101,6 +107,19 @@ class RunStatusChanged:
 
 
 @dataclass(frozen=True)
+class MonitorAlert:
+    """An Azure ML model monitor found a signal over its thresholds: a RunStatusChanged of the run that evaluated
+    the thresholds, tagged `azureml_modelmonitor_threshold_breached`. A drift alert for the managed model."""
+
+    envelope: Envelope
+    run_id: str
+    experiment_name: str
+    status: str
+    signal: str  # the breached signal as the tag names it (`<monitor>_<signal>`); "" if its text does not
+    breach: str  # the tag's text: which features broke which thresholds
+
+
+@dataclass(frozen=True)
 class ModelRegistered:
     envelope: Envelope
     model_name: str
@@ -140,7 +159,15 @@ class UnknownEvent:
     envelope: Envelope
 
 
-Message = BlobCreated | RunCompleted | RunStatusChanged | ModelRegistered | ModelDeployed | DriftDetected
+Message = (
+    BlobCreated
+    | RunCompleted
+    | RunStatusChanged
+    | MonitorAlert
+    | ModelRegistered
+    | ModelDeployed
+    | DriftDetected
+)
 Parsed = Message | Rejected | UnknownEvent
 
 
@@ -198,6 +225,33 @@ def envelope_of(
     )
 
 
+def from_trigger(
+    *, id: Any, event_type: Any, topic: Any, subject: Any, data: Any, time: datetime | None = None
+) -> Parsed:
+    """The message in what the Functions runtime hands a trigger (its fields, decoded but unchecked): any JSON
+    value in any field gives a message or a `Rejected`, never an exception."""
+    texts: dict[str, str] = {}
+    for name, value in (("id", id), ("type", event_type), ("topic", topic), ("subject", subject)):
+        if value is not None and not isinstance(value, str):
+            return Rejected(None, f"event {name} is {_kind(value)}, not text")
+        texts[name] = value or ""
+    envelope = Envelope(
+        id=texts["id"],
+        event_type=texts["type"],
+        topic=texts["topic"],
+        subject=texts["subject"],
+        time=time if isinstance(time, datetime) else datetime.now(UTC),
+        data={},
+    )
+    if not envelope.id or not envelope.event_type:
+        return Rejected(envelope if envelope.id else None, "event has no id or type")
+    try:
+        envelope = replace(envelope, data=_json_data(data))
+    except (ValueError, UnicodeDecodeError) as error:
+        return Rejected(envelope, f"{envelope.event_type} data is malformed: {error}")
+    return typed(envelope)
+
+
 def typed(envelope: Envelope) -> Parsed:
     try:
         return _typed(envelope)
@@ -242,6 +296,8 @@ def _typed(envelope: Envelope) -> Parsed:
             content_length=int(data.get("contentLength") or 0),
             content_type=data.text("contentType"),
         )
+    if kind == RUN_STATUS_CHANGED.lower() and (breach := _monitor_breach(data)) is not None:
+        return _monitor_alert(envelope, data, breach)
     if kind in (RUN_COMPLETED.lower(), RUN_STATUS_CHANGED.lower()):
         run_id = data.text("runId") or envelope.subject.rsplit("/runs/", 1)[-1]
         if not run_id:
@@ -285,17 +341,57 @@ def _typed(envelope: Envelope) -> Parsed:
             model_name=data.text("modelName"),
             model_version=_version_text(data.get("modelVersion") or ""),
         )
-    if kind == DATASET_DRIFT_DETECTED.lower():
-        coefficient = data.get("driftCoefficient")
-        return DriftDetected(
-            envelope=envelope,
-            drift_share=None if coefficient is None else float(coefficient),
-            drifted_columns=(),
-            report_url="",
-            model_name=data.text("dataDriftName"),
-            model_version="",
-        )
     return UnknownEvent(envelope)
+
+
+def _monitor_breach(data: CaseInsensitive) -> Any:
+    """The breach tag's value when the run's tags carry one that says something, else None."""
+    tags = data.get("runTags")
+    if not isinstance(tags, Mapping):
+        return None
+    breach = CaseInsensitive(tags).get(MONITOR_BREACH_TAG)
+    return None if breach is None or (isinstance(breach, str) and not breach.strip()) else breach
+
+
+def _monitor_alert(envelope: Envelope, data: CaseInsensitive, breach: Any) -> MonitorAlert:
+    """Strict, unlike the other run events: retraining hangs on these fields, so a value of the wrong type is
+    a rejection rather than its text."""
+    if not isinstance(breach, str):
+        raise ValueError(f"runTags.{MONITOR_BREACH_TAG} is {_kind(breach)}, not text")
+    run_id = _strict_text(data, "runId") or envelope.subject.rpartition("/runs/")[2]
+    if not run_id:
+        raise ValueError("no runId, in the data or the subject")
+    found = _BREACHED_SIGNAL.search(breach)
+    return MonitorAlert(
+        envelope=envelope,
+        run_id=run_id,
+        experiment_name=_strict_text(data, "experimentName"),
+        status=_strict_text(data, "runStatus"),
+        signal=found["name"].strip() if found else "",
+        breach=breach.strip(),
+    )
+
+
+def _strict_text(data: CaseInsensitive, key: str) -> str:
+    value = data.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError(f"{key} is {_kind(value)}, not text")
+    return value.strip()
+
+
+def _kind(value: Any) -> str:
+    """A JSON value's kind, as a rejection names it."""
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "an object" if isinstance(value, Mapping) else f"a {type(value).__name__}"
 
 
 def _blob_location(subject: str, url: str) -> tuple[str, str]:

@@ -1,5 +1,6 @@
 """Drift: the scheduled check that compares production inputs with the champion's training data, and the
-handler that turns a detected drift into a training request, once per drift episode."""
+handlers that turn a detected drift (ours, or an Azure ML model monitor's alert) into a training request, once
+per drift episode."""
 
 from __future__ import annotations
 
@@ -11,13 +12,19 @@ from typing import TYPE_CHECKING, Any
 
 from shared.deps import Deps
 from shared.domain import drift
-from shared.domain.messages import DRIFT_DETECTED, CaseInsensitive, DriftDetected, RequestTraining
+from shared.domain.messages import (
+    DRIFT_DETECTED,
+    CaseInsensitive,
+    DriftDetected,
+    MonitorAlert,
+    RequestTraining,
+)
 from shared.handlers.drift_inputs import current_window, prediction_drift, table
 from shared.handlers.training_requests import request_training
 from shared.ports import ModelVersion, OutgoingEvent
-from shared.state import keys, releases
+from shared.state import keys, monitors, releases
 from shared.state.datasets import load_manifest
-from shared.state.records import DriftCooldown
+from shared.state.records import DriftCooldown, MonitorRun
 
 if TYPE_CHECKING:
     pass
@@ -171,7 +178,7 @@ def on_drift_detected(message: DriftDetected, deps: Deps, actor: str = "on_drift
             **detail,
         )
         return
-    holder = _cooldown_holder(message, deps)
+    holder = _cooldown_holder(message.envelope.id, message.model_name, message.model_version, deps)
     if holder is not None:
         deps.audit.record(
             actor,
@@ -194,14 +201,13 @@ def _schema_only(message: DriftDetected) -> bool:
     return data.get("dataDrift") is False and not prediction_drifted
 
 
-def _cooldown_holder(message: DriftDetected, deps: Deps) -> DriftCooldown | None:
+def _cooldown_holder(event_id: str, model_name: str, version: str, deps: Deps) -> DriftCooldown | None:
     """The earlier drift event whose retraining request still covers this one (same model version, within the
     cooldown), or None after claiming the cooldown for this event. A redelivery of the claiming event passes."""
     seconds = deps.settings.drift.cooldown_seconds
     if seconds <= 0:
         return None
     now = deps.clock()
-    event_id, version = message.envelope.id, message.model_version
     holder: DriftCooldown | None = None
 
     def claim(current: DriftCooldown | None) -> DriftCooldown | None:
@@ -219,5 +225,59 @@ def _cooldown_holder(message: DriftDetected, deps: Deps) -> DriftCooldown | None
         until = (now + timedelta(seconds=seconds)).isoformat()
         return DriftCooldown(event=event_id, model_version=version, requested_at=now.isoformat(), until=until)
 
-    deps.state.update(keys.drift_cooldown(message.model_name or deps.settings.model_name), claim)
+    deps.state.update(keys.drift_cooldown(model_name or deps.settings.model_name), claim)
     return holder
+
+
+# --- Azure ML model monitor alerts -> retraining -----------------------------------------------------------------
+
+BREACH_DETAIL_CHARS = 2000  # the tag lists every feature over its threshold; the start says enough
+
+
+def on_monitor_alert(message: MonitorAlert, deps: Deps, actor: str = "on_monitor_alert") -> None:
+    """An Azure ML monitor's breach is drift of the managed model: retraining is asked for once per monitor run
+    (its later status changes carry the same tag), within the same cooldown as our own drift events. The event
+    does not say which model the monitor watches: it counts against the champion in production now."""
+    monitor = message.signal or message.experiment_name or "unnamed"
+    name = deps.settings.model_name
+    production = releases.production(deps.state, name)
+    version = production.version if production is not None else ""
+    detail: dict[str, Any] = {
+        "monitor_signal": message.signal,
+        "monitor_run": message.run_id,
+        "monitor_experiment": message.experiment_name,
+        "monitor_run_subject": message.envelope.subject,
+        "run_status": message.status,
+        "workspace": message.envelope.topic,
+        "breach": message.breach[:BREACH_DETAIL_CHARS],
+    }
+    if version:
+        detail["model"] = f"{name}:{version}"
+    event_id = message.envelope.id
+    first = monitors.first_alert(
+        deps.state, MonitorRun(message.run_id, event_id, message.signal, deps.clock().isoformat())
+    )
+    if first.event != event_id:
+        deps.audit.record(
+            actor,
+            "monitor.repeated",
+            message.run_id,
+            key=f"monitor.repeated:{event_id}",
+            event_id=event_id,
+            first_event=first.event,
+            run_status=message.status,
+        )
+        return
+    holder = _cooldown_holder(event_id, name, version, deps)
+    if holder is not None:
+        deps.audit.record(
+            actor,
+            "drift.cooldown",
+            f"monitor:{monitor}",
+            event_id=event_id,
+            requested_by=holder.event,
+            cooldown_until=holder.until,
+            **detail,
+        )
+        return
+    request_training(RequestTraining(f"monitor:{monitor}", event_id, detail), deps, actor)

@@ -11,12 +11,12 @@ import logging
 from shared.config import Topics
 from shared.deps import Deps
 from shared.domain.messages import (
-    DATASET_DRIFT_DETECTED,
     BlobCreated,
     DriftDetected,
     Message,
     ModelDeployed,
     ModelRegistered,
+    MonitorAlert,
     Parsed,
     Rejected,
     RunCompleted,
@@ -49,12 +49,9 @@ def admit(parsed: Parsed, expected: tuple[type, ...], deps: Deps, actor: str) ->
 def expected_topic(message: Message, topics: Topics) -> str:
     if isinstance(message, BlobCreated):
         return topics.storage
-    if (
-        isinstance(message, DriftDetected)
-        and message.envelope.event_type.lower() != DATASET_DRIFT_DETECTED.lower()
-    ):
+    if isinstance(message, DriftDetected):
         return topics.custom
-    if isinstance(message, RunCompleted | RunStatusChanged | ModelRegistered | ModelDeployed | DriftDetected):
+    if isinstance(message, RunCompleted | RunStatusChanged | MonitorAlert | ModelRegistered | ModelDeployed):
         return topics.workspace
     raise TypeError(f"no topic known for {type(message).__name__}")
 

@@ -1,4 +1,5 @@
-"""Event Grid's delivery semantics, locally: routing, at-least-once, retries with back-off, dead letters."""
+"""Event Grid's delivery semantics, locally: routing (event types, subject and advanced filters), at-least-once,
+retries with back-off, dead letters."""
 
 from __future__ import annotations
 
@@ -73,10 +74,8 @@ class Dispatcher:
         queued = 0
         with self._cond:
             for event in events:
-                event_type = str(event.get("eventType") or event.get("type") or "")
-                subject = str(event.get("subject") or "")
                 for subscription in self._subscriptions:
-                    if subscription.matches(topic, event_type, subject):
+                    if subscription.matches(topic, event):
                         heapq.heappush(
                             self._queue, Delivery(time.monotonic(), next(self._seq), subscription, event)
                         )

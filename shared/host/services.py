@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from urllib.parse import urlparse
 
 from shared import bootstrap
-from shared.config import Settings
+from shared.config import Settings, experiment_name
 from shared.host import routing
 from shared.host.azurite import Azurite
 from shared.host.delivery import Dispatcher
@@ -83,7 +83,7 @@ class LocalServices:
         import function_app
 
         self.host = FunctionHost(function_app.app, settings.raw, around=_fault_from_env())
-        subscriptions = routing.load(settings.containers)
+        subscriptions = routing.load(settings.containers, experiment=experiment_name(settings.raw))
         self.dispatcher = Dispatcher(
             subscriptions,
             self.host.invoke_event,

@@ -4,7 +4,7 @@
     catalog/<sha256>                     CatalogEntry      releases/<release id>     Release
     training/requests/<hash of event>    TrainingCause     production/<model name>   Production
     training/waiting                     WaitingNote       drift/cooldown/<model>    DriftCooldown
-    datasets/schema                      FrozenSchema
+    datasets/schema                      FrozenSchema      drift/monitor-runs/<hash of run id>  MonitorRun
 
 Prefixes never nest: listing one kind never returns another.
 """
@@ -20,6 +20,7 @@ from shared.state.records import (
     DriftCooldown,
     FrozenSchema,
     LandedFile,
+    MonitorRun,
     Production,
     Release,
     Run,
@@ -55,6 +56,7 @@ RUNS = Prefix("runs/", Run)
 RELEASES = Prefix("releases/", Release)
 PRODUCTIONS = Prefix("production/", Production)
 COOLDOWNS = Prefix("drift/cooldown/", DriftCooldown)
+MONITOR_RUNS = Prefix("drift/monitor-runs/", MonitorRun)
 
 WAITING = Key("training/waiting", WaitingNote)
 SCHEMA = Key("datasets/schema", FrozenSchema)
@@ -87,6 +89,10 @@ def production(model_name: str) -> Key[Production]:
 
 def drift_cooldown(model_name: str) -> Key[DriftCooldown]:
     return COOLDOWNS.key(model_name)
+
+
+def monitor_run(run_id: str) -> Key[MonitorRun]:
+    return MONITOR_RUNS.key(_digest(run_id))
 
 
 def _digest(text: str) -> str:

@@ -226,6 +226,17 @@ class Production:
 
 
 @dataclass(frozen=True)
+class MonitorRun:
+    """An Azure ML monitor run whose breach alert was acted on, by its first event: every later status change of
+    the same run carries the same tag and asks for nothing more."""
+
+    run_id: str
+    event: str
+    signal: str
+    at: str
+
+
+@dataclass(frozen=True)
 class DriftCooldown:
     """The drift event whose retraining request covers later drift of the same model version until `until`."""
 

@@ -96,10 +96,13 @@ def _up() -> int:
 
 
 def _send_event(settings: Settings, file: Path, function: str | None) -> int:
+    from shared.config import experiment_name
     from shared.host import routing
 
     events: Any = json.loads(file.read_text())
     events = events if isinstance(events, list) else [events]
+    table = routing.load(settings.containers, experiment=experiment_name(settings.raw))
+    # routed as Event Grid would (event types, subject and advanced filters), whatever topic the file names
     targets = (
         [function]
         if function
@@ -107,14 +110,13 @@ def _send_event(settings: Settings, file: Path, function: str | None) -> int:
             {
                 s.function
                 for event in events
-                for s in routing.load(settings.containers)
-                if (event.get("eventType") or event.get("type") or "").lower()
-                in (t.lower() for t in s.event_types)
+                for s in table
+                if isinstance(event, dict) and s.matches(s.topic, event)
             }
         )
     )
     if not targets:
-        print("no function subscribes to these event types; name one with --function", file=sys.stderr)
+        print("no route's filters let these events through; name a function with --function", file=sys.stderr)
         return 2
     worst = 0
     for target in targets:

@@ -1,9 +1,10 @@
 """Azure Event Grid subscriptions made from the routing table (infra/routing.json) that the local host routes by.
 
 `python -m shared.tools.infra subscriptions --out FILE` writes the deployment parameters of infra/subscriptions.bicep:
-one entry per routing-table subscription (event types, subject filters with the container names substituted,
-delivery attempts, time to live, target function), plus the names of the deployed resources, which it reads
-from the azd environment (the outputs of infra/main.bicep). The azd `postdeploy` hook deploys that file once the
+one entry per routing-table subscription (event types, subject filters and advanced filters with their
+placeholders filled in, delivery attempts, time to live, target function), plus the names of the deployed
+resources, which it reads from the azd environment (the outputs of infra/main.bicep, which also name the
+containers and the experiment the placeholders stand for). The azd `postdeploy` hook deploys that file once the
 code, and so each target function, exists. `python -m shared.tools.infra functions` lists the target functions.
 
 Only the standard library and `shared.host.routing` are imported, so the hook runs with any Python 3.11.
@@ -21,10 +22,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from shared.config import Containers
+from shared.config import ConfigError, Containers, experiment_name
 from shared.config.declare import load as load_settings
 from shared.config.declare import raw_values
-from shared.host.routing import TABLE, Subscription, load
+from shared.host.routing import TABLE, RoutingError, Subscription, load
 
 # The routing table's topic keys (as the local host names its topic endpoints) and the main.bicep outputs that
 # name the deployed topic of each. Storage and workspace events come from system topics, MLOps.* from ours.
@@ -43,10 +44,6 @@ PARAMETERS_SCHEMA = "https://schema.management.azure.com/schemas/2019-04-01/depl
 _NAME = re.compile(r"[A-Za-z0-9-]{3,64}")
 _MAX_ATTEMPTS = 30
 _MAX_TTL_MINUTES = 1440
-
-
-class RoutingError(ValueError):
-    """The routing table holds a subscription Event Grid would refuse."""
 
 
 class DeploymentUnknown(LookupError):
@@ -88,6 +85,8 @@ def subscription_entry(subscription: Subscription, topic_names: Mapping[str, str
         "eventTypes": list(subscription.event_types),
         "subjectBeginsWith": subscription.subject_begins_with,
         "subjectEndsWith": subscription.subject_ends_with,
+        "advancedFilters": [f.arm() for f in subscription.advanced_filters],
+        "enableAdvancedFilteringOnArrays": subscription.enable_advanced_filtering_on_arrays,
         "maxDeliveryAttempts": subscription.max_delivery_attempts,
         "eventTimeToLiveInMinutes": subscription.event_ttl_minutes,
     }
@@ -108,7 +107,8 @@ def parameters(env: Mapping[str, str], table: Path = TABLE) -> dict[str, Any]:
     resources = _required(env, [FUNCTION_APP_OUTPUT, STORAGE_ACCOUNT_OUTPUT, *TOPIC_OUTPUTS.values()])
     topic_names = {topic: resources[output] for topic, output in TOPIC_OUTPUTS.items()}
     containers = containers_from(env)
-    entries = [subscription_entry(s, topic_names) for s in load(containers, table)]
+    subscriptions = load(containers, table, experiment=experiment_name(env))
+    entries = [subscription_entry(s, topic_names) for s in subscriptions]
     seen = Counter((e["topicName"], e["name"]) for e in entries)
     duplicates = [key for key, count in seen.items() if count > 1]
     if duplicates:
@@ -127,7 +127,7 @@ def parameters(env: Mapping[str, str], table: Path = TABLE) -> dict[str, Any]:
 
 def target_functions(table: Path = TABLE) -> list[str]:
     """The functions the routing table delivers to, each once, in table order."""
-    names = [s.function for s in load(containers_from({}), table)]
+    names = [s.function for s in load(containers_from({}), table, experiment=experiment_name({}))]
     return list(dict.fromkeys(names))
 
 
@@ -148,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RoutingError as error:
         print(f"shared.tools.infra: {TABLE}: {error}", file=sys.stderr)
         return 1
-    except DeploymentUnknown as error:
+    except (DeploymentUnknown, ConfigError) as error:
         print(f"shared.tools.infra: {error}", file=sys.stderr)
         return 1
     if args.out is None:

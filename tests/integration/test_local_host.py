@@ -19,6 +19,7 @@ from shared.host.services import LocalServices
 pytestmark = pytest.mark.integration
 
 REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "events"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "events"
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +32,8 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServices
         "MLOPS_AZURITE_PORT": str(free_port()),
         "MLOPS_LOCAL_RETRY_SECONDS": "0.1,0.1",
         "MLOPS_MODEL_NAME": "host-test-model",
+        # several tests here report drift, each expecting its own training request
+        "MLOPS_DRIFT_COOLDOWN_SECONDS": "0",
     }
     with LocalServices(env, in_memory_storage=True, timers=False, watch_interval=0.1) as running:
         yield running
@@ -58,6 +61,7 @@ def test_indexes_the_real_function_app(services: LocalServices) -> None:
             "on_run_completed",
             "on_model_registered",
             "on_drift_detected",
+            "on_monitor_alert",
             "reconcile",
             "scheduled_retrain",
             "drift_check",
@@ -229,3 +233,89 @@ def test_dead_letters_are_listed_and_can_be_replayed(services: LocalServices) ->
     _wait(lambda: services.deps.blobs.read(container, "model-registered/dead-1.json"))
     missing = requests.post(f"{services.server.url}/admin/deadletters/nothing/here/replay", timeout=10)
     assert missing.status_code == 404
+
+
+# --- advanced filters and Azure ML monitor alerts ----------------------------------------------------------------
+
+
+def _publish_to_workspace(services: LocalServices, *events: dict) -> None:
+    response = requests.post(
+        f"{services.server.url}/runtime/topics/workspace/api/events",
+        headers={"aeg-sas-key": services.settings.events.key},
+        json=list(events),
+        timeout=10,
+    )
+    assert response.status_code == 200
+    _wait(services.dispatcher.idle)
+
+
+def _invoked(services: LocalServices, event_id: str) -> list[str]:
+    return [i.function for i in services.host.invocations if i.subject == event_id]
+
+
+def _monitor_event(services: LocalServices, event_id: str, tagged: bool = True) -> dict:
+    [event] = json.loads((FIXTURES / "model_monitor_breach.eventgrid.json").read_text())
+    event = {**event, "id": event_id, "topic": services.settings.topics.workspace}
+    event["data"] = {**event["data"], "runId": f"run-{event_id}"}
+    if not tagged:
+        event["data"]["runTags"] = {"azureml.pipeline": "monitor"}
+    return event
+
+
+def _run_status(services: LocalServices, event_id: str, status: str, experiment: str = "mlops") -> dict:
+    return {
+        "id": event_id,
+        "topic": services.settings.topics.workspace,
+        "subject": f"experiments/{experiment}/runs/never-submitted-{event_id}",
+        "eventType": "Microsoft.MachineLearningServices.RunStatusChanged",
+        "eventTime": "2026-01-01T00:00:00Z",
+        "data": {"experimentName": experiment, "runId": f"never-submitted-{event_id}", "runStatus": status},
+        "dataVersion": "2",
+    }
+
+
+def test_a_monitor_breach_published_by_the_workspace_asks_for_retraining(services: LocalServices) -> None:
+    _publish_to_workspace(services, _monitor_event(services, "mon-breach-1"))
+
+    requested = _wait(
+        lambda: [
+            e for e in _actions(services, "training.requested") if e.detail["event_id"] == "mon-breach-1"
+        ]
+    )
+    assert requested[0].actor == "on_monitor_alert"
+    assert requested[0].detail["cause"] == "monitor:credit_monitor_data_drift"
+    assert requested[0].detail["monitor_run"] == "run-mon-breach-1"
+    assert requested[0].detail["monitor_experiment"] == "credit_monitor"
+    # only the monitor route took it: the monitor's experiment is not ours, so on_run_completed never ran
+    assert _invoked(services, "mon-breach-1") == ["on_monitor_alert"]
+
+
+def test_a_status_change_without_the_tag_asks_for_nothing(services: LocalServices) -> None:
+    _publish_to_workspace(services, _monitor_event(services, "mon-quiet-1", tagged=False))
+
+    assert _invoked(services, "mon-quiet-1") == []  # no route's filter lets it through
+    # delivered anyway (as a subscription without the filter would), it is refused on record, not acted on
+    response = requests.post(
+        f"{services.server.url}/runtime/webhooks/eventgrid",
+        params={"functionName": "on_monitor_alert"},
+        headers={"aeg-event-type": "Notification"},
+        json=[_monitor_event(services, "mon-quiet-1", tagged=False)],
+        timeout=10,
+    )
+    assert response.status_code == 200
+    [rejected] = [e for e in _actions(services, "event.rejected") if e.subject == "mon-quiet-1"]
+    assert "not handled by on_monitor_alert" in rejected.detail["reason"]
+    assert not [e for e in _actions(services, "training.requested") if e.detail["event_id"] == "mon-quiet-1"]
+
+
+def test_the_run_routes_deliver_terminal_statuses_of_our_experiment_only(services: LocalServices) -> None:
+    _publish_to_workspace(
+        services,
+        _run_status(services, "run-running", "Running"),
+        _run_status(services, "run-failed-elsewhere", "Failed", experiment="someone-elses"),
+        _run_status(services, "run-failed", "Failed"),
+    )
+
+    assert _invoked(services, "run-running") == []
+    assert _invoked(services, "run-failed-elsewhere") == []
+    assert _invoked(services, "run-failed") == ["on_run_completed"]

@@ -35,6 +35,7 @@ def test_function_app_indexes_every_function_with_its_trigger() -> None:
         "on_run_completed": "eventGridTrigger",
         "on_model_registered": "eventGridTrigger",
         "on_drift_detected": "eventGridTrigger",
+        "on_monitor_alert": "eventGridTrigger",
         "reconcile": "timerTrigger",
         "scheduled_retrain": "timerTrigger",
         "drift_check": "timerTrigger",

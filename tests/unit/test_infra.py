@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from shared.config import SETTINGS, ConfigError, Containers, Settings
-from shared.host.routing import load
+from shared.host import routing
 from shared.tools import infra
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,6 +51,11 @@ GRANTED_BY = {
         "Storage Blob Data Owner",
     },
 }
+
+
+def load(containers: Containers, path: Path = routing.TABLE) -> tuple[routing.Subscription, ...]:
+    """The routing table as the deployed app reads it: the code's default experiment."""
+    return routing.load(containers, path, experiment=DEFAULTS["MLOPS_AZURE_EXPERIMENT"])
 
 
 # ---- reading Bicep as text
@@ -512,6 +517,8 @@ def test_subscriptions_are_the_routing_table() -> None:
             "eventTypes": list(subscription.event_types),
             "subjectBeginsWith": subscription.subject_begins_with,
             "subjectEndsWith": subscription.subject_ends_with,
+            "advancedFilters": [f.arm() for f in subscription.advanced_filters],
+            "enableAdvancedFilteringOnArrays": subscription.enable_advanced_filtering_on_arrays,
             "maxDeliveryAttempts": subscription.max_delivery_attempts,
             "eventTimeToLiveInMinutes": subscription.event_ttl_minutes,
         }
@@ -522,6 +529,61 @@ def test_subscriptions_are_the_routing_table() -> None:
     assert drift["topicType"] == "custom" and drift["topicName"] == "evgt-mlops-abc"
     raw = json.loads(infra.TABLE.read_text())["subscriptions"]
     assert [e["name"] for e in entries] == [s["name"] for s in raw]
+
+
+def test_advanced_filters_are_rendered_in_the_arm_shape() -> None:
+    """Exactly what Microsoft.EventGrid 2022-06-15 takes: operatorType, key, then `values` or `value`."""
+    entries = {e["name"]: e for e in infra.parameters(_environment())["parameters"]["subscriptions"]["value"]}
+    assert entries["model-monitor-breach"]["eventTypes"] == [
+        "Microsoft.MachineLearningServices.RunStatusChanged"
+    ]
+    assert entries["model-monitor-breach"]["advancedFilters"] == [
+        {
+            "operatorType": "StringContains",
+            "key": "data.RunTags.azureml_modelmonitor_threshold_breached",
+            "values": ["has failed due to one or more features violating metric thresholds"],
+        }
+    ]
+    assert entries["run-completed"]["eventTypes"] == ["Microsoft.MachineLearningServices.RunCompleted"]
+    assert entries["run-completed"]["advancedFilters"] == [
+        {"operatorType": "StringIn", "key": "data.experimentName", "values": ["mlops"]}
+    ]
+    assert entries["run-ended"]["eventTypes"] == ["Microsoft.MachineLearningServices.RunStatusChanged"]
+    assert entries["run-ended"]["advancedFilters"] == [
+        {"operatorType": "StringIn", "key": "data.runStatus", "values": ["Completed", "Failed", "Canceled"]},
+        {"operatorType": "StringIn", "key": "data.experimentName", "values": ["mlops"]},
+    ]
+    assert entries["data-landed"]["advancedFilters"] == []
+    assert all(e["enableAdvancedFilteringOnArrays"] is False for e in entries.values())
+    # the v1 dataset monitors' event is routed nowhere any more
+    assert not any("DatasetDriftDetected" in t for e in entries.values() for t in e["eventTypes"])
+
+
+def test_single_value_and_range_operators_render_value_and_pairs(tmp_path: Path) -> None:
+    filters = [
+        {"operatorType": "NumberLessThan", "key": "data.rows", "value": 10},
+        {"operatorType": "BoolEquals", "key": "data.ok", "value": True},
+        {"operatorType": "NumberInRange", "key": "data.rows", "values": [[1, 5], [7.5, 9]]},
+        {"operatorType": "IsNotNull", "key": "Subject"},
+    ]
+    generated = infra.parameters(_environment(), _table(tmp_path, advanced_filters=filters))
+    entry = generated["parameters"]["subscriptions"]["value"][0]
+    assert entry["advancedFilters"] == filters
+
+
+def test_the_run_routes_follow_the_deployed_experiment() -> None:
+    main = _bicep(MAIN)
+    assert "MLOPS_AZURE_EXPERIMENT" in _outputs(main)
+    default = re.search(r"^var experimentName = .* \? .* : '([^']*)'$", main, re.MULTILINE)
+    assert default and default[1] == DEFAULTS["MLOPS_AZURE_EXPERIMENT"]
+    generated = infra.parameters(_environment(MLOPS_AZURE_EXPERIMENT="churn-prod"))
+    entries = {e["name"]: e for e in generated["parameters"]["subscriptions"]["value"]}
+    for name in ("run-completed", "run-ended"):
+        [experiment] = [f for f in entries[name]["advancedFilters"] if f["key"] == "data.experimentName"]
+        assert experiment["values"] == ["churn-prod"]
+    assert re.search(r"\{\w+\}", json.dumps(generated)) is None  # every placeholder filled in
+    with pytest.raises(ConfigError, match="MLOPS_AZURE_EXPERIMENT"):
+        infra.parameters(_environment(MLOPS_AZURE_EXPERIMENT="   "))
 
 
 def test_subscriptions_follow_the_deployed_container_names() -> None:
@@ -548,6 +610,13 @@ def test_subscriptions_bicep_uses_every_generated_field_and_no_other() -> None:
         assert "maxEventsPerBatch: 1" in body  # the functions take one event at a time
         assert re.search(r"deadLetterWithResourceIdentity: \{\s*identity: \{\s*type: 'SystemAssigned'", body)
         assert "blobContainerName: deadLetterContainerName" in body
+        filter_body = _block(body, body.index("filter: {"))
+        assert "advancedFilters: s.advancedFilters" in filter_body
+        assert "enableAdvancedFilteringOnArrays: s.enableAdvancedFilteringOnArrays" in filter_body
+
+
+def _string_in(*values: str) -> dict[str, object]:
+    return {"operatorType": "StringIn", "key": "data.a", "values": list(values)}
 
 
 def _table(tmp_path: Path, **changes: object) -> Path:
@@ -567,6 +636,17 @@ def _table(tmp_path: Path, **changes: object) -> Path:
         ({"name": "no spaces allowed"}, "names are 3-64"),
         ({"event_types": []}, "no event type"),
         ({"name": "run-completed", "topic": "workspace"}, "repeat on one topic"),
+        ({"subject_begins_with": "/containers/{landin}/"}, r"unknown placeholder \{landin\}"),
+        ({"advanced_fillters": []}, "unknown advanced_fillters"),
+        ({"advanced_filters": [_string_in("x")] * 26}, "26 advanced filters"),
+        (
+            {"advanced_filters": [_string_in(*"abcdefghijklm"), _string_in(*"nopqrstuvwxyz")]},
+            "26 filter values",
+        ),
+        ({"advanced_filters": [_string_in("x" * 513)]}, "513 characters"),
+        ({"advanced_filters": [{**_string_in("x"), "operatorType": "StringLike"}]}, "StringLike"),
+        ({"advanced_filters": [{**_string_in("x"), "key": "runStatus"}]}, "neither an envelope field"),
+        ({"enable_advanced_filtering_on_arrays": "yes"}, "true or false"),
     ],
 )
 def test_the_generator_refuses_what_event_grid_would(tmp_path: Path, changes: dict, message: str) -> None:
@@ -583,6 +663,7 @@ def test_the_generator_writes_the_parameters_file(tmp_path: Path, monkeypatch: p
     assert infra.target_functions() == list(
         dict.fromkeys(s.function for s in load(infra.containers_from({})))
     )
+    assert "on_monitor_alert" in infra.target_functions()
 
 
 # ---- azd and CI

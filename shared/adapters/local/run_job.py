@@ -2,34 +2,36 @@
 
 Azure ML runs `python -m shared.training ...` on a compute cluster and emits RunCompleted through Event Grid.
 Here the same command runs as a subprocess, and completion is published to the local host's workspace topic
-in Azure ML's documented event schema.
+in Azure ML's documented event schema, from the experiment MLOPS_AZURE_EXPERIMENT names, as in Azure: the
+routing table's run routes deliver only that experiment's runs.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
 import uuid
 from pathlib import Path
 
 from shared.adapters.local.paths import PROJECT_ROOT, artifact_root, mlflow_uri, topic_endpoint
-from shared.config import Settings
+from shared.config import Settings, experiment_name
 from shared.domain.messages import RUN_COMPLETED, RUN_STATUS_CHANGED
 
-EXPERIMENT = "mlops"
 log = logging.getLogger("mlops.run_job")
 
 
 def main(folder: Path) -> int:
     settings = Settings.from_env()
     job = json.loads((folder / "job.json").read_text())
+    experiment = experiment_name(settings.raw)
     _status(folder, "Running")
     code = 1
     try:
         _fetch_inputs(job, folder, settings)
-        _ensure_experiment(settings)
+        _ensure_experiment(settings, experiment)
         command = [
             sys.executable,
             "-m",
@@ -47,11 +49,12 @@ def main(folder: Path) -> int:
         ]
         if job.get("champion_dir"):
             command += ["--champion", job["champion_dir"]]
-        code = subprocess.call(command, cwd=PROJECT_ROOT)
+        # the training entry point tracks into MLOPS_EXPERIMENT when no Azure ML run hosts it
+        code = subprocess.call(command, cwd=PROJECT_ROOT, env={**os.environ, "MLOPS_EXPERIMENT": experiment})
     finally:
         status = "Completed" if code == 0 else "Failed"
         _status(folder, status)
-        _announce(job, status, settings)
+        _announce(job, status, settings, experiment)
     return code
 
 
@@ -73,22 +76,22 @@ def _fetch_inputs(job: dict, folder: Path, settings: Settings) -> None:
     (inputs / "config.json").write_text(json.dumps(job["config"], indent=1))
 
 
-def _ensure_experiment(settings: Settings) -> None:
+def _ensure_experiment(settings: Settings, experiment: str) -> None:
     """Keep artifacts under MLOPS_HOME rather than wherever the process happens to run."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=mlflow_uri(settings.home))
-    if client.get_experiment_by_name(EXPERIMENT) is None:
-        client.create_experiment(EXPERIMENT, artifact_location=artifact_root(settings.home).as_uri())
+    if client.get_experiment_by_name(experiment) is None:
+        client.create_experiment(experiment, artifact_location=artifact_root(settings.home).as_uri())
 
 
-def _announce(job: dict, status: str, settings: Settings) -> None:
+def _announce(job: dict, status: str, settings: Settings, experiment: str) -> None:
     from azure.core.credentials import AzureKeyCredential
     from azure.eventgrid import EventGridEvent, EventGridPublisherClient
 
     data = {
-        "experimentId": EXPERIMENT,
-        "experimentName": EXPERIMENT,
+        "experimentId": experiment,
+        "experimentName": experiment,
         "runId": job["run_id"],
         "runType": "command",
         "runTags": job.get("tags") or {},
@@ -99,7 +102,7 @@ def _announce(job: dict, status: str, settings: Settings) -> None:
         event_type, data["runStatus"] = RUN_STATUS_CHANGED, status
     event = EventGridEvent(
         id=str(uuid.uuid4()),
-        subject=f"experiments/{EXPERIMENT}/runs/{job['run_id']}",
+        subject=f"experiments/{experiment}/runs/{job['run_id']}",
         event_type=event_type,
         data=data,
         data_version="2",

@@ -12,13 +12,14 @@ import pytest
 
 from shared.domain.messages import (
     BlobCreated,
-    DriftDetected,
     ModelDeployed,
     ModelRegistered,
+    MonitorAlert,
     Rejected,
     RunCompleted,
     RunStatusChanged,
     UnknownEvent,
+    from_trigger,
     parse_body,
 )
 
@@ -107,12 +108,11 @@ def test_sample_model_deployed_lists_its_model_ids() -> None:
     assert message.model_ids == ("sklearn_regression_model:1", "sklearn_regression_model:2")
 
 
-def test_sample_dataset_drift_detected_is_a_drift() -> None:
+def test_sample_dataset_drift_detected_of_the_retired_v1_monitors_is_not_understood() -> None:
     message = parse_one(sample("dataset_drift_detected"))
 
-    assert isinstance(message, DriftDetected)
-    assert message.drift_share == pytest.approx(0.835, abs=1e-3)
-    assert message.model_name == "myDriftMonitor"
+    assert isinstance(message, UnknownEvent)
+    assert message.envelope.event_type == "Microsoft.MachineLearningServices.DatasetDriftDetected"
 
 
 # --- how real deliveries differ -------------------------------------------------------------------------------
@@ -305,3 +305,207 @@ def test_an_unknown_event_type_in_cloud_events_schema_is_unknown() -> None:
     message = parse_one({"specversion": "1.0", "id": "1", "source": "s", "type": "Contoso.X", "data": None})
 
     assert isinstance(message, UnknownEvent)
+
+
+# --- Azure ML model monitor alerts (RunStatusChanged with the breach tag) ---------------------------------------
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "events"
+
+
+def fixture(name: str) -> dict[str, Any]:
+    [item] = json.loads((FIXTURES / f"{name}.eventgrid.json").read_text())
+    return item
+
+
+def with_data(item: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    return {**item, "data": {**item["data"], **changes}}
+
+
+def test_a_monitor_breach_is_a_monitor_alert_naming_its_signal_and_run() -> None:
+    message = parse_one([fixture("model_monitor_breach")])
+
+    assert isinstance(message, MonitorAlert)
+    assert message.signal == "credit_monitor_data_drift"
+    assert message.run_id == "credit_monitor-20260301-evaluate_thresholds"
+    assert (message.experiment_name, message.status) == ("credit_monitor", "Completed")
+    assert message.breach.startswith("The signal 'credit_monitor_data_drift' has failed due to")
+    assert '"group":"INCOME"' in message.breach
+    assert message.envelope.id == "f3b7c6a0-55d4-4a8e-9f41-2c0e7f3d9b10"
+
+
+def test_microsofts_run_status_changed_sample_is_no_monitor_alert() -> None:
+    message = parse_one([fixture("run_status_changed")])
+
+    assert isinstance(message, RunCompleted)  # its runTags are empty; "failed" is terminal
+    assert (message.status, message.experiment_name) == ("Failed", "automl-local-regression")
+
+
+@pytest.mark.parametrize(
+    ("tags_key", "tag_key"),
+    [
+        ("runTags", "azureml_modelmonitor_threshold_breached"),
+        ("RunTags", "azureml_modelmonitor_threshold_breached"),
+        ("RUNTAGS", "AzureML_ModelMonitor_Threshold_Breached"),
+    ],
+)
+def test_the_breach_tag_is_found_whatever_the_case_of_its_keys(tags_key: str, tag_key: str) -> None:
+    item = fixture("model_monitor_breach")
+    text = item["data"].pop("runTags")["azureml_modelmonitor_threshold_breached"]
+    item["data"][tags_key] = {tag_key: text}
+
+    message = parse_one([item])
+
+    assert isinstance(message, MonitorAlert) and message.signal == "credit_monitor_data_drift"
+
+
+@pytest.mark.parametrize("status", ["Running", "Completed", "Failed", "finalizing", None])
+def test_any_status_change_of_a_tagged_run_is_a_monitor_alert(status: Any) -> None:
+    message = parse_one([with_data(fixture("model_monitor_breach"), runStatus=status)])
+
+    assert isinstance(message, MonitorAlert)
+    assert message.status == (status or "")
+
+
+def test_a_breach_text_that_names_no_signal_is_still_an_alert() -> None:
+    tags = {"azureml_modelmonitor_threshold_breached": "thresholds were violated"}
+    message = parse_one([with_data(fixture("model_monitor_breach"), runTags=tags)])
+
+    assert isinstance(message, MonitorAlert) and message.signal == ""
+
+
+@pytest.mark.parametrize(
+    "tags", [{}, {"azureml_modelmonitor_threshold_breached": None}, {"x": "y"}, "tags", []]
+)
+def test_a_status_change_without_the_tag_is_a_plain_status_change(tags: Any) -> None:
+    message = parse_one([with_data(fixture("model_monitor_breach"), runTags=tags, runStatus="Running")])
+
+    assert isinstance(message, RunStatusChanged)
+
+
+def test_a_blank_tag_says_nothing() -> None:
+    tags = {"azureml_modelmonitor_threshold_breached": "  "}
+    message = parse_one([with_data(fixture("model_monitor_breach"), runTags=tags)])
+
+    assert isinstance(message, RunCompleted)
+
+
+def test_the_tag_on_a_run_completed_event_is_not_a_monitor_alert() -> None:
+    item = {**fixture("model_monitor_breach"), "eventType": "Microsoft.MachineLearningServices.RunCompleted"}
+
+    assert isinstance(parse_one([item]), RunCompleted)  # the monitor route takes RunStatusChanged only
+
+
+JSON_VALUES = [None, True, False, 0, -1, 1.5, "", " ", "text", [], [1, "a"], {}, {"a": {"b": [None]}}]
+
+
+def _paths(value: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every field of a JSON object, nested ones included."""
+    found = []
+    for key, inner in value.items():
+        found.append((*prefix, key))
+        if isinstance(inner, dict):
+            found += _paths(inner, (*prefix, key))
+    return found
+
+
+def _set(item: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    changed = json.loads(json.dumps(item))
+    target = changed
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return changed
+
+
+MONITOR_EVENT = fixture("model_monitor_breach")
+
+
+@pytest.mark.parametrize("path", _paths(MONITOR_EVENT), ids=".".join)
+def test_any_json_value_in_any_field_of_a_monitor_event_parses_or_is_rejected(path: tuple[str, ...]) -> None:
+    for value in JSON_VALUES:
+        parsed = parse_one([_set(MONITOR_EVENT, path, value)])
+        assert isinstance(parsed, MonitorAlert | RunStatusChanged | RunCompleted | UnknownEvent | Rejected)
+        if isinstance(parsed, MonitorAlert):
+            assert all(
+                isinstance(text, str)
+                for text in (
+                    parsed.run_id,
+                    parsed.signal,
+                    parsed.breach,
+                    parsed.status,
+                    parsed.experiment_name,
+                )
+            )
+            assert parsed.run_id and parsed.breach
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("runId", 42, "runId is the number 42, not text"),
+        ("runId", ["r"], "runId is a list"),
+        ("runStatus", {"s": 1}, "runStatus is an object"),
+        ("experimentName", True, "experimentName is the boolean true"),
+    ],
+)
+def test_a_monitor_alert_field_of_the_wrong_type_is_a_rejection(field: str, value: Any, reason: str) -> None:
+    parsed = parse_one([with_data(MONITOR_EVENT, **{field: value})])
+
+    assert isinstance(parsed, Rejected) and reason in parsed.reason
+    assert parsed.envelope is not None and parsed.envelope.id == MONITOR_EVENT["id"]
+
+
+@pytest.mark.parametrize(("value", "kind"), [(7, "the number 7"), (["x"], "a list"), ({"a": 1}, "an object")])
+def test_a_breach_tag_that_is_not_text_is_a_rejection(value: Any, kind: str) -> None:
+    tags = {"azureml_modelmonitor_threshold_breached": value}
+    parsed = parse_one([with_data(MONITOR_EVENT, runTags=tags)])
+
+    assert isinstance(parsed, Rejected)
+    assert f"runTags.azureml_modelmonitor_threshold_breached is {kind}, not text" in parsed.reason
+
+
+def test_a_monitor_alert_without_a_run_id_takes_it_from_the_subject() -> None:
+    parsed = parse_one([with_data(MONITOR_EVENT, runId=None)])
+
+    assert isinstance(parsed, MonitorAlert) and parsed.run_id == "credit_monitor-20260301-evaluate_thresholds"
+    nowhere = {**with_data(MONITOR_EVENT, runId=""), "subject": ""}
+    assert isinstance(parse_one([nowhere]), Rejected)
+
+
+# --- what a trigger hands over -----------------------------------------------------------------------------------
+
+
+def _from_trigger(**changes: Any) -> Any:
+    fields: dict[str, Any] = {
+        "id": MONITOR_EVENT["id"],
+        "event_type": MONITOR_EVENT["eventType"],
+        "topic": MONITOR_EVENT["topic"],
+        "subject": MONITOR_EVENT["subject"],
+        "data": MONITOR_EVENT["data"],
+        "time": datetime(2026, 3, 1, tzinfo=UTC),
+    }
+    return from_trigger(**{**fields, **changes})
+
+
+def test_what_a_trigger_hands_over_parses_like_the_body() -> None:
+    assert _from_trigger() == replace(parse_one([MONITOR_EVENT]), envelope=_from_trigger().envelope)
+    assert isinstance(_from_trigger(), MonitorAlert)
+
+
+@pytest.mark.parametrize("field", ["id", "event_type", "topic", "subject", "data", "time"])
+def test_any_json_value_in_any_field_a_trigger_hands_over_parses_or_is_rejected(field: str) -> None:
+    for value in JSON_VALUES:
+        parsed = _from_trigger(**{field: value})
+        assert isinstance(parsed, MonitorAlert | RunStatusChanged | RunCompleted | UnknownEvent | Rejected), (
+            value
+        )
+        if field in ("id", "event_type") and value in (None, ""):
+            assert isinstance(parsed, Rejected) and "no id or type" in parsed.reason
+        if (
+            field in ("id", "event_type", "topic", "subject")
+            and value is not None
+            and not isinstance(value, str)
+        ):
+            assert isinstance(parsed, Rejected) and "not text" in parsed.reason
+        if field == "data" and value is not None and not isinstance(value, dict | str):
+            assert isinstance(parsed, Rejected) and "not an object" in parsed.reason

@@ -3,8 +3,10 @@ when drift asks for retraining. Assertions are on what a user sees: reports, eve
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,15 +15,18 @@ import pytest
 
 from shared.domain import capture
 from shared.domain.messages import DriftDetected
-from shared.handlers.drift import check_drift, on_drift_detected
+from shared.handlers.drift import check_drift, on_drift_detected, on_monitor_alert
 from shared.ports import ModelVersion, RunResults
+from shared.state import monitors, requests
 from shared.state.datasets import build_manifest, save_manifest
+from shared.state.records import MonitorRun
 from tests.builders import (
     actions,
     capture_traffic,
     drift_detected,
     good_csv,
     land,
+    monitor_alert,
     put_production,
     request_events,
     request_state,
@@ -390,3 +395,176 @@ def test_drift_with_new_data_trains_on_the_new_data() -> None:
     assert run_id is not None
     assert run_state(deps, run_id)["request"]["causes"] == ["data", "drift"]
     assert deps.audit.verify() == []
+
+
+# --- Azure ML model monitor alerts -> retraining, once per monitor run ---------------------------------------------
+
+
+def test_a_monitor_breach_asks_for_training_naming_the_monitor_and_its_run() -> None:
+    deps = make_deps()
+
+    on_monitor_alert(monitor_alert(deps, "evt-mon", run_id="mon-run-1"), deps)
+
+    request = request_state(deps)
+    assert request is not None
+    assert (request["causes"], request["events"]) == (["monitor:credit_monitor_data_drift"], ["evt-mon"])
+    [requested] = actions(deps, "training.requested")
+    assert requested.actor == "on_monitor_alert"
+    assert requested.detail["cause"] == "monitor:credit_monitor_data_drift"
+    assert requested.detail["monitor_run"] == "mon-run-1"
+    assert requested.detail["monitor_experiment"] == "credit_monitor"
+    assert requested.detail["monitor_run_subject"] == "experiments/exp-credit/runs/mon-run-1"
+    assert requested.detail["breach"].startswith("The signal 'credit_monitor_data_drift' has failed")
+    assert deps.audit.verify() == []
+
+
+def test_later_status_changes_of_the_same_monitor_run_ask_for_nothing_more() -> None:
+    deps = make_deps(MLOPS_DRIFT_COOLDOWN_SECONDS="0")  # no cooldown: only the run's record holds them back
+    on_monitor_alert(monitor_alert(deps, "evt-running", run_id="mon-run-1", status="Running"), deps)
+    on_monitor_alert(monitor_alert(deps, "evt-completed", run_id="mon-run-1", status="Completed"), deps)
+
+    assert request_events(deps) == ["evt-running"]
+    [repeated] = actions(deps, "monitor.repeated")
+    assert (repeated.subject, repeated.detail["first_event"]) == ("mon-run-1", "evt-running")
+
+    requests.consume(deps.state, ("evt-running",))  # as a run answering the request does
+    assert request_events(deps) == []
+    on_monitor_alert(monitor_alert(deps, "evt-late", run_id="mon-run-1", status="Completed"), deps)
+    assert request_events(deps) == []
+
+
+def test_a_redelivered_monitor_event_is_not_its_own_repeat() -> None:
+    deps = make_deps()
+    on_monitor_alert(monitor_alert(deps, "evt-mon"), deps)
+    on_monitor_alert(monitor_alert(deps, "evt-mon"), deps)
+
+    assert request_events(deps) == ["evt-mon"]
+    assert actions(deps, "monitor.repeated") == []
+    assert len(actions(deps, "training.requested")) == 1
+
+
+def test_a_redelivery_after_a_crash_between_the_runs_record_and_the_request_still_asks() -> None:
+    deps = make_deps()
+    alert = monitor_alert(deps, "evt-mon")
+    monitors.first_alert(
+        deps.state, MonitorRun(alert.run_id, "evt-mon", alert.signal, deps.clock().isoformat())
+    )
+    on_monitor_alert(alert, deps)  # the platform's retry of the event that crashed
+
+    assert request_events(deps) == ["evt-mon"]
+
+
+def test_monitor_alerts_share_the_drift_cooldown() -> None:
+    deps = make_deps(MLOPS_DRIFT_COOLDOWN_SECONDS="86400")
+    on_drift_detected(drift_detected(deps, event_id="evt-drift"), deps)
+    deps.clock.advance(3600)
+    on_monitor_alert(monitor_alert(deps, "evt-mon", run_id="mon-run-1"), deps)
+
+    assert request_events(deps) == ["evt-drift"]
+    [cooldown] = actions(deps, "drift.cooldown")
+    assert (cooldown.subject, cooldown.detail["requested_by"]) == (
+        "monitor:credit_monitor_data_drift",
+        "evt-drift",
+    )
+    assert cooldown.detail["monitor_run"] == "mon-run-1"
+
+    deps.clock.advance(86400)
+    on_monitor_alert(monitor_alert(deps, "evt-mon-2", run_id="mon-run-2"), deps)
+    assert request_events(deps) == ["evt-drift", "evt-mon-2"]
+
+
+def test_a_monitor_alert_holds_the_cooldown_for_our_own_drift_events() -> None:
+    deps = make_deps(MLOPS_DRIFT_COOLDOWN_SECONDS="86400")
+    on_monitor_alert(monitor_alert(deps, "evt-mon"), deps)
+    on_drift_detected(drift_detected(deps, event_id="evt-drift"), deps)
+
+    assert request_events(deps) == ["evt-mon"]
+    assert actions(deps, "drift.cooldown")[0].detail["requested_by"] == "evt-mon"
+
+
+def test_two_monitors_breaching_within_the_cooldown_ask_once() -> None:
+    deps = make_deps(MLOPS_DRIFT_COOLDOWN_SECONDS="86400")
+    on_monitor_alert(monitor_alert(deps, "evt-a", run_id="run-a", signal="credit_monitor_data_drift"), deps)
+    on_monitor_alert(
+        monitor_alert(deps, "evt-b", run_id="run-b", signal="credit_monitor_prediction_drift"), deps
+    )
+
+    assert request_events(deps) == ["evt-a"]
+    assert [c.detail["monitor_signal"] for c in actions(deps, "drift.cooldown")] == [
+        "credit_monitor_prediction_drift"
+    ]
+
+
+def test_a_breach_that_names_no_signal_is_named_by_its_experiment() -> None:
+    deps = make_deps()
+    alert = monitor_alert(deps, "evt-mon")
+
+    on_monitor_alert(dataclasses.replace(alert, signal=""), deps)
+
+    assert actions(deps, "training.requested")[0].detail["cause"] == "monitor:credit_monitor"
+
+
+FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "events" / "model_monitor_breach.eventgrid.json"
+JSON_VALUES = [None, True, 0, 1.5, "", "text", [], ["a", 1], {}, {"a": [None]}]
+
+
+def _fields(value: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = []
+    for key, inner in value.items():
+        found.append((*prefix, key))
+        if isinstance(inner, dict):
+            found += _fields(inner, (*prefix, key))
+    return found
+
+
+def _delivered(item: dict[str, Any]) -> Any:
+    """What the Functions runtime hands `on_monitor_alert`: the event decoded by its own converter."""
+    from azure.functions import meta
+    from azure.functions.eventgrid import EventGridEventInConverter
+
+    return EventGridEventInConverter.decode(
+        meta.Datum(value=json.dumps(item), type="json"), trigger_metadata={}
+    )
+
+
+# eventTime is decoded by the runtime before the function runs (and Event Grid refuses events without a valid one)
+@pytest.mark.parametrize(
+    "path", [p for p in _fields(json.loads(FIXTURE.read_text())[0]) if p != ("eventTime",)]
+)
+def test_any_json_value_in_any_field_gets_an_answer_on_record_never_an_exception(
+    path: tuple[str, ...],
+) -> None:
+    from functions._trigger import parse
+    from shared.domain.messages import MonitorAlert
+    from shared.handlers.intake import admit
+
+    [template] = json.loads(FIXTURE.read_text())
+    for index, value in enumerate(JSON_VALUES):
+        deps = make_deps()
+        item = json.loads(json.dumps(template).replace("{subscription-id}", "s"))
+        item["topic"] = deps.settings.topics.workspace
+        item["id"] = f"evt-{index}"
+        target = item
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+
+        message = admit(parse(_delivered(item)), (MonitorAlert,), deps, "on_monitor_alert")
+        if message is not None:
+            on_monitor_alert(message, deps)
+
+        answered = {e.action for e in deps.audit.entries()}
+        assert answered & {"event.rejected", "training.requested"}, (path, value, answered)
+        if "event.rejected" in answered:
+            assert message is None
+
+
+def test_a_monitor_alert_counts_against_the_champion_in_production() -> None:
+    deps = make_deps(MLOPS_DRIFT_COOLDOWN_SECONDS="86400")
+    model = champion(deps)
+    on_monitor_alert(monitor_alert(deps, "evt-mon", run_id="run-a"), deps)
+    assert actions(deps, "training.requested")[0].detail["model"] == model.id
+
+    newer = champion(deps, version_seed=2)  # a new champion is a new episode: its drift asks again
+    on_drift_detected(drift_detected(deps, event_id="evt-drift", version=newer.version), deps)
+    assert sorted(request_events(deps)) == ["evt-drift", "evt-mon"]

@@ -9,13 +9,15 @@ import pytest
 
 from shared.domain.messages import (
     BLOB_CREATED,
-    DATASET_DRIFT_DETECTED,
     DRIFT_DETECTED,
     MODEL_REGISTERED,
+    MONITOR_BREACH_TAG,
     RUN_COMPLETED,
+    RUN_STATUS_CHANGED,
     BlobCreated,
     DriftDetected,
     ModelRegistered,
+    MonitorAlert,
     Parsed,
     RunCompleted,
     RunStatusChanged,
@@ -27,6 +29,11 @@ from shared.handlers.intake import admit
 from tests.fakes import CUSTOM_TOPIC, STORAGE_TOPIC, WORKSPACE_TOPIC, FakeDeps, make_deps
 
 LANDING_SUBJECT = "/blobServices/default/containers/landing/blobs/data.csv"
+BREACH = {
+    "runId": "mon-1",
+    "runStatus": "Completed",
+    "runTags": {MONITOR_BREACH_TAG: "The signal 'm_data_drift' has failed due to one or more features ..."},
+}
 
 
 def message(
@@ -64,7 +71,7 @@ def deps() -> FakeDeps:
             (ModelRegistered,),
         ),
         (message(DRIFT_DETECTED, CUSTOM_TOPIC, {"driftShare": 0.7}), (DriftDetected,)),
-        (message(DATASET_DRIFT_DETECTED, WORKSPACE_TOPIC, {"driftCoefficient": 0.7}), (DriftDetected,)),
+        (message(RUN_STATUS_CHANGED, WORKSPACE_TOPIC, BREACH), (MonitorAlert,)),
     ],
 )
 def test_events_from_their_configured_topic_are_admitted(
@@ -92,6 +99,8 @@ def test_topic_comparison_ignores_case(deps: FakeDeps) -> None:
         (message(RUN_COMPLETED, STORAGE_TOPIC, {"runId": "r1"}), (RunCompleted,)),
         # an MLOps.* event must come from our custom topic, not from the workspace
         (message(DRIFT_DETECTED, WORKSPACE_TOPIC, {"driftShare": 0.7}), (DriftDetected,)),
+        # a monitor's alert comes from the workspace, never from our custom topic
+        (message(RUN_STATUS_CHANGED, CUSTOM_TOPIC, BREACH), (MonitorAlert,)),
     ],
 )
 def test_events_from_a_foreign_topic_are_rejected_and_audited(
@@ -149,3 +158,14 @@ def test_every_rejection_is_one_audit_entry_and_the_chain_holds(deps: FakeDeps) 
 
     assert len(rejections(deps)) == 3
     assert deps.audit.verify() == []
+
+
+def test_the_retired_v1_dataset_drift_event_is_no_longer_understood(deps: FakeDeps) -> None:
+    parsed = message(
+        "Microsoft.MachineLearningServices.DatasetDriftDetected", WORKSPACE_TOPIC, {"driftCoefficient": 0.7}
+    )
+
+    assert admit(parsed, (DriftDetected,), deps, "on_drift_detected") is None
+
+    [(_, _, reason)] = rejections(deps)
+    assert reason.endswith("DatasetDriftDetected is not handled by on_drift_detected")
