@@ -21,7 +21,7 @@ from shared.domain.messages import (
     typed,
 )
 from shared.handlers.data import on_blob_created
-from shared.handlers.labels import on_labels_landed
+from shared.handlers.labels import captured_endpoint, on_labels_landed
 from shared.handlers.release import advance, on_model_registered, release_id
 from shared.handlers.training import on_run_completed, start_training_if_due
 from shared.ports import ModelVersion
@@ -249,7 +249,8 @@ def serve(
         record = capture.CapturedRecord(
             collection, correlation_id, at, data, deployment, model_version, mirrored
         )
-        name = capture.blob_path(MODEL, deployment, collection, at, f"test-{correlation_id}")
+        endpoint = captured_endpoint(deps.settings)
+        name = capture.blob_path(endpoint, deployment, collection, at, f"test-{correlation_id}")
         deps.blobs.write(deps.settings.containers.inference, name, capture.encode(record, "tests"))
     return [capture.row_id(correlation_id, i, len(rows)) for i in range(len(rows))]
 
@@ -259,7 +260,7 @@ def label_csv(labels: Mapping[str, Any], column: str = "target") -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def land_labels(deps: FakeDeps, name: str, data: bytes, event_id: str | None = None) -> BlobCreated:
+def land_labels(deps: Deps, name: str, data: bytes, event_id: str | None = None) -> BlobCreated:
     """Put a label file in the labels container and deliver its BlobCreated."""
     container = deps.settings.containers.labels
     deps.blobs.write(container, name, data)
