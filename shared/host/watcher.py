@@ -66,18 +66,28 @@ class BlobWatcher:
         self._thread.join(timeout=10)
 
     def poll(self) -> int:
-        """Announce every blob version not seen before; returns how many."""
-        events = []
+        """Announce every blob version not seen before; returns how many. A container that cannot be listed
+        is tried again next time and holds up no other; a version counts as seen once it is published."""
+        announced = 0
         for container in self._containers:
-            for info in self._blobs.list(container):
-                key = (container, info.name, info.etag)
-                if key in self._seen:
-                    continue
-                self._seen.add(key)
-                events.append(blob_created_event(info, self._blobs.url(container, info.name), self._topic))
-        if events:
-            self._publish(events)
-        return len(events)
+            try:
+                found = [
+                    ((container, info.name, info.etag), info)
+                    for info in self._blobs.list(container)
+                    if (container, info.name, info.etag) not in self._seen
+                ]
+            except Exception:
+                log.exception(
+                    "listing a watched container failed; trying again", extra={"container": container}
+                )
+                continue
+            if found:
+                self._publish(
+                    [blob_created_event(i, self._blobs.url(container, i.name), self._topic) for _, i in found]
+                )
+                self._seen.update(key for key, _ in found)
+                announced += len(found)
+        return announced
 
     def _loop(self) -> None:
         while not self._stop.wait(self._interval):
