@@ -68,20 +68,35 @@ def interval(
     data: Sample, metric: str, value: float, *, level: float, resamples: int, seed: int
 ) -> LiveMetric:
     """`value` (the point metric) with its percentile bootstrap interval at `level`."""
+    return intervals(data, {metric: value}, level=level, resamples=resamples, seed=seed)[metric]
+
+
+def intervals(
+    data: Sample, values: dict[str, float], *, level: float, resamples: int, seed: int
+) -> dict[str, LiveMetric]:
+    """Each metric's point value with its interval, all from the same resamples (drawn once: the draws are
+    most of the cost), so each equals what `interval` gives alone."""
     import numpy as np
 
     from shared.training.comparison import resampled, weighted_metric
     from shared.training.metrics import Outputs
 
+    names = list(values)
+    if not names:
+        return {}
     outputs = Outputs(data.predicted, known=data.classes)
-    formula = weighted_metric(data.task, metric, data.truth, outputs, data.classes)
-    values = resampled(formula, data.rows, resamples, seed)
-    valid = values[np.isfinite(values)]
-    if len(valid) == 0:
-        return LiveMetric(metric, value, None, None, level, data.rows)
+    formulas = [weighted_metric(data.task, name, data.truth, outputs, data.classes) for name in names]
+    drawn = resampled(lambda w: np.stack([f(w) for f in formulas], axis=1), data.rows, resamples, seed)
     tail = (1.0 - level) / 2.0
-    low, high = np.quantile(valid, [tail, 1.0 - tail])
-    return LiveMetric(metric, value, float(low), float(high), level, data.rows)
+    measured = {}
+    for column, name in enumerate(names):
+        valid = drawn[:, column][np.isfinite(drawn[:, column])]
+        if len(valid) == 0:
+            measured[name] = LiveMetric(name, values[name], None, None, level, data.rows)
+            continue
+        low, high = np.quantile(valid, [tail, 1.0 - tail])
+        measured[name] = LiveMetric(name, values[name], float(low), float(high), level, data.rows)
+    return measured
 
 
 def greater_is_better(metric: str) -> bool:

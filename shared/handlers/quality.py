@@ -213,7 +213,7 @@ def _judge(deps: Deps, version: str, rows: _Joined, production: Production) -> d
             "seed": settings.training.seed,
         }
         wanted = {metric, *(gate.metric for gate in floors)} & set(points)
-        measured = {name: quality.interval(data, name, points[name], **options) for name in sorted(wanted)}
+        measured = quality.intervals(data, {name: points[name] for name in sorted(wanted)}, **options)
     verdict = judge(
         measured.get(metric) if metric else None,
         rows=data.rows,

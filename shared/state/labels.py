@@ -72,9 +72,14 @@ class Lookup:
             self._names.setdefault(hour_folder + "/", []).append(info.name)
         self._deployment = deployment
         self._loaded: OrderedDict[str, dict[str, Label]] = OrderedDict()
+        self._last_hour: datetime | None = None
+        self._last_folder = ""
 
     def get(self, row_id: str, served_at: datetime) -> Label | None:
-        return self._hour(folder(self._deployment, served_at)).get(row_id)
+        hour = hour_of(served_at)
+        if hour != self._last_hour:  # rows come hour by hour: name the folder once per hour
+            self._last_hour, self._last_folder = hour, folder(self._deployment, hour)
+        return self._hour(self._last_folder).get(row_id)
 
     def _hour(self, name: str) -> dict[str, Label]:
         if name in self._loaded:

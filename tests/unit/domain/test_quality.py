@@ -182,3 +182,12 @@ def test_verdicts_are_plain_json() -> None:
         "level": 0.95,
         "rows": 500,
     }
+
+
+def test_intervals_drawn_together_equal_intervals_drawn_alone() -> None:
+    data = regression(200, 0.5)
+    points = quality.points(data)
+    together = quality.intervals(data, {"rmse": points["rmse"], "r2": points["r2"]}, **OPTIONS)
+    assert together == {
+        name: quality.interval(data, name, points[name], **OPTIONS) for name in ("rmse", "r2")
+    }
