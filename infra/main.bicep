@@ -51,6 +51,9 @@ param retrainSchedule string = '0 0 3 * * 0'
 @description('NCRONTAB of the drift_check timer (MLOPS_DRIFT_SCHEDULE).')
 param driftSchedule string = '0 0 2 * * *'
 
+@description('NCRONTAB of the quality_check timer (MLOPS_QUALITY_SCHEDULE).')
+param qualitySchedule string = '0 0 4 * * *'
+
 @description('VM size of the training compute cluster.')
 param computeVmSize string = 'Standard_DS3_v2'
 
@@ -120,6 +123,7 @@ var containers = {
   quarantine: 'quarantine'
   datasets: 'datasets'
   inference: 'inference'
+  labels: 'labels'
   reports: 'reports'
   state: 'state'
   audit: 'audit'
@@ -389,6 +393,7 @@ module functionApp 'app/function.bicep' = {
     reconcileSchedule: reconcileSchedule
     retrainSchedule: retrainSchedule
     driftSchedule: driftSchedule
+    qualitySchedule: qualitySchedule
     deploymentInstanceType: deploymentInstanceType
     deploymentInstanceCount: deploymentInstanceCount
     approverAppClientId: approverAppClientId
@@ -433,5 +438,6 @@ output STORAGE_SYSTEM_TOPIC_NAME string = storageTopic.outputs.name
 output WORKSPACE_SYSTEM_TOPIC_NAME string = workspaceTopic.outputs.name
 output CUSTOM_TOPIC_NAME string = customTopic.outputs.name
 output MLOPS_CONTAINER_LANDING string = containers.landing
+output MLOPS_CONTAINER_LABELS string = containers.labels
 output MLOPS_CONTAINER_DEADLETTER string = containers.deadletter
 output MLOPS_AZURE_EXPERIMENT string = experimentName

@@ -3,6 +3,7 @@ plain JSON (what `status` and `lineage` show), so assertions read like what a us
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +25,7 @@ from shared.domain.messages import (
     typed,
 )
 from shared.handlers.data import on_blob_created
+from shared.handlers.labels import captured_endpoint, on_labels_landed
 from shared.handlers.release import advance, on_model_registered, release_id
 from shared.handlers.training import on_run_completed, start_training_if_due
 from shared.ports import ModelVersion
@@ -307,3 +309,43 @@ def second_release(deps: FakeDeps) -> str:
     rid = deploy(deps, deps.registry.models[MODEL][1])
     deps.endpoints.set_state("model-v2", "Succeeded")
     return rid
+
+
+# --- served traffic and late labels -------------------------------------------------------------------------------
+
+
+def serve(
+    deps: Deps,
+    deployment: str,
+    correlation_id: str,
+    rows: Sequence[dict[str, Any]],
+    answers: Sequence[Any],
+    at: datetime,
+    model_version: str = "",
+    mirrored: bool = False,
+) -> list[str]:
+    """Capture one scored request as the data collector would (inputs and answers, in the inference container,
+    under the endpoint the checks read); returns the ids of its rows, which late labels name."""
+    answered = tuple(a if isinstance(a, dict) else {capture.PREDICTION: a} for a in answers)
+    for collection, data in ((capture.INPUTS, tuple(rows)), (capture.OUTPUTS, answered)):
+        record = capture.CapturedRecord(
+            collection, correlation_id, at, data, deployment, model_version, mirrored
+        )
+        endpoint = captured_endpoint(deps.settings)
+        name = capture.blob_path(endpoint, deployment, collection, at, f"test-{correlation_id}")
+        deps.blobs.write(deps.settings.containers.inference, name, capture.encode(record, "tests"))
+    return [capture.row_id(correlation_id, i, len(rows)) for i in range(len(rows))]
+
+
+def label_csv(labels: Mapping[str, Any], column: str = "target") -> bytes:
+    lines = [f"correlation_id,{column}", *(f"{row_id},{value}" for row_id, value in labels.items())]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def land_labels(deps: Deps, name: str, data: bytes, event_id: str | None = None) -> BlobCreated:
+    """Put a label file in the labels container and deliver its BlobCreated."""
+    container = deps.settings.containers.labels
+    deps.blobs.write(container, name, data)
+    message = blob_created(deps, name, event_id or f"evt-{name}", container)
+    on_labels_landed(message, deps)
+    return message

@@ -18,7 +18,7 @@ param computeName string
 param datastoreName string
 param endpointName string
 
-@description('Container names by role: landing, quarantine, datasets, inference, reports, state, audit, deadletter.')
+@description('Container names by role: landing, quarantine, datasets, inference, labels, reports, state, audit, deadletter.')
 param containers object
 
 param modelName string
@@ -28,6 +28,7 @@ param requireApproval bool
 param reconcileSchedule string
 param retrainSchedule string
 param driftSchedule string
+param qualitySchedule string
 param deploymentInstanceType string
 param deploymentInstanceCount int
 
@@ -90,6 +91,7 @@ var mlopsSettings = {
   MLOPS_CONTAINER_QUARANTINE: containers.quarantine
   MLOPS_CONTAINER_DATASETS: containers.datasets
   MLOPS_CONTAINER_INFERENCE: containers.inference
+  MLOPS_CONTAINER_LABELS: containers.labels
   MLOPS_CONTAINER_REPORTS: containers.reports
   MLOPS_CONTAINER_STATE: containers.state
   MLOPS_CONTAINER_AUDIT: containers.audit
@@ -101,6 +103,7 @@ var mlopsSettings = {
   MLOPS_RECONCILE_SCHEDULE: reconcileSchedule
   MLOPS_RETRAIN_SCHEDULE: retrainSchedule
   MLOPS_DRIFT_SCHEDULE: driftSchedule
+  MLOPS_QUALITY_SCHEDULE: qualitySchedule
 }
 
 module app 'br/public:avm/res/web/site:0.15.1' = {

@@ -1,11 +1,13 @@
 """Typed settings, read once from the environment: every `MLOPS_*` setting is declared once (`settings`,
-`resources`, `azure`), and the list of them, the parsing and the README's tables are derived (`declare`).
+`resources`, `azure`, `quality`), and the list of them, the parsing and the README's tables are derived
+(`declare`).
 
 `python -m shared.config --markdown` prints the README's configuration reference.
 """
 
 from shared.config.azure import AzureSettings, experiment_name
 from shared.config.declare import ConfigError, Setting, declared
+from shared.config.quality import QualitySettings
 from shared.config.resources import (
     AZURITE_CONNECTION_STRING,
     Containers,
@@ -40,6 +42,7 @@ __all__ = [
     "EventsSettings",
     "GateSettings",
     "LocalSettings",
+    "QualitySettings",
     "ReleaseSettings",
     "RunSettings",
     "Schedules",

@@ -137,6 +137,12 @@ class Containers:
     inference: str = setting(
         "MLOPS_CONTAINER_INFERENCE", "inference", TEXT, "Production inputs logged for drift checks."
     )
+    labels: str = setting(
+        "MLOPS_CONTAINER_LABELS",
+        "labels",
+        TEXT,
+        "Late labels: files of correlation ids and true values, for the quality check.",
+    )
     reports: str = setting("MLOPS_CONTAINER_REPORTS", "reports", TEXT, "Drift reports (HTML and JSON).")
     state: str = setting(
         "MLOPS_CONTAINER_STATE",

@@ -35,6 +35,7 @@ from shared.config.declare import (
     raw_values,
     setting,
 )
+from shared.config.quality import QualitySettings
 from shared.config.resources import Containers, EventsSettings, LocalSettings, StorageSettings, Topics
 
 if TYPE_CHECKING:
@@ -240,6 +241,9 @@ class Schedules:
     drift_check: str = setting(
         "MLOPS_DRIFT_SCHEDULE", "0 0 2 * * *", TEXT, "Schedule of the `drift_check` timer."
     )
+    quality_check: str = setting(
+        "MLOPS_QUALITY_SCHEDULE", "0 0 4 * * *", TEXT, "Schedule of the `quality_check` timer."
+    )
 
 
 @dataclass(frozen=True)
@@ -380,6 +384,7 @@ class Settings:
     runs: RunSettings = group(RunSettings)
     schedules: Schedules = group(Schedules)
     drift: DriftSettings = group(DriftSettings)
+    quality: QualitySettings = group(QualitySettings)
     release: ReleaseSettings = group(ReleaseSettings)
     raw: dict[str, str] = field(repr=False, default_factory=dict)
 

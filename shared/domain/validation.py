@@ -16,12 +16,15 @@ import codecs
 import csv
 import hashlib
 import io
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 SUPPORTED_FORMATS = (".csv", ".parquet")
+# Read for label files only (a schema built in code allows it): the training job reads the formats above.
+JSON_LINES = ".jsonl"
 TYPES = ("number", "integer", "text", "category")
 NUMERIC_TYPES = ("number", "integer")
 MAX_LEARNED_CATEGORIES = 20
@@ -115,7 +118,7 @@ class ColumnSpec:
         if kind == "category":
             if not isinstance(categories, list | tuple) or not categories:
                 raise SchemaError(f"column {column}: a category column needs a non-empty list of categories")
-            categories = tuple(sorted({_category(value) for value in categories}))
+            categories = tuple(sorted({category_text(value) for value in categories}))
         elif categories is not None:
             raise SchemaError(f"column {column}: categories apply to category columns only")
         return cls(kind, nullable, bounds["min"], bounds["max"], categories, **observed)
@@ -200,6 +203,7 @@ class Validation:
     observed: Schema | None = None
     format: str = ""
     encoding: str | None = None
+    table: Any = field(default=None, repr=False, compare=False)  # the frame read, for callers that use rows
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -238,11 +242,13 @@ def validate(name: str, data: bytes, schema: Schema | Mapping[str, Any] | None, 
         return Validation(False, reasons, sha, rows, problems=problems, format=format_)
 
     suffix = name[name.rfind(".") :].lower() if "." in name else ""
-    if suffix not in SUPPORTED_FORMATS:
+    lines = expected is not None and JSON_LINES in expected.formats
+    readable = (*SUPPORTED_FORMATS, JSON_LINES) if lines else SUPPORTED_FORMATS
+    if suffix not in readable:
         findings.add(
             UNSUPPORTED_FORMAT,
             None,
-            f"format {suffix or '(none)'} is not one of {', '.join(SUPPORTED_FORMATS)}",
+            f"format {suffix or '(none)'} is not one of {', '.join(readable)}",
         )
         return rejected()
     format_ = suffix[1:]
@@ -261,7 +267,7 @@ def validate(name: str, data: bytes, schema: Schema | Mapping[str, Any] | None, 
     if not data.strip():
         findings.add(EMPTY_FILE, None, "file is empty")
         return rejected(format_=format_)
-    encoding = (expected.encoding if expected else "utf-8") if suffix == ".csv" else None
+    encoding = (expected.encoding if expected else "utf-8") if suffix in (".csv", JSON_LINES) else None
     try:
         frame, header = _read(suffix, data, encoding, _text_columns(expected))
     except UnicodeDecodeError as error:
@@ -312,6 +318,7 @@ def validate(name: str, data: bytes, schema: Schema | Mapping[str, Any] | None, 
         observed,
         format_,
         encoding,
+        frame,
     )
 
 
@@ -361,7 +368,7 @@ def _check_column(column: str, values: Any, spec: ColumnSpec, is_target: bool, f
             )
     elif spec.type == "category" and spec.categories is not None:
         allowed = set(spec.categories)
-        text = [_category(v) for v in present.tolist()]
+        text = [category_text(v) for v in present.tolist()]
         unknown = sorted(set(text) - allowed)
         if unknown:
             count = sum(value not in allowed for value in text)
@@ -403,7 +410,7 @@ def _observe(frame: Any, encoding: str | None) -> Schema:
             low, high = (float(finite.min()), float(finite.max())) if len(finite) else (None, None)
             columns[str(column)] = ColumnSpec("number", nullable, observed_min=low, observed_max=high)
         else:
-            seen = sorted({_category(v) for v in present.tolist()})
+            seen = sorted({category_text(v) for v in present.tolist()})
             if len(seen) <= MAX_LEARNED_CATEGORIES and len(present) >= MIN_ROWS_PER_LEARNED_CATEGORY * len(
                 seen
             ):
@@ -422,10 +429,34 @@ def _read(suffix: str, data: bytes, encoding: str | None, text_columns: list[str
         return frame, [str(c) for c in frame.columns]
     # utf-8-sig: a byte-order mark (Excel writes one) must not become part of the first column's name.
     text = data.decode("utf-8-sig" if _is_utf8(encoding) else encoding or "utf-8")
+    if suffix == JSON_LINES:
+        return _json_lines(text, text_columns)
     header = next(csv.reader(io.StringIO(text)), [])
     # Declared text and category columns stay strings: "007" is not 7.
     frame = pd.read_csv(io.StringIO(text), dtype=dict.fromkeys(text_columns, str) or None)
     return frame, header
+
+
+def _json_lines(text: str, text_columns: list[str]) -> tuple[Any, list[str]]:
+    """One JSON object per line; a declared text column keeps its values as text (an id 7 is "7")."""
+    import pandas as pd
+
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"line {number} is not JSON: {error.msg}") from None
+        if not isinstance(row, dict):
+            raise ValueError(f"line {number} is not a JSON object")
+        for column in text_columns:
+            if row.get(column) is not None and not isinstance(row[column], str):
+                row[column] = category_text(row[column])
+        rows.append(row)
+    header = list(dict.fromkeys(str(key) for row in rows for key in row))
+    return pd.DataFrame.from_records(rows, columns=header), header
 
 
 def _text_columns(schema: Schema | None) -> list[str]:
@@ -440,7 +471,7 @@ def _kind(series: Any) -> str:
     return "number" if is_numeric_dtype(series) else "text"
 
 
-def _category(value: Any) -> str:
+def category_text(value: Any) -> str:
     """Categories compare as text, with numbers written one way (1, 1.0 and "1" are all "1")."""
     if isinstance(value, bool):
         return str(value)

@@ -142,27 +142,34 @@ def _claim(name: str, etag: str, data: bytes, event_id: str, deps: Deps, actor: 
 
 
 def _quarantine(record: LandedFile, data: bytes | None, deps: Deps) -> None:
-    """Copy first, then delete: a crash in between leaves a copy too many, never a loss."""
-    containers = deps.settings.containers
-    name = record.blob
-    if data is not None:
-        deps.blobs.write(containers.quarantine, name, data)
-    elif deps.blobs.info(containers.quarantine, name) is None:
-        raise LookupError(f"{name} is neither in landing nor in quarantine")
     reason = {
-        "blob": name,
+        "blob": record.blob,
         "etag": record.etag,
         "event_id": record.event_id,
         "reasons": list(record.reasons),
         "quarantined_at": record.at,
     }
+    quarantine_blob(deps, deps.settings.containers.landing, record.blob, record.etag, data, reason)
+
+
+def quarantine_blob(
+    deps: Deps, container: str, name: str, etag: str, data: bytes | None, reason: dict, target: str = ""
+) -> None:
+    """Move a rejected blob to the quarantine container (as `target`, default its own name) beside a
+    `.reason.json`. Copy first, then delete: a crash in between leaves a copy too many, never a loss."""
+    quarantine = deps.settings.containers.quarantine
+    target = target or name
+    if data is not None:
+        deps.blobs.write(quarantine, target, data)
+    elif deps.blobs.info(quarantine, target) is None:
+        raise LookupError(f"{name} is neither in {container} nor in quarantine")
     deps.blobs.write(
-        containers.quarantine,
-        f"{name}.reason.json",
+        quarantine,
+        f"{target}.reason.json",
         json.dumps(reason, indent=1).encode(),
         content_type="application/json",
     )
     try:
-        deps.blobs.delete(containers.landing, name, if_match=record.etag)
+        deps.blobs.delete(container, name, if_match=etag)
     except PreconditionFailed:
-        log.info("landing blob changed since; the new version is handled on its own", extra={"blob": name})
+        log.info("blob changed since; the new version is handled on its own", extra={"blob": name})

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from shared.deps import Deps
@@ -22,9 +21,9 @@ from shared.domain.messages import (
 from shared.handlers.drift_inputs import current_window, prediction_drift, table
 from shared.handlers.training_requests import request_training
 from shared.ports import ModelVersion, OutgoingEvent
-from shared.state import keys, monitors, releases
+from shared.state import cooldowns, keys, monitors, releases
 from shared.state.datasets import load_manifest
-from shared.state.records import DriftCooldown, MonitorRun
+from shared.state.records import Cooldown, MonitorRun
 
 if TYPE_CHECKING:
     pass
@@ -201,32 +200,12 @@ def _schema_only(message: DriftDetected) -> bool:
     return data.get("dataDrift") is False and not prediction_drifted
 
 
-def _cooldown_holder(event_id: str, model_name: str, version: str, deps: Deps) -> DriftCooldown | None:
-    """The earlier drift event whose retraining request still covers this one (same model version, within the
-    cooldown), or None after claiming the cooldown for this event. A redelivery of the claiming event passes."""
+def _cooldown_holder(event_id: str, model_name: str, version: str, deps: Deps) -> Cooldown | None:
+    """The earlier drift event whose retraining request still covers this one, or None after claiming the
+    cooldown for this event (see shared.state.cooldowns)."""
+    key = keys.drift_cooldown(model_name or deps.settings.model_name)
     seconds = deps.settings.drift.cooldown_seconds
-    if seconds <= 0:
-        return None
-    now = deps.clock()
-    holder: DriftCooldown | None = None
-
-    def claim(current: DriftCooldown | None) -> DriftCooldown | None:
-        nonlocal holder
-        holder = None
-        if current is not None and current.event == event_id:
-            return None
-        # another champion is another episode; an event that names no version belongs to the current one
-        same_episode = current is not None and (
-            not version or not current.model_version or current.model_version == version
-        )
-        if current is not None and same_episode and now < datetime.fromisoformat(current.until):
-            holder = current
-            return None
-        until = (now + timedelta(seconds=seconds)).isoformat()
-        return DriftCooldown(event=event_id, model_version=version, requested_at=now.isoformat(), until=until)
-
-    deps.state.update(keys.drift_cooldown(model_name or deps.settings.model_name), claim)
-    return holder
+    return cooldowns.claim(deps.state, key, event_id, version, deps.clock(), seconds)
 
 
 # --- Azure ML model monitor alerts -> retraining -----------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The clock and the safety net. Each tick repairs what events did not:
 
-- a landed file whose BlobCreated never came is validated now;
+- a landed data or label file whose BlobCreated never came is validated now;
 - a file, run or release a crashed worker left half-done is finished (its lease has expired);
 - the open training request starts once due; runs whose completion event never came are asked about, and
   stuck ones time out;
@@ -16,7 +16,7 @@ from typing import Any
 
 from shared.deps import Deps
 from shared.domain.messages import BlobCreated, Envelope, RequestTraining
-from shared.handlers import release, training
+from shared.handlers import labels, release, training
 from shared.handlers.data import on_blob_created, resume_file
 from shared.handlers.training_requests import request_training
 from shared.state import keys
@@ -31,6 +31,8 @@ def reconcile(deps: Deps) -> dict[str, Any]:
     steps = {
         "landing": lambda: sweep_landing(deps),
         "files": lambda: resume_files(deps),
+        "labels": lambda: labels.sweep(deps, ACTOR),
+        "label_files": lambda: labels.resume_files(deps),
         "outboxes": lambda: flush_outboxes(deps),
         "runs": lambda: training.chase_runs(deps, ACTOR),
         "started": lambda: training.start_training_if_due(deps, ACTOR),

@@ -1,5 +1,6 @@
-"""Everything `mlops up` runs on one machine: Azurite, the function host and its Event Grid, the timers,
-the landing watcher and the scoring endpoint. Started together, stopped together, nothing left behind."""
+"""Everything `mlops up` runs on one machine: Azurite, the function host and its Event Grid, the timers, the
+watcher of the landing and labels containers and the scoring endpoint. Started together, stopped together,
+nothing left behind."""
 
 from __future__ import annotations
 
@@ -117,7 +118,7 @@ class LocalServices:
         self._stack.append(self.server.stop)
         self.watcher = BlobWatcher(
             self.deps.blobs,
-            settings.containers.landing,
+            (settings.containers.landing, settings.containers.labels),
             settings.topics.storage,
             lambda events: self.dispatcher.publish("storage", events),
             self._watch_interval,

@@ -1,12 +1,12 @@
-"""Turns new blobs in the landing container into Microsoft.Storage.BlobCreated events, as Event Grid's
-storage system topic does, in the documented schema."""
+"""Turns new blobs in the watched containers (landing, labels) into Microsoft.Storage.BlobCreated events, as
+Event Grid's storage system topic does, in the documented schema."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,17 +44,17 @@ class BlobWatcher:
     def __init__(
         self,
         blobs: BlobStore,
-        container: str,
+        containers: Sequence[str],
         topic: str,
         publish: Callable[[list[dict[str, Any]]], Any],
         interval: float = 0.5,
     ) -> None:
         self._blobs = blobs
-        self._container = container
+        self._containers = tuple(containers)
         self._topic = topic
         self._publish = publish
         self._interval = interval
-        self._seen: set[tuple[str, str]] = set()
+        self._seen: set[tuple[str, str, str]] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="blob-watcher", daemon=True)
 
@@ -66,21 +66,32 @@ class BlobWatcher:
         self._thread.join(timeout=10)
 
     def poll(self) -> int:
-        """Announce every blob version not seen before; returns how many."""
-        events = []
-        for info in self._blobs.list(self._container):
-            key = (info.name, info.etag)
-            if key in self._seen:
+        """Announce every blob version not seen before; returns how many. A container that cannot be listed
+        is tried again next time and holds up no other; a version counts as seen once it is published."""
+        announced = 0
+        for container in self._containers:
+            try:
+                found = [
+                    ((container, info.name, info.etag), info)
+                    for info in self._blobs.list(container)
+                    if (container, info.name, info.etag) not in self._seen
+                ]
+            except Exception:
+                log.exception(
+                    "listing a watched container failed; trying again", extra={"container": container}
+                )
                 continue
-            self._seen.add(key)
-            events.append(blob_created_event(info, self._blobs.url(self._container, info.name), self._topic))
-        if events:
-            self._publish(events)
-        return len(events)
+            if found:
+                self._publish(
+                    [blob_created_event(i, self._blobs.url(container, i.name), self._topic) for _, i in found]
+                )
+                self._seen.update(key for key, _ in found)
+                announced += len(found)
+        return announced
 
     def _loop(self) -> None:
         while not self._stop.wait(self._interval):
             try:
                 self.poll()
             except Exception:
-                log.exception("landing poll failed; trying again")
+                log.exception("watched containers poll failed; trying again")

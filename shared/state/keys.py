@@ -3,8 +3,10 @@
     files/<hash of blob name and ETag>   LandedFile        runs/<run id>             Run
     catalog/<sha256>                     CatalogEntry      releases/<release id>     Release
     training/requests/<hash of event>    TrainingCause     production/<model name>   Production
-    training/waiting                     WaitingNote       drift/cooldown/<model>    DriftCooldown
-    datasets/schema                      FrozenSchema      drift/monitor-runs/<hash of run id>  MonitorRun
+    training/waiting                     WaitingNote       drift/cooldown/<model>    Cooldown
+    datasets/schema                      FrozenSchema      quality/cooldown/<model>  Cooldown
+    labels/files/<hash of name and ETag> LabelFile         quality/checks/<model>    QualityCheck
+    drift/monitor-runs/<hash of run id>  MonitorRun
 
 Prefixes never nest: listing one kind never returns another.
 """
@@ -17,11 +19,13 @@ from typing import Generic, TypeVar
 
 from shared.state.records import (
     CatalogEntry,
-    DriftCooldown,
+    Cooldown,
     FrozenSchema,
+    LabelFile,
     LandedFile,
     MonitorRun,
     Production,
+    QualityCheck,
     Release,
     Run,
     TrainingCause,
@@ -55,8 +59,11 @@ CAUSES = Prefix("training/requests/", TrainingCause)
 RUNS = Prefix("runs/", Run)
 RELEASES = Prefix("releases/", Release)
 PRODUCTIONS = Prefix("production/", Production)
-COOLDOWNS = Prefix("drift/cooldown/", DriftCooldown)
+COOLDOWNS = Prefix("drift/cooldown/", Cooldown)
 MONITOR_RUNS = Prefix("drift/monitor-runs/", MonitorRun)
+QUALITY_COOLDOWNS = Prefix("quality/cooldown/", Cooldown)
+LABEL_FILES = Prefix("labels/files/", LabelFile)
+QUALITY_CHECKS = Prefix("quality/checks/", QualityCheck)
 
 WAITING = Key("training/waiting", WaitingNote)
 SCHEMA = Key("datasets/schema", FrozenSchema)
@@ -87,12 +94,25 @@ def production(model_name: str) -> Key[Production]:
     return PRODUCTIONS.key(model_name)
 
 
-def drift_cooldown(model_name: str) -> Key[DriftCooldown]:
+def drift_cooldown(model_name: str) -> Key[Cooldown]:
     return COOLDOWNS.key(model_name)
 
 
 def monitor_run(run_id: str) -> Key[MonitorRun]:
     return MONITOR_RUNS.key(_digest(run_id))
+
+
+def quality_cooldown(model_name: str) -> Key[Cooldown]:
+    return QUALITY_COOLDOWNS.key(model_name)
+
+
+def label_file(blob_name: str, etag: str) -> Key[LabelFile]:
+    """One record per version of a label file, as for landed data files."""
+    return LABEL_FILES.key(_digest(f"{blob_name}\n{etag}"))
+
+
+def quality_check(model_name: str) -> Key[QualityCheck]:
+    return QUALITY_CHECKS.key(model_name)
 
 
 def _digest(text: str) -> str:

@@ -222,7 +222,7 @@ class Production:
         return f"{self.model}:{self.version}"
 
 
-# --- drift --------------------------------------------------------------------------------------------------------
+# --- cooldowns ----------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -237,10 +237,54 @@ class MonitorRun:
 
 
 @dataclass(frozen=True)
-class DriftCooldown:
-    """The drift event whose retraining request covers later drift of the same model version until `until`."""
+class Cooldown:
+    """The event whose retraining request covers later events of the same cause (drift, degraded quality) for
+    the same model version until `until`."""
 
     event: str
     model_version: str
     requested_at: str
     until: str
+
+
+# --- ground truth and quality -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LabelFile:
+    """One version of one label file, from validation and matching to the labels store or quarantine (the same
+    state machine as a landed data file)."""
+
+    blob: str
+    etag: str
+    event_id: str
+    sha256: str
+    rows: int
+    at: str
+    status: FileStatus
+    column: str = ""  # the column holding the true values
+    matched: int = 0  # labels whose correlation id names a row served in the quality window
+    unmatched: int = 0
+    reasons: tuple[str, ...] = ()
+    problems: tuple[Json, ...] = ()
+    stored: tuple[str, ...] = ()  # the labels store's blobs it wrote
+
+
+class CheckStatus(StrEnum):
+    MEASURING = "measuring"
+    DECIDED = "decided"  # verdicts recorded; the effects they call for may still be under way
+    DONE = "done"
+
+
+@dataclass(frozen=True)
+class QualityCheck:
+    """The latest quality check of a model: its id and window, kept while it runs so a retry repeats the same
+    check (same id, same window, same effects), and after it as the start of the next one's feedback."""
+
+    id: str
+    model: str
+    since: str
+    until: str
+    feedback_since: str  # labels accepted after this (the previous check's end) are new to the landing flow
+    status: CheckStatus
+    versions: tuple[Json, ...] = ()  # per model version: the live metric, interval, offline metric, verdict

@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     lineage = commands.add_parser("lineage", help="why a model version is where it is")
     lineage.add_argument("model", metavar="NAME:VERSION")
     fire = commands.add_parser("fire", help="run a timer function now")
-    fire.add_argument("timer", choices=["reconcile", "scheduled_retrain", "drift_check"])
+    fire.add_argument("timer", choices=["reconcile", "scheduled_retrain", "drift_check", "quality_check"])
     commands.add_parser("dead-letters", help="events that exhausted their delivery attempts")
     replay = commands.add_parser("replay", help="deliver a dead-lettered event again")
     replay.add_argument("id", help="the id `mlops dead-letters` shows (subscription/event id)")

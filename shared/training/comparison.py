@@ -114,6 +114,12 @@ def weighted_metric(
 
 
 def _resampled(new: WeightedMetric, old: WeightedMetric, rows: int, resamples: int, seed: int) -> np.ndarray:
+    return resampled(lambda weights: new(weights) - old(weights), rows, resamples, seed)
+
+
+def resampled(metric: WeightedMetric, rows: int, resamples: int, seed: int) -> np.ndarray:
+    """`metric` on `resamples` draws of the rows with replacement (NaN where undefined). The live quality check
+    bootstraps its metric with this too, so live and holdout intervals are made the same way."""
     rng = np.random.default_rng(seed)
     chunk = max(1, min(resamples, _CELLS_PER_CHUNK // max(rows, 1)))
     parts = []
@@ -123,7 +129,7 @@ def _resampled(new: WeightedMetric, old: WeightedMetric, rows: int, resamples: i
         flat = (drawn + (np.arange(size) * rows)[:, None]).ravel()
         weights = np.bincount(flat, minlength=size * rows).reshape(size, rows).astype(np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):
-            parts.append(new(weights) - old(weights))
+            parts.append(metric(weights))
     return np.concatenate(parts)
 
 

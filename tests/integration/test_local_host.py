@@ -65,6 +65,8 @@ def test_indexes_the_real_function_app(services: LocalServices) -> None:
             "reconcile",
             "scheduled_retrain",
             "drift_check",
+            "on_labels_landed",
+            "quality_check",
             "status",
             "lineage",
             "approve",
@@ -72,7 +74,7 @@ def test_indexes_the_real_function_app(services: LocalServices) -> None:
             "rollback",
         ]
     )
-    assert set(status["timers"]) == {"reconcile", "scheduled_retrain", "drift_check"}
+    assert set(status["timers"]) == {"reconcile", "scheduled_retrain", "drift_check", "quality_check"}
 
 
 def test_webhook_validation_handshake(services: LocalServices) -> None:

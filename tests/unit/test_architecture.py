@@ -49,6 +49,8 @@ TRAINING = "shared.training"
 # import it. Who may import it, and why:
 TRAINING_IMPORTERS: dict[str, str] = {
     "shared.domain.decisions.gates": "a metric's direction comes from the table the job scores with",
+    "shared.domain.quality": "the live metric and its interval are the job's own formulas, so live and holdout "
+    "numbers mean the same",
 }
 
 # The one arrow up by design: the local host plays the Functions runtime, which loads the app it runs.

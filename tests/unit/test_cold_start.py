@@ -39,6 +39,8 @@ def test_function_app_indexes_every_function_with_its_trigger() -> None:
         "reconcile": "timerTrigger",
         "scheduled_retrain": "timerTrigger",
         "drift_check": "timerTrigger",
+        "on_labels_landed": "eventGridTrigger",
+        "quality_check": "timerTrigger",
         "status": "httpTrigger",
         "lineage": "httpTrigger",
         "approve": "httpTrigger",

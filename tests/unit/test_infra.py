@@ -211,7 +211,7 @@ def test_every_routed_function_exists_with_an_event_grid_trigger() -> None:
 def test_timer_schedules_are_app_settings() -> None:
     settings = _app_settings()
     schedules = [b["schedule"] for b in _indexed().values() if b["type"] == "timerTrigger"]
-    assert len(schedules) == 3
+    assert len(schedules) == 4
     for schedule in schedules:
         match = re.fullmatch(r"%(\w+)%", schedule)
         assert match, f"timer schedule {schedule!r} is not an app setting expression"
@@ -224,6 +224,7 @@ def test_schedule_parameter_defaults_are_the_code_defaults() -> None:
         ("reconcileSchedule", "MLOPS_RECONCILE_SCHEDULE"),
         ("retrainSchedule", "MLOPS_RETRAIN_SCHEDULE"),
         ("driftSchedule", "MLOPS_DRIFT_SCHEDULE"),
+        ("qualitySchedule", "MLOPS_QUALITY_SCHEDULE"),
     ):
         assert re.search(rf"^param {param} string = '{re.escape(DEFAULTS[setting])}'$", params, re.MULTILINE)
         assert _app_settings()[setting] == param
@@ -479,7 +480,7 @@ def test_the_generator_reads_what_main_bicep_outputs() -> None:
     outputs = _outputs(_bicep(MAIN))
     read = {infra.FUNCTION_APP_OUTPUT, infra.STORAGE_ACCOUNT_OUTPUT, *infra.TOPIC_OUTPUTS.values()}
     assert read - outputs == set()
-    assert {"MLOPS_CONTAINER_LANDING", "MLOPS_CONTAINER_DEADLETTER"} <= outputs
+    assert {"MLOPS_CONTAINER_LANDING", "MLOPS_CONTAINER_LABELS", "MLOPS_CONTAINER_DEADLETTER"} <= outputs
     with pytest.raises(infra.DeploymentUnknown, match="CUSTOM_TOPIC_NAME"):
         infra.parameters({k: v for k, v in _environment().items() if k != "CUSTOM_TOPIC_NAME"})
 
@@ -525,6 +526,8 @@ def test_subscriptions_are_the_routing_table() -> None:
     landed = next(e for e in entries if e["function"] == "on_data_landed")
     assert landed["subjectBeginsWith"] == "/blobServices/default/containers/landing/blobs/"
     assert landed["topicType"] == "system" and landed["topicName"] == "evgst-storage-abc"
+    labels = next(e for e in entries if e["function"] == "on_labels_landed")
+    assert labels["subjectBeginsWith"] == "/blobServices/default/containers/labels/blobs/"
     drift = next(e for e in entries if e["eventTypes"] == ["MLOps.DriftDetected"])
     assert drift["topicType"] == "custom" and drift["topicName"] == "evgt-mlops-abc"
     raw = json.loads(infra.TABLE.read_text())["subscriptions"]
@@ -588,10 +591,16 @@ def test_the_run_routes_follow_the_deployed_experiment() -> None:
 
 def test_subscriptions_follow_the_deployed_container_names() -> None:
     generated = infra.parameters(
-        _environment(MLOPS_CONTAINER_LANDING="incoming", MLOPS_CONTAINER_DEADLETTER="undelivered")
+        _environment(
+            MLOPS_CONTAINER_LANDING="incoming",
+            MLOPS_CONTAINER_LABELS="truth",
+            MLOPS_CONTAINER_DEADLETTER="undelivered",
+        )
     )["parameters"]
     landed = next(e for e in generated["subscriptions"]["value"] if e["function"] == "on_data_landed")
     assert landed["subjectBeginsWith"] == "/blobServices/default/containers/incoming/blobs/"
+    labels = next(e for e in generated["subscriptions"]["value"] if e["function"] == "on_labels_landed")
+    assert labels["subjectBeginsWith"] == "/blobServices/default/containers/truth/blobs/"
     assert generated["deadLetterContainerName"] == {"value": "undelivered"}
     assert all(
         "{" not in e["subjectBeginsWith"] + e["subjectEndsWith"] for e in generated["subscriptions"]["value"]

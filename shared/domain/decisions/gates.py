@@ -27,6 +27,9 @@ class AbsoluteGate:
     def __str__(self) -> str:
         return f"{self.metric}{self.op}{self.threshold:g}"
 
+    def holds(self, value: float) -> bool:
+        return _OPERATORS[self.op](value, self.threshold)
+
 
 @dataclass(frozen=True)
 class GatePolicy:
@@ -95,7 +98,7 @@ def _absolute(gate: AbsoluteGate, metrics: dict[str, float]) -> Verdict:
     value = metrics.get(gate.metric)
     if value is None:
         return Verdict(str(gate), False, None, gate.threshold, f"metric {gate.metric} was not measured")
-    passed = _OPERATORS[gate.op](value, gate.threshold)
+    passed = gate.holds(value)
     relation = "meets" if passed else "fails"
     return Verdict(str(gate), passed, value, gate.threshold, f"{gate.metric}={value:.4g} {relation} {gate}")
 

@@ -116,7 +116,7 @@ def test_placeholders_are_filled_in(tmp_path: Path) -> None:
 
 def _table(tmp_path: Path, change: dict[str, Any]) -> Path:
     raw = json.loads(routing.TABLE.read_text())
-    entry = copy.deepcopy(raw["subscriptions"][1])
+    entry = copy.deepcopy(next(s for s in raw["subscriptions"] if s["name"] == "run-completed"))
     entry.update(change)
     raw["subscriptions"] = [entry]
     path = tmp_path / "routing.json"

@@ -136,10 +136,14 @@ def test_keys_of_distinct_kinds_live_under_distinct_prefixes() -> None:
         keys.RELEASES,
         keys.PRODUCTIONS,
         keys.COOLDOWNS,
+        keys.QUALITY_COOLDOWNS,
+        keys.LABEL_FILES,
+        keys.QUALITY_CHECKS,
     ]
     paths = [p.path for p in prefixes] + [keys.WAITING.path, keys.SCHEMA.path]
     for a in paths:
         for b in paths:
             assert a == b or not b.startswith(a), f"{b} lies inside {a}"
     assert keys.landed_file("a.csv", "e1") != keys.landed_file("a.csv", "e2")
+    assert keys.label_file("a.csv", "e1") != keys.label_file("a.csv", "e2")
     assert isinstance(keys.run("r"), Key) and keys.run("r").kind is Run

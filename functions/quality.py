@@ -1,0 +1,24 @@
+import azure.functions as func
+
+from functions._trigger import parse
+from shared.bootstrap import deps
+from shared.domain.messages import BlobCreated
+from shared.handlers.intake import admit
+from shared.handlers.labels import on_labels_landed as handle_labels_landed
+from shared.handlers.quality import check_quality
+
+bp = func.Blueprint()
+
+
+@bp.function_name("on_labels_landed")
+@bp.event_grid_trigger(arg_name="event")
+def on_labels_landed(event: func.EventGridEvent) -> None:
+    d = deps()
+    if message := admit(parse(event), (BlobCreated,), d, "on_labels_landed"):
+        handle_labels_landed(message, d)
+
+
+@bp.function_name("quality_check")
+@bp.timer_trigger(schedule="%MLOPS_QUALITY_SCHEDULE%", arg_name="timer")
+def quality_check(timer: func.TimerRequest) -> None:
+    check_quality(deps())
