@@ -30,6 +30,10 @@ OUTPUTS = "model_outputs"
 COLLECTIONS = (INPUTS, OUTPUTS)
 AGENT = "mlops-functions/local-endpoint"
 PREDICTION = "prediction"  # the output column of a model that answers one value per row
+# The platform's own requests (smoke tests, scoring the drift reference) carry ids with this prefix: they are
+# no production traffic, and every reader of captured traffic leaves them out.
+PROBE_PREFIX = "mlops-probe-"
+PROBE_HEADER = "x-ms-client-request-id"
 
 _PATH = re.compile(
     rf"^{ROOT}/(?P<endpoint>[^/]+)/(?P<deployment>[^/]+)/(?P<collection>{INPUTS}|{OUTPUTS})/"
@@ -85,6 +89,16 @@ def parse_path(name: str) -> CapturePath | None:
     except ValueError:
         return None
     return CapturePath(found["endpoint"], found["deployment"], found["collection"], hour)
+
+
+def probe_id() -> str:
+    import uuid
+
+    return f"{PROBE_PREFIX}{uuid.uuid4().hex}"
+
+
+def is_probe(correlation_id: str) -> bool:
+    return correlation_id.startswith(PROBE_PREFIX)
 
 
 def row_id(correlation_id: str, index: int, rows: int) -> str:

@@ -17,6 +17,7 @@ from shared.config import Settings, experiment_name
 from shared.host import routing
 from shared.host.azurite import Azurite
 from shared.host.delivery import Dispatcher
+from shared.host.endpoint.recorder import TrafficRecorder
 from shared.host.endpoint.router import Router
 from shared.host.functions_host import FunctionHost, InvocationHook
 from shared.host.server import HostServer
@@ -75,6 +76,7 @@ class LocalServices:
             settings.home,
             endpoint_address.hostname or "127.0.0.1",
             endpoint_address.port or 7072,
+            recorder=_recorder(settings),
         ).start()
         self._stack.append(self.router.stop)
         bootstrap.reset()
@@ -199,3 +201,17 @@ def _fault_from_env() -> InvocationHook | None:
             yield
 
     return around
+
+
+def _recorder(settings: Settings) -> TrafficRecorder:
+    """The endpoint's data collector: captured traffic goes where the drift and quality checks read it."""
+    from shared.adapters.azure.storage import AzureBlobStore
+
+    blobs = AzureBlobStore.from_connection_string(settings.storage.connection_string)
+    container = settings.containers.inference
+    blobs.ensure_containers([container])
+
+    def write(name: str, data: bytes) -> None:
+        blobs.write(container, name, data, content_type="application/x-ndjson")
+
+    return TrafficRecorder(settings.endpoint_name, write)

@@ -38,6 +38,7 @@ class ReadCounts:
     unparsed_lines: int = 0
     unanswered_rows: int = 0
     mirrored_records: int = 0
+    probe_records: int = 0  # the platform's own requests (smoke tests, scoring the drift reference)
     problems: list[str] = field(default_factory=list)  # the first few, for the audit log
 
     def note(self, problem: str) -> None:
@@ -156,6 +157,9 @@ def _records(
     for record in parsed.records:
         if record.mirrored:
             counts.mirrored_records += count
+            continue
+        if capture.is_probe(record.correlation_id):
+            counts.probe_records += count
             continue
         counts.records += count
         yield record

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from shared.adapters.azure.registry import model_reference
+from shared.domain import capture
 from shared.domain import endpoint_rules as rules
 from shared.ports import Deployment, ModelVersion
 
@@ -218,6 +219,8 @@ class AzureMLEndpoints:
 
         client, url, secret = self._scoring_target(refresh)
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {secret}"}
+        # the platform's own request: its capture is never counted as production traffic
+        headers[capture.PROBE_HEADER] = capture.probe_id()
         if deployment is not None:
             headers[DEPLOYMENT_HEADER] = deployment
         try:

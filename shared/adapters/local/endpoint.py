@@ -15,6 +15,7 @@ import logging
 from typing import Any
 from urllib.parse import quote
 
+from shared.domain import capture
 from shared.ports import Deployment, ModelVersion
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,8 @@ class LocalEndpoint:
         except (TypeError, ValueError) as exc:
             raise EndpointError(f"the payload is not valid JSON: {exc}", status=400) from exc
         headers = {"Content-Type": "application/json"}
+        # the platform's own request: its capture is never counted as production traffic
+        headers[capture.PROBE_HEADER] = capture.probe_id()
         if deployment is not None:
             headers[DEPLOYMENT_HEADER] = deployment
         response = self._request(

@@ -2,7 +2,8 @@
 errors and the statuses they become.
 
     GET    /                               the endpoint: name, traffic, mirror traffic, deployments
-    POST   /score                          score, routed by the azureml-model-deployment header or by weight
+    POST   /score                          score, routed by the azureml-model-deployment header or by weight;
+                                           the answer's x-request-id is the id its capture records
     GET    /admin/deployments              every deployment (with its process's pid and port)
     GET    /admin/deployments/<name>       one; 404 if unknown
     PUT    /admin/deployments/<name>       begin it: {"model": "<name>:<version>", "source": "<folder>"}
@@ -23,6 +24,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 DEPLOYMENT_HEADER = "azureml-model-deployment"
+REQUEST_ID_HEADER = "x-request-id"  # every scoring answer carries the id its capture records
+CLIENT_REQUEST_ID_HEADER = "x-ms-client-request-id"  # a caller's own id for the request, kept if sane
+MAX_REQUEST_ID = 100  # Azure ML's inference server refuses longer request ids
 ADMIN = "/admin"
 
 
@@ -56,7 +60,9 @@ class EndpointService(Protocol):
 
     def describe(self) -> dict[str, Any]: ...
 
-    def forward(self, body: bytes, content_type: str, deployment: str | None = None) -> Scored: ...
+    def forward(
+        self, body: bytes, content_type: str, deployment: str | None = None, request_id: str = ""
+    ) -> Scored: ...
 
     def begin_deployment(self, name: str, model: str, source: str) -> None: ...
 

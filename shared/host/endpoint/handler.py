@@ -6,11 +6,21 @@ import ipaddress
 import json
 import logging
 import math
+import uuid
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from shared.host.endpoint.api import ADMIN, DEPLOYMENT_HEADER, Conflict, EndpointService, RouteError
+from shared.host.endpoint.api import (
+    ADMIN,
+    CLIENT_REQUEST_ID_HEADER,
+    DEPLOYMENT_HEADER,
+    MAX_REQUEST_ID,
+    REQUEST_ID_HEADER,
+    Conflict,
+    EndpointService,
+    RouteError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -82,14 +92,17 @@ def make_handler(service: EndpointService) -> type[BaseHTTPRequestHandler]:
                 self._send_json(status, payload)
 
         def _score(self, body: bytes) -> None:
+            self._request_id = correlation_id(self.headers)
             scored = service.forward(
                 body,
                 self.headers.get("Content-Type", "application/json"),
                 self.headers.get(DEPLOYMENT_HEADER) or None,
+                self._request_id,
             )
             self._send(scored.status, scored.body, scored.content_type, scored.deployment)
 
         def _read_body(self) -> bytes:
+            self._request_id = ""
             try:
                 length = int(self.headers.get("Content-Length") or 0)
             except ValueError as exc:
@@ -105,6 +118,8 @@ def make_handler(service: EndpointService) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(body)))
             if deployment is not None:
                 self.send_header(DEPLOYMENT_HEADER, deployment)
+            if self._request_id:  # what the capture records: the id late labels name this request by
+                self.send_header(REQUEST_ID_HEADER, self._request_id)
             self.end_headers()
             self.wfile.write(body)
 
@@ -112,6 +127,16 @@ def make_handler(service: EndpointService) -> type[BaseHTTPRequestHandler]:
             logger.debug("%s " + format, self.address_string(), *args)
 
     return EndpointHandler
+
+
+def correlation_id(headers: Any) -> str:
+    """The caller's own id for the request (`x-ms-client-request-id`, or `x-request-id`) when it is a sane
+    one, else a new one: Azure ML's inference server keeps and echoes the same headers."""
+    for name in (CLIENT_REQUEST_ID_HEADER, REQUEST_ID_HEADER):
+        given = (headers.get(name) or "").strip()
+        if 0 < len(given) <= MAX_REQUEST_ID and given.isprintable():
+            return given
+    return uuid.uuid4().hex
 
 
 def admin_allowed(client_host: str) -> bool:

@@ -36,6 +36,7 @@ from shared.host.endpoint.handler import make_handler
 from shared.host.endpoint.health import INTERVAL_SECONDS, HealthMonitor, loopback
 from shared.host.endpoint.mirror import MirrorPool
 from shared.host.endpoint.processes import find_ours, free_port, spawn, terminate
+from shared.host.endpoint.recorder import Exchange, TrafficRecorder, now
 from shared.host.endpoint.stats import LIVE, MIRROR, LiveStats
 from shared.host.endpoint.store import StateFile
 
@@ -55,8 +56,10 @@ class Router(EndpointService):
         host: str = "127.0.0.1",
         port: int = 7072,
         health_interval: float = INTERVAL_SECONDS,
+        recorder: TrafficRecorder | None = None,
     ) -> None:
-        """Port 0 asks the OS for a free port when the router starts; `url` then tells which."""
+        """Port 0 asks the OS for a free port when the router starts; `url` then tells which. With a
+        `recorder`, every answered request is captured (the data collector's part)."""
         rules.validate_name("endpoint", name)
         self.name = name
         self.home = Path(home)
@@ -74,6 +77,7 @@ class Router(EndpointService):
         self._monitor = HealthMonitor(name, self.check_health, health_interval)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.recorder = recorder
 
     @property
     def url(self) -> str:
@@ -99,6 +103,8 @@ class Router(EndpointService):
             self._stop_processes()  # those started before the failure
             raise
         self._server = server
+        if self.recorder is not None:
+            self.recorder.start()
         self._mirrors.start()
         self._monitor.start()
         # shutdown() waits for the loop to look at its flag: every 0.1 s, so `stop` is quick.
@@ -120,6 +126,8 @@ class Router(EndpointService):
         self._server = self._thread = None
         self._monitor.stop()
         self._mirrors.stop()
+        if self.recorder is not None:
+            self.recorder.stop()
         self._stop_processes()
         with self._lock:
             self._save(running=False)
@@ -241,11 +249,14 @@ class Router(EndpointService):
             "traffic": self.traffic(),
             "mirror_traffic": self.mirror_traffic(),
             "deployments": [asdict(d.observe()) for d in found],
+            "capture": self.recorder.counts.as_dict() if self.recorder is not None else None,
         }
 
     # ----- scoring -----
 
-    def forward(self, body: bytes, content_type: str, deployment: str | None = None) -> Scored:
+    def forward(
+        self, body: bytes, content_type: str, deployment: str | None = None, request_id: str = ""
+    ) -> Scored:
         """Score one request as the endpoint's front end does: route, mirror, count, and pass the answer back.
 
         A deployment that cannot be reached is marked unhealthy and, for a weight-routed request, the request
@@ -261,7 +272,7 @@ class Router(EndpointService):
             chosen = self._route(deployment, excluded)
             if deployment is None and not mirrored:
                 # Azure mirrors only requests routed by weight; one copy per request, retries included.
-                self._maybe_mirror(body, content_type)
+                self._maybe_mirror(body, content_type, request_id)
                 mirrored = True
             started = time.perf_counter()
             try:
@@ -283,6 +294,8 @@ class Router(EndpointService):
                 ) from exc
             latency_ms = (time.perf_counter() - started) * 1000
             self._stats.record(chosen.name, LIVE, response.status_code == 200, latency_ms)
+            if response.status_code == 200:
+                self._capture(chosen, request_id, body, response.content, mirrored=False)
             return Scored(
                 chosen.name,
                 response.status_code,
@@ -340,7 +353,15 @@ class Router(EndpointService):
             503,
         )
 
-    def _maybe_mirror(self, body: bytes, content_type: str) -> None:
+    def _capture(
+        self, deployment: LocalDeployment, request_id: str, body: bytes, answer: bytes, mirrored: bool
+    ) -> None:
+        if self.recorder is None or not request_id:
+            return
+        version = deployment.model.rpartition(":")[2]
+        self.recorder.record(Exchange(deployment.name, version, request_id, now(), body, answer, mirrored))
+
+    def _maybe_mirror(self, body: bytes, content_type: str, request_id: str = "") -> None:
         with self._lock:
             targets = [
                 (self._deployments[n], pct) for n, pct in self._mirror.items() if n in self._deployments
@@ -348,13 +369,17 @@ class Router(EndpointService):
         for target, pct in targets:
             if pct <= 0 or random.random() * 100 >= pct:
                 continue
-            if not self._mirrors.submit(lambda d=target: self._send_mirror(d, body, content_type)):
+            if not self._mirrors.submit(
+                lambda d=target: self._send_mirror(d, body, content_type, request_id)
+            ):
                 logger.warning(
                     "mirror queue full; copy dropped",
                     extra={"endpoint": self.name, "deployment": target.name},
                 )
 
-    def _send_mirror(self, deployment: LocalDeployment, body: bytes, content_type: str) -> None:
+    def _send_mirror(
+        self, deployment: LocalDeployment, body: bytes, content_type: str, request_id: str = ""
+    ) -> None:
         # Mirror traffic is traffic too: a deployment that failed its health check gets none.
         if deployment.unhealthy() is not None:
             return
@@ -368,6 +393,8 @@ class Router(EndpointService):
         # The answer is discarded, as on Azure; only its status and latency are kept.
         latency_ms = (time.perf_counter() - started) * 1000
         self._stats.record(deployment.name, MIRROR, response.status_code == 200, latency_ms)
+        if response.status_code == 200:
+            self._capture(deployment, request_id, body, response.content, mirrored=True)
 
     def _post(self, deployment: LocalDeployment, body: bytes, content_type: str) -> Any:
         return loopback(

@@ -48,6 +48,8 @@ def parse_input_data(body: bytes) -> Any:
     data = input_data.get("data")
     if not isinstance(columns, list) or not isinstance(data, list):
         raise BadRequest('"input_data" needs "columns" (a list) and "data" (a list of rows)')
+    if not data:
+        raise BadRequest('"input_data.data" has no rows to score')
     index = input_data.get("index")
     if index is not None and not isinstance(index, list):
         raise BadRequest('"input_data.index" must be a list when given')
