@@ -113,6 +113,7 @@ var names = {
   customTopic: 'evgt-mlops-${resourceToken}'
   compute: 'cpu-cluster'
   datastore: 'mlopsdatasets'
+  inferenceDatastore: 'mlopsinference'
   endpoint: !empty(onlineEndpointName) ? onlineEndpointName : 'mlops-${resourceToken}'
 }
 
@@ -311,6 +312,8 @@ module ml 'app/ml.bicep' = {
     datastoreName: names.datastore
     storageAccountName: storage.outputs.name
     datasetsContainerName: containers.datasets
+    inferenceDatastoreName: names.inferenceDatastore
+    inferenceContainerName: containers.inference
     endpointName: names.endpoint
     endpointExists: onlineEndpointExists
   }
@@ -384,6 +387,7 @@ module functionApp 'app/function.bicep' = {
     workspaceName: workspace.outputs.name
     computeName: ml.outputs.computeName
     datastoreName: ml.outputs.datastoreName
+    inferenceDatastoreName: ml.outputs.inferenceDatastoreName
     endpointName: ml.outputs.endpointName
     containers: containers
     modelName: modelName
@@ -415,6 +419,7 @@ module rbac 'app/rbac.bicep' = {
     deployerPrincipalId: principalId
     storageAccountName: storage.outputs.name
     datasetsContainerName: containers.datasets
+    inferenceContainerName: containers.inference
     deadLetterContainerName: containers.deadletter
     workspaceName: workspace.outputs.name
     endpointName: ml.outputs.endpointName

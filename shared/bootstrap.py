@@ -116,6 +116,7 @@ def _build_azure(settings: Settings, clock: Callable[[], datetime]) -> Deps:
             azure.instance_type,
             azure.instance_count,
             metrics=EndpointMetrics(credential, f"{azure.workspace_id}/onlineEndpoints/{azure.endpoint}"),
+            capture_datastore=azure.inference_datastore,
         ),
         publisher=EventGridPublisher.create(settings.events.endpoint, credential),
         clock=clock,

@@ -16,6 +16,8 @@ param customTopicName string
 param workspaceName string
 param computeName string
 param datastoreName string
+@description('Datastore of the inference container, where deployments\' data collectors write.')
+param inferenceDatastoreName string
 param endpointName string
 
 @description('Container names by role: landing, quarantine, datasets, inference, labels, reports, state, audit, deadletter.')
@@ -84,6 +86,7 @@ var mlopsSettings = {
   MLOPS_AZURE_CLIENT_ID: identityClientId
   MLOPS_AZURE_COMPUTE: computeName
   MLOPS_AZURE_DATASTORE: datastoreName
+  MLOPS_AZURE_INFERENCE_DATASTORE: inferenceDatastoreName
   MLOPS_AZURE_ENDPOINT: endpointName
   MLOPS_AZURE_INSTANCE_TYPE: deploymentInstanceType
   MLOPS_AZURE_INSTANCE_COUNT: string(deploymentInstanceCount)

@@ -16,6 +16,10 @@ param datastoreName string
 param storageAccountName string
 param datasetsContainerName string
 
+@description('Datastore of the inference container: where the data collector writes what deployments serve.')
+param inferenceDatastoreName string
+param inferenceContainerName string
+
 param endpointName string
 
 @description('The endpoint exists already: it is only referenced, since a PUT without its traffic would reset it.')
@@ -72,6 +76,24 @@ resource datastore 'Microsoft.MachineLearningServices/workspaces/datastores@2024
   }
 }
 
+// Where every deployment's data collector writes (model_inputs, model_outputs): the inference container, which
+// the drift and quality checks read. Credential-less too: the endpoint's identity writes (app/rbac.bicep).
+resource inferenceDatastore 'Microsoft.MachineLearningServices/workspaces/datastores@2024-10-01' = {
+  parent: workspace
+  name: inferenceDatastoreName
+  properties: {
+    datastoreType: 'AzureBlob'
+    description: 'The inference container of the app storage (MLOPS_CONTAINER_INFERENCE): captured traffic'
+    accountName: storageAccountName
+    containerName: inferenceContainerName
+    endpoint: environment().suffixes.storage
+    protocol: 'https'
+    credentials: {
+      credentialsType: 'None'
+    }
+  }
+}
+
 // Key auth, as the app's endpoints adapter creates it; its system-assigned identity loads models from the datasets
 // container (app/rbac.bicep). Deployments and traffic belong to the app, so an existing endpoint is left alone.
 resource newEndpoint 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints@2024-10-01' = if (!endpointExists) {
@@ -96,6 +118,7 @@ resource existingEndpoint 'Microsoft.MachineLearningServices/workspaces/onlineEn
 
 output computeName string = compute.name
 output datastoreName string = datastore.name
+output inferenceDatastoreName string = inferenceDatastore.name
 output endpointName string = endpointName
 output endpointPrincipalId string = endpointExists
   ? existingEndpoint.identity.principalId

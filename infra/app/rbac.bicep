@@ -17,6 +17,7 @@ param deployerPrincipalId string = ''
 
 param storageAccountName string
 param datasetsContainerName string
+param inferenceContainerName string
 param deadLetterContainerName string
 param workspaceName string
 param endpointName string
@@ -48,6 +49,11 @@ resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01'
 resource datasetsContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
   parent: blobService
   name: datasetsContainerName
+}
+
+resource inferenceContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
+  parent: blobService
+  name: inferenceContainerName
 }
 
 resource deadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
@@ -162,6 +168,18 @@ resource endpointDatasets 'Microsoft.Authorization/roleAssignments@2022-04-01' =
     principalId: endpointPrincipalId
     principalType: 'ServicePrincipal'
     description: 'online endpoint: loads models from the training jobs output'
+  }
+}
+
+// Every deployment's data collector writes what it serves (model_inputs, model_outputs) to the inference container.
+resource endpointCapture 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(inferenceContainer.id, endpointPrincipalId, roles.storageBlobDataContributor)
+  scope: inferenceContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
+    principalId: endpointPrincipalId
+    principalType: 'ServicePrincipal'
+    description: 'online endpoint: the data collector writes captured traffic'
   }
 }
 

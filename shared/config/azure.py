@@ -16,6 +16,7 @@ _REQUIRED = {
     "MLOPS_AZURE_WORKSPACE": "workspace name",
     "MLOPS_AZURE_COMPUTE": "compute cluster for training jobs",
     "MLOPS_AZURE_DATASTORE": "workspace datastore of the datasets container",
+    "MLOPS_AZURE_INFERENCE_DATASTORE": "workspace datastore of the inference container",
     "MLOPS_STORAGE_ACCOUNT_URL": "https://<account>.blob.core.windows.net",
     "MLOPS_EVENTS_ENDPOINT": "https://<topic>.<region>-1.eventgrid.azure.net/api/events",
 }
@@ -90,6 +91,13 @@ class AzureSettings:
         "",
         STRIPPED,
         "Workspace datastore of the datasets container (`MLOPS_CONTAINER_DATASETS`): job inputs and outputs.",
+    )
+    inference_datastore: str = setting(
+        "MLOPS_AZURE_INFERENCE_DATASTORE",
+        "",
+        STRIPPED,
+        "Workspace datastore of the inference container (`MLOPS_CONTAINER_INFERENCE`): every deployment's data "
+        "collector writes `model_inputs` and `model_outputs` there, where the drift and quality checks read.",
     )
     endpoint: str = setting(
         "MLOPS_AZURE_ENDPOINT",

@@ -212,6 +212,7 @@ class FakeAzureML:
         self.workspace_id = workspace_id
         self.jobs: dict[str, Json] = {}
         self.environments: dict[tuple[str, str], Json] = {}
+        self.data_assets: dict[tuple[str, str], Json] = {}
         self.models: dict[str, dict[str, Json]] = {}
         self.endpoints: dict[str, Json] = {}
         self.deployments: dict[tuple[str, str], Json] = {}
@@ -275,6 +276,7 @@ class FakeAzureML:
             "environments": self._environments,
             "models": self._models,
             "onlineEndpoints": self._endpoints,
+            "data": self._data,
         }.get(kind)
         if handler is None:
             return _error(404, "NotFound", f"no route for {path}")
@@ -298,6 +300,23 @@ class FakeAzureML:
                 }
             )
             self.jobs[name] = body
+            return Reply(201, body)
+        return _error(405, "MethodNotAllowed", request.method)
+
+    def _data(self, request: Recorded, parts: list[str]) -> Reply:
+        """Data assets: the SDK registers one per data collector collection before it creates a deployment."""
+        if len(parts) != 3 or parts[1] != "versions":
+            return _error(404, "NotFound", f"no route for data/{'/'.join(parts)}")
+        key = (parts[0], parts[2])
+        if request.method == "GET":
+            found = self.data_assets.get(key)
+            return Reply(200, found) if found else _error(404, "UserError", f"data {key} not found")
+        if request.method == "PUT":
+            body = request.json()
+            if not str(body["properties"].get("dataUri", "")).startswith("azureml://datastores/"):
+                return _error(400, "UserError", f"data {key}: a datastore path is required")
+            body.update({"id": request.path, "name": key[1]})
+            self.data_assets[key] = body
             return Reply(201, body)
         return _error(405, "MethodNotAllowed", request.method)
 
@@ -601,6 +620,7 @@ AZURE_SETTINGS = {
     "MLOPS_AZURE_CLIENT_ID": "11111111-2222-3333-4444-555555555555",
     "MLOPS_AZURE_COMPUTE": "cpu-cluster",
     "MLOPS_AZURE_DATASTORE": "mlopsdatasets",
+    "MLOPS_AZURE_INFERENCE_DATASTORE": "mlopsinference",
     "MLOPS_AZURE_ENDPOINT": "mlops-endpoint",
     "MLOPS_STORAGE_ACCOUNT_URL": STORAGE_URL,
     "MLOPS_EVENTS_ENDPOINT": TOPIC_ENDPOINT,
@@ -685,5 +705,6 @@ class AzureWorld:
             azure.instance_type,
             azure.instance_count,
             metrics=self.metrics(),
+            capture_datastore=azure.inference_datastore,
             transport=self.transport,
         )

@@ -267,6 +267,7 @@ AZURE_VALUES = {
     "MLOPS_AZURE_CLIENT_ID": "66666666-7777-8888-9999-000000000000",
     "MLOPS_AZURE_COMPUTE": "cpu-cluster",
     "MLOPS_AZURE_DATASTORE": "mlopsdatasets",
+    "MLOPS_AZURE_INFERENCE_DATASTORE": "mlopsinference",
     "MLOPS_AZURE_ENDPOINT": "mlops-abc",
 }
 

@@ -66,8 +66,11 @@ class ScoringError(RuntimeError):
         self.body = body
 
 
-def deployment_entity(endpoint: str, name: str, model: ModelVersion, instance_type: str, count: int) -> Any:
-    """The `ManagedOnlineDeployment` of a registered MLflow model (no scoring script or environment needed)."""
+def deployment_entity(
+    endpoint: str, name: str, model: ModelVersion, instance_type: str, count: int, capture_datastore: str = ""
+) -> Any:
+    """The `ManagedOnlineDeployment` of a registered MLflow model (no scoring script or environment needed), with
+    the data collector writing what it serves where the drift and quality checks read it."""
     from azure.ai.ml.entities import ManagedOnlineDeployment
 
     return ManagedOnlineDeployment(
@@ -77,6 +80,27 @@ def deployment_entity(endpoint: str, name: str, model: ModelVersion, instance_ty
         instance_type=instance_type,
         instance_count=count,
         tags={"mlops.model": model.id},
+        data_collector=data_collector(endpoint, name, capture_datastore) if capture_datastore else None,
+    )
+
+
+def data_collector(endpoint: str, deployment: str, datastore: str) -> Any:
+    """Azure ML's data collector for `model_inputs` and `model_outputs`, every request, in hour folders under
+    `modelDataCollector/{endpoint}/{deployment}/{collection}/` of `datastore` (shared.domain.capture's layout).
+    A fresh object per deployment: the SDK changes it while serialising it."""
+    from azure.ai.ml.entities import DataAsset, DataCollector, DeploymentCollection
+
+    def collection(name: str) -> Any:
+        path = (
+            f"azureml://datastores/{datastore}/paths/{capture.folder(endpoint, deployment, name).rstrip('/')}"
+        )
+        asset = DataAsset(name=f"{endpoint}-{deployment}-{name}", path=path, version="1")
+        return DeploymentCollection(enabled="true", data=asset)
+
+    return DataCollector(
+        collections={name: collection(name) for name in capture.COLLECTIONS},
+        rolling_rate="hour",
+        sampling_rate=1.0,
     )
 
 
@@ -94,6 +118,7 @@ class AzureMLEndpoints:
         instance_type: str,
         instance_count: int,
         metrics: EndpointMetrics | None = None,
+        capture_datastore: str = "",
         **scoring_options: Any,
     ) -> None:
         """`metrics` answers `stats`; `scoring_options` go to the azure-core pipeline that posts scoring
@@ -104,6 +129,7 @@ class AzureMLEndpoints:
         self._instance_type = instance_type
         self._instance_count = instance_count
         self._metrics = metrics
+        self._capture_datastore = capture_datastore  # every deployment's data collector writes there
         self._scoring_options = scoring_options
         self._scoring: tuple[Any, str, str] | None = None  # pipeline client, scoring URL, key or token
         self._scoring_lock = threading.Lock()
@@ -122,7 +148,9 @@ class AzureMLEndpoints:
                     extra={"deployment": name, "model": str(existing.model), "requested": model.id},
                 )
             return
-        entity = deployment_entity(self.name, name, model, self._instance_type, self._instance_count)
+        entity = deployment_entity(
+            self.name, name, model, self._instance_type, self._instance_count, self._capture_datastore
+        )
         try:
             self._ml().online_deployments.begin_create_or_update(entity)  # not waited
         except ResourceNotFoundError:

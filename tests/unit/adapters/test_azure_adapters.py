@@ -216,6 +216,14 @@ def test_begin_deployment_puts_the_deployment_and_does_not_wait(world: AzureWorl
     assert body["properties"]["instanceType"] == "Standard_DS3_v2"
     assert body["properties"]["endpointComputeType"] == "Managed"
     assert body["sku"]["capacity"] == 1
+    collections = body["properties"]["dataCollector"]["collections"]
+    for name in ("model_inputs", "model_outputs"):
+        # the data asset the SDK registered first, on the inference datastore at the checks' path
+        assert collections[name]["dataId"] == _ws(f"/data/mlops-endpoint-model-v1-{name}/versions/1")
+        [asset] = world.transport.sent("PUT", _ws(f"/data/mlops-endpoint-model-v1-{name}/versions/1"))
+        assert asset.json()["properties"]["dataUri"] == (
+            f"azureml://datastores/mlopsinference/paths/modelDataCollector/mlops-endpoint/model-v1/{name}"
+        )
     deployment = endpoints.deployment("model-v1")
     assert deployment is not None and (deployment.state, deployment.model) == ("Creating", "mlops-model:1")
 
@@ -288,6 +296,7 @@ def test_invoke_sends_the_payload_with_the_key_to_the_named_deployment(world: Az
     assert score.json() == payload
     assert score.header("azureml-model-deployment") == "model-v1"
     assert score.header("Authorization") == "Bearer endpoint-key-1"
+    assert score.header("x-ms-client-request-id").startswith("mlops-probe-")  # never production traffic
 
 
 def test_invoke_without_a_deployment_follows_the_traffic_even_after_a_named_call(world: AzureWorld) -> None:

@@ -200,6 +200,33 @@ def test_the_deployment_serves_the_registered_model_on_the_configured_instances(
     )
 
 
+def test_every_deployment_collects_its_inputs_and_outputs_where_the_checks_read() -> None:
+    from azure.ai.ml import load_online_deployment
+
+    model = ModelVersion("mlops-model", "4", {}, "")
+    deployment = deployment_entity(
+        "mlops-endpoint", "model-v4", model, "Standard_DS3_v2", 1, "mlopsinference"
+    )
+    rest = deployment._to_rest_object(location="westeurope").as_dict()["properties"]["dataCollector"]
+    assert rest["rollingRate"].lower() == "hour"
+    assert set(rest["collections"]) == {"model_inputs", "model_outputs"}
+    for collection in rest["collections"].values():
+        assert collection["dataCollectionMode"].lower() == "enabled" and collection["samplingRate"] == 1.0
+    collector = deployment_entity(
+        "mlops-endpoint", "model-v4", model, "Standard_DS3_v2", 1, "mlopsinference"
+    ).data_collector
+    for name, collection in collector.collections.items():
+        # the path the drift and quality checks list: shared.domain.capture's folder of this deployment
+        assert collection.data.path == (
+            f"azureml://datastores/mlopsinference/paths/modelDataCollector/mlops-endpoint/model-v4/{name}"
+        )
+        assert collection.data.name == f"mlops-endpoint-model-v4-{name}" and collection.data.version == "1"
+    yaml = io.StringIO()
+    deployment_entity("mlops-endpoint", "model-v4", model, "Standard_DS3_v2", 1, "mlopsinference").dump(yaml)
+    reloaded = load_online_deployment(io.StringIO(yaml.getvalue()))  # the SDK's own schema accepts it
+    assert set(reloaded.data_collector.collections) == {"model_inputs", "model_outputs"}
+
+
 def test_the_endpoint_uses_key_auth_and_carries_traffic() -> None:
     endpoint = endpoint_entity("mlops-endpoint")
     endpoint.traffic = {"model-v4": 100}
