@@ -25,7 +25,7 @@ from shared.domain.messages import (
     typed,
 )
 from shared.handlers.data import on_blob_created
-from shared.handlers.labels import captured_endpoint, on_labels_landed
+from shared.handlers.labels import on_labels_landed
 from shared.handlers.release import advance, on_model_registered, release_id
 from shared.handlers.training import on_run_completed, start_training_if_due
 from shared.ports import ModelVersion
@@ -331,7 +331,7 @@ def serve(
         record = capture.CapturedRecord(
             collection, correlation_id, at, data, deployment, model_version, mirrored
         )
-        endpoint = captured_endpoint(deps.settings)
+        endpoint = deps.settings.endpoint_name
         name = capture.blob_path(endpoint, deployment, collection, at, f"test-{correlation_id}")
         deps.blobs.write(deps.settings.containers.inference, name, capture.encode(record, "tests"))
     return [capture.row_id(correlation_id, i, len(rows)) for i in range(len(rows))]

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.config import Settings
 from shared.deps import Deps
 from shared.domain.labels import UNMATCHED_IDS, LabelValidation, validate_labels
 from shared.domain.messages import BlobCreated, Envelope
@@ -47,11 +46,6 @@ class Matches:
     by_hour: dict[tuple[str, datetime], list[tuple[str, Any]]] = field(default_factory=dict)
     matched: int = 0
     unmatched: int = 0
-
-
-def captured_endpoint(settings: Settings) -> str:
-    """The endpoint whose captured traffic the checks read (its folder in the collector's layout)."""
-    return settings.azure.endpoint if settings.azure is not None else settings.model_name
 
 
 def on_labels_landed(message: BlobCreated, deps: Deps, actor: str = ACTOR) -> None:
@@ -120,7 +114,7 @@ def match(deps: Deps, labels: Mapping[str, Any], now: datetime) -> Matches:
     """Stream the rows served in the quality window up to `now` and keep the labels that name one."""
     settings = deps.settings
     since = now - timedelta(hours=settings.quality.window_hours)
-    endpoint = captured_endpoint(settings)
+    endpoint = settings.endpoint_name
     container = settings.containers.inference
     found = Matches()
     seen: set[str] = set()

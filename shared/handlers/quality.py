@@ -34,7 +34,6 @@ from shared.domain.decisions.gates import parse_absolute_gates
 from shared.domain.decisions.quality import DEGRADED, choose_metric, judge
 from shared.domain.labels import true_value
 from shared.domain.messages import RequestTraining
-from shared.handlers.labels import captured_endpoint
 from shared.handlers.training_requests import request_training
 from shared.ports import OutgoingEvent, PreconditionFailed
 from shared.state import cooldowns, keys, releases, traffic
@@ -162,7 +161,7 @@ def _join(deps: Deps, check: QualityCheck) -> tuple[dict[str, _Joined], _Feedbac
     task = settings.training.task
     since, until = datetime.fromisoformat(check.since), datetime.fromisoformat(check.until)
     feedback_since = datetime.fromisoformat(check.feedback_since)
-    endpoint, container = captured_endpoint(settings), settings.containers.inference
+    endpoint, container = settings.endpoint_name, settings.containers.inference
     version_of = {
         stored.record.deployment: stored.record.version for stored in deps.state.list(keys.RELEASES)
     }
