@@ -1,232 +1,144 @@
-"""What one pass over a data set learns about each column, in bounded memory: the dtype as Evidently reads it,
-value counts, moments, the values themselves while they are few, histograms for the Wasserstein distance,
-counts against a small reference for K-S; and a uniform sample of rows for the report."""
+"""What one pass over a data set learns about each column, in bounded memory: the dtype pandas gives the whole
+column (the tables read whole, then concatenated), what Evidently's type inference reads from it, value counts,
++-inf and missing values, and for numbers the accumulators of `accumulators`; and a uniform sample of rows."""
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from shared.domain.drift import accumulators
+from shared.domain.drift.accumulators import (
+    Counts,
+    Held,
+    Histogram,
+    Ladder,
+    Moments,
+    RowSample,
+)
+from shared.domain.drift.categories import Sketch
 from shared.domain.drift.sources import ChunkSource
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-# Evidently's default, from evidently/core/datasets.py (`infer_column_type`).
-INTEGER_CATEGORIES = 10  # int columns with at most this many distinct values are categorical
-
-# Bounds of this implementation.
-MAX_CATEGORIES = 10_000  # distinct values counted per column; beyond this a column cannot be tested on counts
-BINS = 4096  # histogram bins per numerical column, at quantiles of the reference's first values
-EDGE_VALUES = 8192  # reference values buffered (per column) to place those bins
+# kinds whose values are numbers (bool as 0 and 1, as numpy has it)
+NUMBERS = ("int", "uint", "float", "bool")
 
 
-def _kind(dtype: Any) -> str:
-    """The dtype as Evidently's type inference reads it (`dtype.name` prefixes, so uint8 and Int64 are unknown)."""
+def kind_of(dtype: Any) -> str:
+    """The dtype as Evidently's type inference reads it (`dtype.name`: uint8 and nullable Int64 are not ints)."""
     name = dtype.name
-    if name.startswith("int"):
-        return "int"
-    if name.startswith("float"):
-        return "float"
-    if name in ("object", "string", "str"):
+    for prefix in ("int", "uint", "float", "datetime"):
+        if name.startswith(prefix):
+            return prefix
+    if name == "object":
         return "object"
+    if name in ("string", "str"):
+        return "string"
     if name in ("bool", "category"):
         return name
-    if name.startswith("datetime"):
-        return "datetime"
     return "unknown"
 
 
-def _merge_kinds(a: str, b: str) -> str:
-    """The dtype pandas gives the concatenation of two chunks (chunks without values do not count)."""
-    if a == "null" or a == b:
-        return b
-    if b == "null":
-        return a
-    if {a, b} == {"int", "float"}:
-        return "float"
-    return "mixed"
+class _Types:
+    """The dtype pandas gives the whole column. Within a table, the chunks' dtypes combine as pandas' parser
+    combines its blocks (as Series concatenate); across tables, as `pd.concat` of frames combines them, where a
+    table without a value in the column (or without the column) does not count. Tracked on representative rows
+    (the first value and the first missing one of each table), not on the values."""
 
-
-SCHEMA_GROUPS = {
-    "int": "numeric",
-    "float": "numeric",
-    "object": "text",
-    "category": "text",
-    "bool": "bool",
-    "datetime": "datetime",
-}
-
-
-class _Counts:
-    """Value counts in order of first appearance (the order Evidently's sets and dicts meet them), up to a cap."""
-
-    def __init__(self, cap: int = MAX_CATEGORIES) -> None:
-        self.values: dict[Any, int] = {}
-        self.cap = cap
-        self.overflow = False
-
-    def add(self, series: pd.Series) -> None:
-        if self.overflow or series.empty:
-            return
-        counts = series.value_counts(sort=False, dropna=True)
-        if len(counts) > self.cap:
-            self._overflow()
-            return
-        values = self.values
-        for key, n in zip(counts.index.tolist(), counts.tolist(), strict=True):
-            if n:
-                values[key] = values.get(key, 0) + n
-        if len(values) > self.cap:
-            self._overflow()
-
-    def _overflow(self) -> None:
-        self.overflow, self.values = True, {}
-
-    @property
-    def distinct(self) -> int | None:
-        """None when there were more distinct values than the cap."""
-        return None if self.overflow else len(self.values)
-
-
-class _Moments:
-    """Count, mean, sum of squared deviations (merged per chunk, Chan et al.), minimum and maximum."""
+    _NO_PART = object()
 
     def __init__(self) -> None:
-        self.count, self.mean, self.m2 = 0, 0.0, 0.0
-        self.min, self.max = math.inf, -math.inf
+        self.part: Any = self._NO_PART
+        self.rows: pd.Series | None = None
+        self.has_value = self.has_na = False
+        self.tables: dict[tuple[str, bool, bool], pd.Series] = {}
 
-    def add(self, values: np.ndarray) -> None:
-        n = len(values)
-        if not n:
-            return
-        mean = float(values.mean())
-        m2 = float(((values - mean) ** 2).sum())
-        total = self.count + n
-        delta = mean - self.mean
-        self.m2 += m2 + delta * delta * self.count * n / total
-        self.mean += delta * n / total
-        self.count = total
-        self.min = min(self.min, float(values.min()))
-        self.max = max(self.max, float(values.max()))
-
-    @property
-    def std(self) -> float:
-        """Population standard deviation, as `np.std` computes it."""
-        return math.sqrt(self.m2 / self.count) if self.count else 0.0
-
-
-class _Held:
-    """All values while there are at most `limit` of them: small samples are tested exactly as Evidently does."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.parts: list[np.ndarray] | None = []
-
-    def add(self, values: np.ndarray, total: int) -> None:
-        if self.parts is None:
-            return
-        if total > self.limit:
-            self.parts = None
-        elif len(values):
-            self.parts.append(values)
-
-    @property
-    def complete(self) -> bool:
-        return self.parts is not None
-
-    def values(self) -> np.ndarray:
+    def add(self, part: Any, series: pd.Series, na: np.ndarray, dtype_rows: pd.Series | None) -> None:
         import numpy as np
+        import pandas as pd
 
-        assert self.parts is not None
-        return np.concatenate(self.parts) if self.parts else np.empty(0)
-
-
-class Histogram:
-    """Per bin: count and sum of distances to an anchor, so that the integral of the empirical CDF over every
-    bin is exact. Bins: (-inf, e0), [e0, e1), ..., [e_last, inf); the anchor is e0 for the first bin and the
-    left edge for the others (no cancellation). Without edges, the first values are buffered to place them."""
-
-    def __init__(self, edges: np.ndarray | None = None) -> None:
-        self.edges = edges
-        self._buffer: list[np.ndarray] = []
-        self._buffered = 0
-        if edges is not None:
-            self._allocate(edges)
-
-    def _allocate(self, edges: np.ndarray) -> None:
-        import numpy as np
-
-        self.edges = edges
-        self.count = np.zeros(len(edges) + 1, dtype=np.int64)
-        self.distance = np.zeros(len(edges) + 1)
-        self._anchors = np.concatenate((edges[:1], edges))
-
-    def add(self, values: np.ndarray) -> None:
-        import numpy as np
-
-        if not len(values):
+        if part is not self.part and part != self.part:
+            self.close()
+            self.part = part
+        picked = []
+        if len(series):
+            present = ~na
+            if present.any():
+                picked.append(int(np.argmax(present)))
+                self.has_value = True
+            if na.any():
+                picked.append(int(np.argmax(na)))
+                self.has_na = True
+        rows = series.iloc[picked] if picked else dtype_rows
+        if rows is None or not len(rows):
             return
-        if self.edges is None:
-            self._buffer.append(values)
-            self._buffered += len(values)
-            if self._buffered >= EDGE_VALUES:
-                self.finish()
-            return
-        # sorting the chunk and locating the few edges in it is twice as fast as locating every value
-        ordered = np.sort(values)
-        starts = np.concatenate(([0], np.searchsorted(ordered, self.edges, side="left")))
-        counts = np.diff(np.concatenate((starts, [len(ordered)])))
-        self.count += counts
-        distances = np.abs(ordered - np.repeat(self._anchors, counts))
-        filled = counts > 0
-        self.distance[filled] += np.add.reduceat(distances, starts[filled])
+        if self.rows is None:
+            self.rows = rows
+        elif self.rows.dtype != rows.dtype or _adds(self.rows.isna().to_numpy(), rows.isna().to_numpy()):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)
+                if isinstance(self.rows.dtype, pd.CategoricalDtype) and isinstance(
+                    rows.dtype, pd.CategoricalDtype
+                ):
+                    # within a table, categories unite (pandas' parser, a whole Parquet table): still categories
+                    united = pd.api.types.union_categoricals([self.rows.array, rows.array])
+                    merged = pd.Series(united)
+                else:
+                    merged = pd.concat([self.rows, rows], ignore_index=True)
+            self.rows = _representative(merged)
 
-    def finish(self) -> None:
-        """Place the edges if values are still buffered (a column with few values)."""
-        if self.edges is not None or not self._buffer:
-            return
+    def missing(self, part: Any) -> None:
+        """A table without the column: missing values for pandas, with a dtype that does not count."""
         import numpy as np
+        import pandas as pd
 
-        buffered = np.concatenate(self._buffer)
-        self._buffer, self._buffered = [], 0
-        self._allocate(quantile_edges(buffered))
-        self.add(buffered)
+        self.close()
+        self.part = part
+        self.tables[("float64", False, True)] = pd.Series([np.nan])
+
+    def close(self) -> None:
+        rows = self.rows
+        if rows is not None and (self.has_value or self.has_na):
+            na = rows.isna().to_numpy()
+            keep = [
+                i
+                for i, missing in enumerate(na)
+                if (missing and self.has_na) or (not missing and self.has_value)
+            ]
+            if keep:
+                self.tables[(str(rows.dtype), self.has_value, self.has_na)] = rows.iloc[keep]
+        self.rows, self.has_value, self.has_na = None, False, False
+
+    def dtype(self) -> Any:
+        import pandas as pd
+
+        self.close()
+        tables = list(self.tables.values())
+        if not tables:
+            return pd.Series([], dtype=float).dtype
+        if len(tables) == 1:
+            return tables[0].dtype
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # pandas 2 leaves out all-missing tables: so do we
+            frames = [pd.DataFrame({"c": rows.reset_index(drop=True)}) for rows in tables]
+            return pd.concat(frames, ignore_index=True)["c"].dtype
 
 
-def quantile_edges(values: np.ndarray, bins: int | None = None) -> np.ndarray:
-    """Distinct order statistics at evenly spaced ranks: bins of about equal mass, edges that are data values."""
-    import numpy as np
-
-    ordered = np.sort(values)
-    ranks = np.linspace(0, len(ordered) - 1, min(bins or BINS, len(ordered))).round().astype(np.int64)
-    return np.unique(ordered[ranks])
+def _adds(held: np.ndarray, new: np.ndarray) -> bool:
+    """Whether new rows bring a missing value or a value present that the rows held lack."""
+    return bool((new.any() and not held.any()) or ((~new).any() and held.all()))
 
 
-class Ladder:
-    """Counts of current values against the sorted distinct reference values: what the K-S statistic needs when
-    the reference is small and the current data is not."""
-
-    def __init__(self, points: np.ndarray) -> None:
-        import numpy as np
-
-        self.points = points
-        self.upto = np.zeros(len(points) + 1, dtype=np.int64)  # values in (p[j-1], p[j]]; last: above p[-1]
-        self.equal = np.zeros(len(points), dtype=np.int64)  # values == p[j]
-
-    def add(self, values: np.ndarray) -> None:
-        import numpy as np
-
-        if not len(values) or not len(self.points):
-            return
-        at = np.searchsorted(self.points, values, side="left")
-        self.upto += np.bincount(at, minlength=len(self.upto))
-        inside = at < len(self.points)
-        hits = at[inside][values[inside] == self.points[at[inside]]]
-        self.equal += np.bincount(hits, minlength=len(self.equal))
+def _representative(rows: pd.Series) -> pd.Series:
+    na = rows.isna().to_numpy()
+    picked = [i for i in (int(na.argmin()), int(na.argmax())) if i < len(rows)]
+    return rows.iloc[sorted(set(picked))]
 
 
 class ColumnProfile:
@@ -234,115 +146,143 @@ class ColumnProfile:
 
     def __init__(self, name: str, hold_limit: int) -> None:
         self.name = name
-        self.kind = "null"
-        self.values = 0  # non-null values (numerical: finite values)
-        self.counts = _Counts()
-        self.moments = _Moments()
-        self.held = _Held(hold_limit)
-        self.text_ends: list[bool] = []  # is the first / last non-null value a str (Evidently checks both)
+        self.types = _Types()
+        self.dtype: Any = None  # the concatenated column's dtype, once the pass is over
+        self.kinds_seen: set[str] = set()
+        self.present = 0  # values that are not missing, +-inf included (pandas' count)
+        self.infinite = {math.inf: 0, -math.inf: 0}
+        self.has_na = False  # any missing value in the concatenated column
+        self.counts = Counts()
+        self.sketch: Sketch | None = None  # distinct values beyond the cap, estimated (object columns)
+        self.unhashable = False  # values pandas cannot count (lists, dicts)
+        self.text_ends: list[bool] = []  # is the first / last value present a str (Evidently checks both)
+        # numbers: the finite values of int, float and bool chunks
+        self.moments = Moments()
+        self.held = Held(hold_limit)
         self.histogram: Histogram | None = None
         self.ladder: Ladder | None = None
 
     @property
-    def numeric(self) -> bool:
-        return self.kind in ("int", "float")
+    def kind(self) -> str:
+        return "null" if self.dtype is None else kind_of(self.dtype)
 
-    def add(self, series: pd.Series) -> None:
+    @property
+    def float32(self) -> bool:
+        return self.dtype is not None and self.dtype.name == "float32"
+
+    @property
+    def infinities(self) -> int:
+        return self.infinite[math.inf] + self.infinite[-math.inf]
+
+    @property
+    def cleaned(self) -> int:
+        """Values left when Evidently drops missing values and +-inf."""
+        return self.present - self.infinities
+
+    @property
+    def finite(self) -> int:
+        return self.moments.count
+
+    def distinct_estimate(self) -> int:
+        """Distinct values present: exact within the cap, estimated beyond (to size passes), never above count."""
+        if self.counts.distinct is not None:
+            return self.counts.distinct
+        if self.sketch is None:
+            return self.present
+        return min(self.present, self.sketch.estimate(self.present) + accumulators.MAX_CATEGORIES)
+
+    def add(self, series: pd.Series, part: Any = None, dtype_rows: pd.Series | None = None) -> None:
         import numpy as np
-        import pandas as pd
 
-        kind = _kind(series.dtype)
-        if kind in ("int", "float"):
-            values = series.to_numpy()
-            if kind == "float":
-                values = values[np.isfinite(values)]
-            if not len(values):
-                return
-            self.kind = _merge_kinds(self.kind, kind)
-            self.values += len(values)
-            self.counts.add(pd.Series(values, copy=False))
-            as_float = values.astype(np.float64, copy=False)
-            self.moments.add(as_float)
-            self.held.add(values, self.values)
-            for accumulator in (self.histogram, self.ladder):
-                if accumulator is not None:
-                    accumulator.add(as_float)
+        kind = kind_of(series.dtype)
+        if kind in NUMBERS:
+            raw = series.to_numpy()
+            na = np.isnan(raw) if kind == "float" else np.zeros(len(raw), dtype=bool)
+            self.types.add(part, series, na, dtype_rows)
+            self._add_numbers(kind, raw[~na] if kind == "float" else raw, bool(na.any()))
             return
-        present = series.dropna()
+        na = series.isna().to_numpy()
+        self.types.add(part, series, na, dtype_rows)
+        missing = bool(na.any())
+        self.has_na = self.has_na or missing
+        present = series[~na] if missing else series
         if present.empty:
             return
-        self.kind = _merge_kinds(self.kind, kind)
-        self.values += len(present)
-        self.counts.add(present)
-        if kind == "object":
-            last_is_text = isinstance(present.iloc[-1], str)
-            if not self.text_ends:
-                self.text_ends = [isinstance(present.iloc[0], str), last_is_text]
-            self.text_ends[1] = last_is_text
+        self.kinds_seen.add(kind)
+        self.present += len(present)
+        try:
+            self._count(kind, present)
+        except TypeError:  # lists, dicts: values pandas cannot count, and Evidently cannot either
+            self.unhashable = True
+            self.counts.overflow, self.counts.values, self.sketch = True, {}, None
+        last_is_text = isinstance(present.iloc[-1], str)
+        if not self.text_ends:
+            self.text_ends = [isinstance(present.iloc[0], str), last_is_text]
+        self.text_ends[1] = last_is_text
 
-    def final_kind(self, rows: int) -> str:
-        """The dtype of the whole column, concatenated: missing values turn ints into floats and bools into
-        objects, as pandas does."""
-        missing = rows > self.values
-        if self.kind == "int" and missing:
-            return "float"
-        if self.kind == "bool" and missing:
-            return "unknown"
-        return self.kind
+    def _count(self, kind: str, present: pd.Series) -> None:
+        if self.unhashable:
+            return
+        if not self.counts.overflow:
+            # categories count in category order; Evidently meets values in order of appearance
+            values = present.astype(object) if kind == "category" else present
+            counts = values.value_counts(sort=False, dropna=True)
+            keys = counts.index.tolist()
+            self.counts.add(keys, counts.tolist())
+            for key, n in zip(keys, counts.tolist(), strict=True):
+                if n and isinstance(key, float) and math.isinf(key):
+                    self.infinite[key] += n
+        elif kind == "object":
+            for value in (math.inf, -math.inf):
+                self.infinite[value] += int(present.isin([value]).sum())
+        if self.counts.overflow:
+            if self.sketch is None:
+                self.sketch = Sketch()
+            self.sketch.add(present)
 
-    def evidently_type(self, rows: int) -> str:
-        """`infer_column_type` of Evidently, on the whole (current) column."""
-        kind = self.final_kind(rows)
-        distinct = self.counts.distinct
-        if kind == "float":
-            return "numerical"
-        if kind == "int":
-            return "categorical" if distinct is not None and distinct <= INTEGER_CATEGORIES else "numerical"
-        if kind == "object":
-            if not (self.text_ends and all(self.text_ends)):
-                return "unknown"
-            if distinct is None:  # more distinct values than the cap: text unless the column is huge
-                return "text" if self.values * 0.5 < MAX_CATEGORIES else "undecidable"
-            return "text" if distinct > self.values * 0.5 else "categorical"
-        if kind in ("bool", "category"):
-            return "categorical"
-        if kind == "datetime":
-            return "datetime"
-        return "unknown"
-
-
-class RowSample:
-    """A uniform sample of rows without replacement (the rows with the smallest random keys), for the report."""
-
-    def __init__(self, size: int, seed: int) -> None:
-        import numpy as np
-
-        self.size = size
-        self.random = np.random.default_rng(seed)
-        self.frame: pd.DataFrame | None = None
-        self.keys: np.ndarray | None = None
-
-    def add(self, chunk: pd.DataFrame) -> None:
+    def _add_numbers(self, kind: str, values: np.ndarray, had_na: bool) -> None:
         import numpy as np
         import pandas as pd
 
-        keys = self.random.random(len(chunk))
-        if self.size <= 0 or not len(chunk):
+        self.has_na = self.has_na or had_na
+        if not len(values):
             return
-        if self.frame is not None and self.keys is not None and len(self.frame) >= self.size:
-            entering = keys < self.keys.max()
-            chunk, keys = chunk[entering], keys[entering]
-            if not len(chunk):
-                return
-        if self.frame is None or self.keys is None:
-            frame, all_keys = chunk, keys
-        else:
-            frame = pd.concat([self.frame, chunk], ignore_index=True)
-            all_keys = np.concatenate([self.keys, keys])
-        if len(frame) > self.size:
-            keep = np.sort(np.argpartition(all_keys, self.size)[: self.size])
-            frame, all_keys = frame.iloc[keep].reset_index(drop=True), all_keys[keep]
-        self.frame, self.keys = frame, all_keys
+        self.kinds_seen.add(kind)
+        self.present += len(values)
+        finite = values
+        if kind == "float":
+            infinite = ~np.isfinite(values)
+            if infinite.any():
+                positive = int(np.count_nonzero(values[infinite] > 0))
+                self.infinite[math.inf] += positive
+                self.infinite[-math.inf] += int(infinite.sum()) - positive
+                finite = values[~infinite]
+        if not self.counts.overflow:
+            counts = pd.Series(values, copy=False).value_counts(sort=False)
+            self.counts.add(counts.index.tolist(), counts.tolist())
+        if not self.text_ends:
+            self.text_ends = [False, False]
+        self.text_ends[1] = False
+        if not len(finite):
+            return
+        as_float = finite.astype(np.float64, copy=False)
+        self.moments.add(as_float)
+        self.held.add(finite, self.moments.count)
+        for accumulator in (self.histogram, self.ladder):
+            if accumulator is not None:
+                accumulator.add(as_float)
+
+    def missing(self, part: Any) -> None:
+        """Rows of a table that lacks the column."""
+        self.has_na = True
+        self.types.missing(part)
+
+    def finish(self) -> None:
+        self.dtype = self.types.dtype()
+        if self.kind == "float" and self.kinds_seen & {"int", "uint", "bool"}:
+            self.counts.as_floats()
+        if self.histogram is not None:
+            self.histogram.finish()
 
 
 @dataclass
@@ -364,6 +304,8 @@ def scan(
 ) -> DataSet:
     data = DataSet(sample)
     for chunk in source.chunks(read):
+        part = chunk.attrs.get("part")
+        dtype_rows = chunk.attrs.get("dtypes")
         profiled = []
         for name in chunk.columns:
             data.names.setdefault(name, None)
@@ -373,37 +315,50 @@ def scan(
             if profile is None:
                 profile = data.columns[name] = ColumnProfile(name, hold_limit)
                 prepare(profile)
-            profile.add(chunk[name])
+                if data.rows:
+                    profile.missing(None)  # the rows before the column first appears
+            rows = dtype_rows[name] if dtype_rows is not None and name in dtype_rows else None
+            profile.add(chunk[name], part, rows)
             profiled.append(name)
+        if len(chunk) and len(profiled) < len(data.columns):
+            for name, profile in data.columns.items():
+                if name not in chunk.columns:
+                    profile.missing(part)
         data.rows += len(chunk)
         data.sample.add(chunk[profiled])
     for profile in data.columns.values():
-        if profile.histogram is not None:
-            profile.histogram.finish()
+        profile.finish()
     return data
 
 
-def count_histograms(source: ChunkSource, edges: dict[str, np.ndarray]) -> dict[str, Histogram]:
-    """One more pass over a source, counting only the given columns into the given bins."""
+def numbers(series: pd.Series) -> np.ndarray:
+    """The finite values of a chunk of numbers (bool as they are), in their own dtype."""
     import numpy as np
 
-    histograms = {name: Histogram(e) for name, e in edges.items()}
-    for chunk in source.chunks(list(edges)):
-        for name in chunk.columns:
-            if name in histograms:
-                values = chunk[name].to_numpy(dtype=np.float64)
-                histograms[name].add(values[np.isfinite(values)])
-    return histograms
+    values = series.to_numpy()
+    return values[np.isfinite(values)] if values.dtype.kind == "f" else values
 
 
-def load_column(source: ChunkSource, name: str) -> pd.Series:
-    """The whole column's finite values: the last resort for a distance on the threshold."""
+def load_column(source: ChunkSource, name: str, dtype: Any) -> pd.Series:
+    """The whole column's finite values in the concatenated column's dtype: the last resort for a distance on
+    the threshold."""
     import numpy as np
     import pandas as pd
 
     parts = []
     for chunk in source.chunks([name]):
+        if name in chunk.columns and kind_of(chunk[name].dtype) in NUMBERS:
+            parts.append(numbers(chunk[name]))
+    values = np.concatenate(parts) if parts else np.empty(0)
+    return pd.Series(values.astype(dtype, copy=False), name=name)
+
+
+def load_present(source: ChunkSource, name: str) -> list[Any]:
+    """The whole column's values present, as Python objects: the last resort for a categorical score on the
+    threshold."""
+    values: list[Any] = []
+    for chunk in source.chunks([name]):
         if name in chunk.columns:
-            values = chunk[name].to_numpy(dtype=np.float64)
-            parts.append(values[np.isfinite(values)])
-    return pd.Series(np.concatenate(parts) if parts else np.empty(0), name=name)
+            series = chunk[name]
+            values.extend(series[series.notna()].tolist())
+    return values

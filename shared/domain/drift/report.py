@@ -3,20 +3,24 @@ and verdicts: each column's method is an Evidently stat test that answers with t
 
 from __future__ import annotations
 
+import logging
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+from shared.domain.drift import rules
 from shared.domain.drift.stattests import TESTS
 
 if TYPE_CHECKING:
-    from shared.domain.drift.decision import ColumnDrift, DriftResult
+    from shared.domain.drift.results import ColumnDrift, DriftResult
 
+log = logging.getLogger(__name__)
 _FULL_DATA: ContextVar[dict[str, ColumnDrift]] = ContextVar("mlops_drift_full_data")
 
 
-def _full_data_stattest(test: str) -> Any:
+def _full_data_stattest(verdict: ColumnDrift) -> Any:
     """An Evidently stat test that answers with the verdict computed on the full data (looked up by column), so
-    a report drawn on a sample shows the full data's scores and verdicts."""
+    a report drawn on a sample shows the full data's scores and verdicts; its name says when the score is only
+    known within bounds, or comes from samples."""
     # Evidently 0.7 defines custom drift methods only in its legacy namespace; these are that package's exports
     # (its __all__), the types `DataDriftPreset(per_column_method=...)` itself is declared with. A plain function
     # would do too, but the report would name it "custom function 'answer'" instead of the test.
@@ -24,7 +28,20 @@ def _full_data_stattest(test: str) -> Any:
     from evidently.legacy.calculations.stattests import StatTest as EvidentlyStatTest
     from evidently.legacy.calculations.stattests import register_stattest
 
+    test = verdict.stattest
     spec = TESTS[test]
+    name, display = f"mlops_full_data_{test}", f"{spec.display} (full data)"
+    if verdict.bounds is not None:
+        low, high = verdict.bounds
+        name, display = (
+            f"{name}_{verdict.column}",
+            f"{spec.display}, full data: between {low:.4g} and {high:.4g}",
+        )
+    elif verdict.sample is not None:
+        name, display = (
+            f"{name}_{verdict.column}",
+            f"{spec.display} (samples of {verdict.sample[0]} and {verdict.sample[1]})",
+        )
 
     def answer(
         reference_data: Any, current_data: Any, feature_type: Any, threshold: float
@@ -33,8 +50,8 @@ def _full_data_stattest(test: str) -> Any:
         return verdict.score, verdict.drifted
 
     stattest = EvidentlyStatTest(
-        name=f"mlops_full_data_{test}",
-        display_name=f"{spec.display} (full data)",
+        name=name,
+        display_name=display,
         allowed_feature_types=[ColumnType.Numerical, ColumnType.Categorical, ColumnType.Text],
         default_threshold=spec.threshold,
     )
@@ -59,10 +76,18 @@ def render_html(result: DriftResult) -> str:
     ]
     if not shown:
         return _plain_html(result)
-    from evidently import Report
+    from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
-    methods = {name: _full_data_stattest(result.columns[name].stattest) for name in shown}
+    # the full data's types, not those Evidently would infer from the samples (a sample of text may look like
+    # categories, one of strings and numbers may start with a number)
+    by_type = {kind: [n for n in shown if result.columns[n].column_type == kind] for kind in rules.TESTED}
+    definition = DataDefinition(
+        numerical_columns=by_type["numerical"],
+        categorical_columns=by_type["categorical"],
+        text_columns=by_type["text"],
+    )
+    methods = {name: _full_data_stattest(result.columns[name]) for name in shown}
     thresholds = {name: result.columns[name].threshold for name in shown}
     token = _FULL_DATA.set(result.columns)
     try:
@@ -75,27 +100,67 @@ def render_html(result: DriftResult) -> str:
                     per_column_threshold=thresholds,
                 )
             ]
-        ).run(reference_data=pd.DataFrame(reference[shown]), current_data=pd.DataFrame(current[shown]))
+        ).run(
+            reference_data=Dataset.from_pandas(pd.DataFrame(reference[shown]), data_definition=definition),
+            current_data=Dataset.from_pandas(pd.DataFrame(current[shown]), data_definition=definition),
+        )
         html = snapshot.get_html_str(as_iframe=False)
+    except Exception as error:  # the report is drawn on samples Evidently may refuse: the verdicts stand
+        log.warning("drift: Evidently could not draw the report on the samples", extra={"error": repr(error)})
+        return _plain_html(result)
     finally:
         _FULL_DATA.reset(token)
-    note = (
-        f"<p>Verdicts and scores: all {result.reference_rows} reference and {result.current_rows} current rows. "
-        f"Distributions: samples of {len(reference)} and {len(current)} rows.</p>"
-    )
-    return html.replace("<body>", f"<body>{note}", 1)
+    return html.replace("<body>", f"<body>{_notes(result, len(reference), len(current))}", 1)
+
+
+def _notes(result: DriftResult, reference_rows: int, current_rows: int) -> str:
+    """What the report drawn on samples cannot show: the data-set verdict of Evidently's own count (which tests
+    some columns on other data than their own test), scores known only within bounds, sampled text columns."""
+    import html
+
+    counted = [v for v in result.columns.values() if v.counted]
+    lines = [
+        f"Verdicts and scores: all {result.reference_rows} reference and {result.current_rows} current rows. "
+        f"Distributions: samples of {reference_rows} and {current_rows} rows.",
+        f"Data set: {'drift' if result.drifted else 'no drift'}, {result.drift_share:.4g} of the "
+        f"{len(counted)} columns Evidently's data-set count takes drifted (threshold {result.threshold:.4g}).",
+    ]
+    for verdict in result.columns.values():
+        name = html.escape(verdict.column)
+        if not verdict.counted:
+            lines.append(
+                f"{name}: not in the data-set count (Evidently counts numerical columns with numbers)."
+            )
+        elif verdict.count_verdict is not None:
+            test, score, drifted = verdict.count_verdict
+            lines.append(
+                f"{name}: the data-set count keeps +-inf (no missing value) and finds {TESTS[test].display} "
+                f"{score:.4g}, {'drift' if drifted else 'no drift'}."
+            )
+        if verdict.bounds is not None:
+            low, high = verdict.bounds
+            lines.append(
+                f"{name}: {verdict.method} between {low:.6g} and {high:.6g} (verdict exact, score bounded)."
+            )
+        if verdict.sample is not None:
+            lines.append(
+                f"{name}: text tested on uniform samples of {verdict.sample[0]} and {verdict.sample[1]} values "
+                "(more text than the check holds; Evidently would use every row)."
+            )
+    return "".join(f"<p>{line}</p>" for line in lines)
 
 
 def _plain_html(result: DriftResult) -> str:
     import html
 
     rows = "".join(
-        f"<tr><td>{html.escape(n)}</td><td>{html.escape(v.method)}</td><td>{v.score:.4g}</td>"
+        f"<tr><td>{html.escape(n)}</td><td>{html.escape(v.method)}</td><td>{v.score:.4g}"
+        f"{'' if v.bounds is None else f' (between {v.bounds[0]:.4g} and {v.bounds[1]:.4g})'}</td>"
         f"<td>{'drift' if v.drifted else 'no drift'}</td></tr>"
         for n, v in result.columns.items()
     )
+    samples = [0 if s is None else len(s) for s in (result.reference_sample, result.current_sample)]
     return (
-        "<html><body><h1>Data drift</h1>"
-        f"<p>drift share {result.drift_share:.2f}, threshold {result.threshold:.2f}</p>"
+        f"<html><body><h1>Data drift</h1>{_notes(result, *samples)}"
         f"<table>{rows}</table><pre>{html.escape(str(result.schema.as_dict()))}</pre></body></html>"
     )

@@ -1,5 +1,10 @@
 """Where the rows come from: a frame in memory, or CSV and Parquet tables read chunk by chunk. Every pass over
-a source yields the same rows, so the check can read a source more than once."""
+a source yields the same rows, so the check can read a source more than once.
+
+What Evidently is compared on is each table read whole by pandas, the tables concatenated. Chunks of a table
+carry its index (`frame.attrs["part"]`) so that the check can give each column the dtype that concatenation
+gives it; CSV chunks start where pandas' own parser starts the blocks it infers dtypes on, so that a column
+mixing numbers and strings holds the same values, number for number and string for string."""
 
 from __future__ import annotations
 
@@ -54,12 +59,14 @@ class TableSource:
     chunk_rows: int = DEFAULT_CHUNK_ROWS
 
     def chunks(self, columns: Sequence[str] | None = None) -> Iterator[pd.DataFrame]:
-        for part in self.parts:
+        for index, part in enumerate(self.parts):
             data = part.load()
             if data is None:
                 log.warning("table vanished during the drift check", extra={"blob": part.name})
                 continue
-            yield from _skip_rows(_read_table(part.name, data, self.chunk_rows, columns), part.skip_rows)
+            for frame in _skip_rows(_read_table(part.name, data, self.chunk_rows, columns), part.skip_rows):
+                frame.attrs["part"] = index
+                yield frame
 
 
 def count_rows(name: str, data: bytes | str) -> int:
@@ -92,20 +99,38 @@ def _read_table(
         return
     import pandas as pd
 
+    header = list(pd.read_csv(_handle(data), nrows=0).columns)
     usecols = None
     if columns is not None:
-        header = list(pd.read_csv(_handle(data), nrows=0).columns)
         usecols = [c for c in header if c in set(columns)] or header[:1]
         empty = not set(usecols) & set(columns)
-    with pd.read_csv(_handle(data), usecols=usecols, chunksize=chunk_rows) as reader:
+    lines = parser_block_rows(len(header))
+    chunk = max(lines, chunk_rows // lines * lines)
+    with pd.read_csv(_handle(data), usecols=usecols, chunksize=chunk) as reader:
         for frame in reader:
             yield frame.iloc[:, :0] if columns is not None and empty else frame
 
 
+def parser_block_rows(width: int) -> int:
+    """The rows per block in which pandas' C parser (low_memory, its default) infers dtypes: the largest power
+    of two below 2**20 cells / the table's width (pandas/_libs/parsers.pyx, `buffer_lines`). A whole-table read
+    concatenates the blocks; chunks of a multiple of this size hold the same blocks, so the same values."""
+    heuristic = 2**20 // max(width, 1)
+    lines = 1
+    while lines * 2 < heuristic:
+        lines *= 2
+    return lines
+
+
 def _skip_rows(chunks: Iterator[pd.DataFrame], skip: int) -> Iterator[pd.DataFrame]:
+    """The chunks without the table's first `skip` rows. A chunk skipped whole still passes, empty, with one of
+    its rows in `attrs["dtypes"]`: the table's dtypes are those of all its rows, skipped or not."""
     for chunk in chunks:
-        if skip >= len(chunk):
+        if skip >= len(chunk) and skip:
             skip -= len(chunk)
+            emptied = chunk.iloc[:0]
+            emptied.attrs["dtypes"] = chunk.iloc[:1]
+            yield emptied
             continue
         yield chunk.iloc[skip:] if skip else chunk
         skip = 0

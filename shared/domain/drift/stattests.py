@@ -1,19 +1,20 @@
 """Evidently's drift tests, computed from what the profiles hold instead of the columns: chi-square, Z-test and
-Jensen-Shannon on value counts, K-S on counts against a small reference, bounds on the Wasserstein distance
-from histograms; and the normed Wasserstein distance on a whole column, for a distance on the threshold. Each
-repeats the operations of evidently/legacy/calculations/stattests in the same order, so the scores are the
-same floats."""
+Jensen-Shannon on value counts, K-S on the values of a small reference (and on counts against them when the
+current data is large), the norm of the Wasserstein distance; and what the tests give on +-inf, which
+Evidently's data-set count keeps on a side without missing values. Each repeats the operations of
+evidently/legacy/calculations/stattests in the same order, so the scores are the same floats. The Wasserstein
+distance itself is in `wasserstein`, the text test in `text`."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
-    import pandas as pd
 
-    from shared.domain.drift.profiles import Histogram, Ladder
+    from shared.domain.drift.accumulators import Ladder
 
 # Evidently norms the Wasserstein distance by the reference's population std, but never by less than this.
 STD_FLOOR = 0.001
@@ -33,7 +34,13 @@ TESTS = {
     "z": StatTest("z", "Z-test p_value", 0.05, True),
     "wasserstein": StatTest("wasserstein", "Wasserstein distance (normed)", 0.1, False),
     "jensenshannon": StatTest("jensenshannon", "Jensen-Shannon distance", 0.1, False),
+    "abs_text_content_drift": StatTest("abs_text_content_drift", "Absolute text content drift", 0.55, False),
+    "perc_text_content_drift": StatTest(
+        "perc_text_content_drift", "Percentile text content drift", 0.95, False
+    ),
 }
+# Norms within this relative distance of ours are what pandas' two-pass variance can give on the same values.
+STD_ROUNDING = 1e-10
 
 
 def _keys(reference: dict[Any, int], current: dict[Any, int]) -> list[Any]:
@@ -57,7 +64,12 @@ def z_test(reference: dict[Any, int], current: dict[Any, int]) -> float:
 
     if len(reference) == 1 and len(current) == 1 and next(iter(reference)) == next(iter(current)):
         return 1.0
-    first = sorted(_keys(reference, current))[0]
+    try:
+        first = sorted(_keys(reference, current))[0]
+    except TypeError as error:  # Evidently sorts the values too, and its preset raises the same
+        raise ValueError(
+            f"Evidently's Z-test cannot order the values ({error}): its preset raises"
+        ) from error
     n1, n2 = sum(reference.values()), sum(current.values())
     # the share of values other than the first key, as Evidently's 0/1 recoding counts it
     p1 = float(n1 - reference.get(first, 0)) / n1
@@ -79,20 +91,37 @@ def jensen_shannon(reference: dict[Any, int], current: dict[Any, int]) -> float:
     return float(distance.jensenshannon(p, q, None))
 
 
-def ks_on_ladder(reference: np.ndarray, ladder: Ladder, n2: int) -> float:
+def ks_exact(reference: np.ndarray, current: np.ndarray) -> float:
+    from scipy.stats import ks_2samp
+
+    return float(ks_2samp(reference, current)[1])
+
+
+def with_infinities(values: np.ndarray, infinite: dict[float, int]) -> np.ndarray:
+    """The values and the +-inf counted apart from them (the order does not matter to K-S: it sorts)."""
+    import numpy as np
+
+    if not any(infinite.values()):
+        return values
+    extra = [np.full(n, value) for value, n in infinite.items() if n]
+    return np.concatenate([values.astype(np.float64, copy=False), *extra])
+
+
+def ks_on_ladder(reference: np.ndarray, ladder: Ladder, n2: int, current_infinite: dict[float, int]) -> float:
     """scipy's two-sided `ks_2samp` p-value (asymptotic: the current data has over 10,000 values), from counts.
 
     The statistic is the largest |cdf1 - cdf2| over all data points; between two reference values cdf1 is
     constant, so only each reference value and the last current value below it matter. Each difference is
-    computed with the same operations as scipy's, so the statistic is the same float."""
+    computed with the same operations as scipy's, so the statistic is the same float. The reference may hold
+    +-inf and the current +-inf counted apart (`current_infinite`): they extend the ladder at its ends."""
     import numpy as np
     from scipy import stats
 
     n1 = len(reference)
-    points = ladder.points
+    points, upto, equal = _extended(ladder, reference, current_infinite)
     ref_le = np.searchsorted(np.sort(reference), points, side="right")
-    cur_le = np.cumsum(ladder.upto)[: len(points)]
-    cur_lt = cur_le - ladder.equal
+    cur_le = np.cumsum(upto)[: len(points)]
+    cur_lt = cur_le - equal
     before = np.concatenate(([0], cur_le[:-1]))
     ref_before = np.concatenate(([0], ref_le[:-1]))
     between = cur_lt > before  # current values strictly between two reference values
@@ -105,71 +134,60 @@ def ks_on_ladder(reference: np.ndarray, ladder: Ladder, n2: int) -> float:
     return float(np.clip(stats.kstwo.sf(d, np.round(en)), 0, 1))
 
 
-@dataclass(frozen=True)
-class WassersteinBounds:
-    low: float  # bounds on the (unnormed) distance
-    high: float
-    estimate: float  # within the bounds: the CDFs taken as linear inside uncertain bins (only for display)
-    uncertain_bins: np.ndarray  # bins whose share of the distance is not known exactly, worst first
-    left: np.ndarray  # bin boundaries used (finite)
-    right: np.ndarray
-
-
-def wasserstein_bounds(
-    reference: Histogram, current: Histogram, n1: int, n2: int, lowest: float, highest: float
-) -> WassersteinBounds:
-    """Bounds on the integral of |F_ref - F_cur| from two histograms on the same bins.
-
-    For a bin [a, b), the integral of an empirical CDF F is F(a-) * (b - a) + sum over its values of (b - x) / n,
-    so the integral of D = F_ref - F_cur is exact; it equals that of |D| when D keeps its sign on the bin, which
-    is certain when F_ref(a-) - F_cur(b-) >= 0 or F_ref(b-) - F_cur(a-) <= 0. Otherwise |integral of D| is a
-    lower bound and the smallest of three upper bounds is used."""
+def _extended(
+    ladder: Ladder, reference: np.ndarray, infinite: dict[float, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     import numpy as np
 
-    edges = reference.edges
-    assert edges is not None and current.edges is not None
-    left = np.concatenate(([lowest], edges))
-    right = np.concatenate((edges, [highest]))
-    width = np.maximum(right - left, 0.0)
-
-    def tail(histogram: Histogram, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        # share of values in each bin, F at its left and right, and the integral of (b - x) over its values / n
-        share = histogram.count / n
-        before = np.concatenate(([0], np.cumsum(histogram.count)[:-1])) / n
-        through = np.cumsum(histogram.count) / n
-        beyond = histogram.count * width - histogram.distance
-        beyond[0] = histogram.distance[0]  # the first bin's anchor is its right edge already
-        return share, before, through, np.clip(beyond, 0.0, histogram.count * width) / n
-
-    share_r, before_r, through_r, tail_r = tail(reference, n1)
-    share_c, before_c, through_c, tail_c = tail(current, n2)
-    d_left, d_right = before_r - before_c, through_r - through_c
-    integral = d_left * width + tail_r - tail_c
-    lowest_d, highest_d = before_r - through_c, through_r - before_c
-    exact = (lowest_d >= 0) | (highest_d <= 0)
-    low = np.abs(integral)
-    high = np.minimum.reduce(
-        [
-            np.abs(d_left) * width + tail_r + tail_c,
-            np.abs(d_right) * width + (share_r * width - tail_r) + (share_c * width - tail_c),
-            width * np.maximum(np.abs(lowest_d), np.abs(highest_d)),
-        ]
-    )
-    high = np.where(exact, low, np.maximum(high, low))
-    gap = high - low
-    uncertain = np.flatnonzero(gap > 0)
-    uncertain = uncertain[np.argsort(-gap[uncertain], kind="stable")]
-    magnitude = np.abs(d_left) + np.abs(d_right)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        crossing = width * (d_left**2 + d_right**2) / (2 * magnitude)
-    linear = np.where(d_left * d_right < 0, crossing, width * np.abs(d_left + d_right) / 2)
-    estimate = np.clip(np.nan_to_num(linear), low, high)
-    return WassersteinBounds(
-        float(low.sum()), float(high.sum()), float(estimate.sum()), uncertain, left, right
-    )
+    points, upto, equal = ladder.points, ladder.upto.copy(), ladder.equal.copy()
+    below, above = infinite.get(-math.inf, 0), infinite.get(math.inf, 0)
+    if np.isneginf(reference).any():
+        points, upto, equal = (
+            np.concatenate(([-np.inf], points)),
+            np.concatenate(([below], upto)),
+            np.concatenate(([below], equal)),
+        )
+    else:
+        upto[0] += below
+    if np.isposinf(reference).any():
+        points = np.concatenate((points, [np.inf]))
+        upto = np.concatenate((upto[:-1], [upto[-1] + above, 0]))
+        equal = np.concatenate((equal, [above]))
+    else:
+        upto[-1] += above
+    return points, upto, equal
 
 
-def wasserstein_exact(reference: pd.Series, current: pd.Series) -> float:
+def wasserstein_on_infinities(reference_infinite: int, current_infinite: dict[float, int]) -> float:
+    """What Evidently's normed Wasserstein distance is when +-inf are kept: the reference's std is nan if it holds
+    one (so is the distance); otherwise scipy integrates |F_ref - F_cur| over an infinite interval, inf, or over
+    one between two equal infinities, nan (inf - inf)."""
+    if reference_infinite:
+        return math.nan
+    if any(n >= 2 for n in current_infinite.values()):
+        return math.nan
+    return math.inf
+
+
+def wasserstein_norm(count: int, m2: float, float32: bool) -> tuple[float, float]:
+    """Bounds on Evidently's norm, max(np.std(reference), 0.001), from the streamed moments. np.std on a pandas
+    Series is pandas' two-pass variance in float64; for float32 the variance is rounded to float32 (and so is
+    its square root), so the bounds are a single float unless the variance lies on a float32 rounding edge."""
+    import numpy as np
+
+    if not count:
+        return STD_FLOOR, STD_FLOOR
+    if float32:
+        variance = m2 / float(np.float32(count))
+        low = float(np.sqrt(np.float32(variance * (1 - STD_ROUNDING))))
+        high = float(np.sqrt(np.float32(variance * (1 + STD_ROUNDING))))
+    else:
+        std = math.sqrt(m2 / count)
+        low, high = std * (1 - STD_ROUNDING), std * (1 + STD_ROUNDING)
+    return max(low, STD_FLOOR), max(high, STD_FLOOR)
+
+
+def wasserstein_exact(reference: Any, current: Any) -> float:
     """The normed Wasserstein distance on whole columns, for distances within rounding of the threshold: what
     Evidently's `_wasserstein_distance_norm` (legacy/calculations/stattests/wasserstein_distance_norm.py, 0.7)
     computes, with the same calls on the same Series, so the same float (a test compares the two)."""

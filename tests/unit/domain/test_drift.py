@@ -14,7 +14,7 @@ import pytest
 from scipy import stats
 
 from shared.domain import drift
-from shared.domain.drift import decision, profiles, stattests
+from shared.domain.drift import accumulators, decision, profiles, stattests, wasserstein
 from tests.evidently_yardstick import preset_verdicts
 
 # --- helpers --------------------------------------------------------------------------------------------------
@@ -124,7 +124,7 @@ def test_the_drift_share_threshold_is_evidentlys() -> None:
     assert not agree(reference, current, drift_share=0.5).drifted
 
 
-def test_schema_drift_is_reported_and_the_rest_still_agrees() -> None:
+def test_schema_drift_is_reported_and_every_verdict_still_agrees() -> None:
     reference = mixed(2000, 1)
     current = mixed(2000, 2, shift=0.8).drop(columns=["grade"])
     current["device"] = "phone"
@@ -133,16 +133,19 @@ def test_schema_drift_is_reported_and_the_rest_still_agrees() -> None:
     assert result.schema.missing == ("grade",)
     assert result.schema.new == ("device",)
     assert result.schema.changed == {"visits": ("numeric", "text")}
-    assert "grade" not in result.columns and "visits" not in result.columns
+    assert "grade" not in result.columns and "device" not in result.columns
+    # Evidently tests the changed column as the current data's type has it: categories, numbers against strings
+    assert result.columns["visits"].column_type == "categorical" and result.columns["visits"].drifted
 
 
-def test_text_and_empty_columns_are_not_checked_and_say_why() -> None:
+def test_text_columns_are_tested_as_evidently_tests_them_and_empty_ones_say_why_not() -> None:
     reference, current = mixed(1500, 1), mixed(1500, 2)
     for frame in (reference, current):
         frame["comment"] = [f"note {i} {frame['age'].iloc[i]:.3f}" for i in range(len(frame))]
     current["spread"] = np.nan
-    result = agree(reference, current)
-    assert "text" in result.not_checked["comment"]
+    result = agree(reference, current)  # the same ROC AUC, to the last bit
+    assert result.columns["comment"].column_type == "text"
+    assert result.columns["comment"].stattest == "abs_text_content_drift"
     assert result.not_checked["spread"] == "no values in the current data"
 
 
@@ -155,23 +158,30 @@ def test_the_distance_always_lies_within_the_bounds(seed: int) -> None:
     a = [r.normal(size=3000), r.exponential(size=3000), r.integers(0, 20, 3000).astype(float)][seed % 3]
     b = a[: int(r.integers(50, 3000))] * (1 + r.random() / 2) + r.normal() / 3
     ref, cur = _profiles(a, b)
-    bounds = decision._bounds(ref, cur)
+    bounds = _pair(ref, cur).bounds()
     exact = stats.wasserstein_distance(a, b)
     assert bounds.low * (1 - 1e-12) <= exact <= bounds.high * (1 + 1e-12)
 
 
 def _profiles(a: np.ndarray, b: np.ndarray) -> tuple[profiles.ColumnProfile, profiles.ColumnProfile]:
     ref, cur = profiles.ColumnProfile("v", 0), profiles.ColumnProfile("v", 0)
-    ref.histogram = profiles.Histogram()
+    ref.histogram = accumulators.Histogram()
     ref.add(pd.Series(a))
-    ref.histogram.finish()
-    cur.histogram = profiles.Histogram(ref.histogram.edges)
+    ref.finish()
+    cur.histogram = accumulators.Histogram(ref.histogram.edges)
     cur.add(pd.Series(b))
+    cur.finish()
     return ref, cur
 
 
+def _pair(ref: profiles.ColumnProfile, cur: profiles.ColumnProfile) -> wasserstein.Pair:
+    assert ref.histogram is not None and cur.histogram is not None
+    lowest, highest = min(ref.moments.min, cur.moments.min), max(ref.moments.max, cur.moments.max)
+    return wasserstein.Pair(ref.histogram, cur.histogram, ref.finite, cur.finite, lowest, highest)
+
+
 def test_bounds_that_straddle_the_threshold_are_refined(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(profiles, "BINS", 4)  # coarse bins: the first bounds cannot decide
+    monkeypatch.setattr(accumulators, "BINS", 4)  # coarse bins: the first bounds cannot decide
     reference, current = _near_threshold()
     passes = _count_passes(monkeypatch)
     result = drift.check(drift.FrameSource(reference), drift.FrameSource(current), sample_rows=0)
@@ -182,7 +192,7 @@ def test_bounds_that_straddle_the_threshold_are_refined(monkeypatch: pytest.Monk
 def test_a_distance_on_the_threshold_is_computed_on_the_whole_column_as_evidently_does(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(profiles, "BINS", 4)
+    monkeypatch.setattr(accumulators, "BINS", 4)
     monkeypatch.setattr(decision, "MAX_REFINEMENTS", 0)
     reference, current = _near_threshold()
     result = drift.check(drift.FrameSource(reference), drift.FrameSource(current), sample_rows=0)
