@@ -58,10 +58,6 @@ PLATFORM_ARROWS: dict[tuple[str, str], str] = {
     ("shared.host.services", "function_app"): "the local host indexes the real function app, as Azure does",
 }
 
-# Upward arrows in the tree today, owned by work in progress elsewhere. Each has an xfail(strict=True) test
-# below that starts passing, and so fails the suite, once the arrow is gone: then delete the entry.
-KNOWN_UPWARD: dict[tuple[str, str], str] = {}
-
 SKIP_DIRS = frozenset(
     {"tests", "bench", "examples", "node_modules", "build", "dist", "mlruns", "__pycache__"}
 )
@@ -365,22 +361,10 @@ def test_only_the_entry_points_and_the_local_host_import_the_composition_root(pr
 
 def test_arrows_point_down(project: Project) -> None:
     arrows = upward_arrows(project)
-    found = [i for i in arrows if (i.importer, i.target) not in KNOWN_UPWARD.keys() | PLATFORM_ARROWS.keys()]
+    found = [i for i in arrows if (i.importer, i.target) not in PLATFORM_ARROWS]
     assert not found, _lines(found)
     stale = PLATFORM_ARROWS.keys() - {(i.importer, i.target) for i in arrows}
     assert not stale, f"gone; remove them from PLATFORM_ARROWS: {sorted(stale)}"
-
-
-@pytest.mark.parametrize(
-    "arrow",
-    [
-        pytest.param(arrow, marks=pytest.mark.xfail(strict=True, reason=why))
-        for arrow, why in KNOWN_UPWARD.items()
-    ],
-    ids=[f"{a}->{b}" for a, b in KNOWN_UPWARD],
-)
-def test_a_known_upward_arrow_is_gone(project: Project, arrow: tuple[str, str]) -> None:
-    assert arrow not in {(i.importer, i.target) for i in upward_arrows(project)}
 
 
 def test_the_training_job_stands_alone(project: Project) -> None:

@@ -348,6 +348,7 @@ SCOPES = {
     "workspace": {"workspace"},
     "custom topic": {"customTopic"},
     "the endpoint (or its resource group)": {"endpoint"},
+    "the inference container": {"inferenceContainer"},
 }
 
 
