@@ -106,6 +106,11 @@ class TrainingJobs(Protocol):
 
     def results(self, run_id: str) -> RunResults: ...
 
+    def failure(self, run_id: str) -> dict[str, Any] | None:
+        """Why a failed run failed, when the backend knows: `stage` (environment, command, model, evaluation,
+        inputs), `reason`, and the tail of the log (`log_tail`); None otherwise."""
+        ...
+
 
 class ModelRegistry(Protocol):
     def register(self, name: str, results: RunResults, tags: dict[str, str]) -> ModelVersion:

@@ -222,6 +222,7 @@ class FakeJobs(TrainingJobs, _FailureInjection):
         self.submitted: dict[str, TrainingJob] = {}
         self.statuses: dict[str, str] = {}
         self._results: dict[str, RunResults] = {}
+        self._failures: dict[str, dict[str, Any]] = {}
 
     def submit(self, job: TrainingJob) -> None:
         self._maybe_fail("submit")
@@ -239,6 +240,9 @@ class FakeJobs(TrainingJobs, _FailureInjection):
         except KeyError:
             raise LookupError(f"run {run_id} has no results") from None
 
+    def failure(self, run_id: str) -> dict[str, Any] | None:
+        return self._failures.get(run_id) if self.statuses.get(run_id) == "Failed" else None
+
     # test controls
     def complete(self, run_id: str, evaluation: dict[str, Any], model_uri: str | None = None) -> RunResults:
         results = RunResults(run_id, evaluation, model_uri or f"memory://runs/{run_id}/model")
@@ -246,8 +250,10 @@ class FakeJobs(TrainingJobs, _FailureInjection):
         self.statuses[run_id] = "Completed"
         return results
 
-    def fail(self, run_id: str, status: str = "Failed") -> None:
+    def fail(self, run_id: str, status: str = "Failed", failure: dict[str, Any] | None = None) -> None:
         self.statuses[run_id] = status
+        if failure is not None:
+            self._failures[run_id] = failure
 
 
 # --- model registry -------------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from shared.config.settings import (
     Settings,
     TrainingSettings,
 )
+from shared.config.training_code import TrainingCodeSettings
 
 __all__ = [
     "AZURITE_CONNECTION_STRING",
@@ -50,6 +51,7 @@ __all__ = [
     "Settings",
     "StorageSettings",
     "Topics",
+    "TrainingCodeSettings",
     "TrainingSettings",
     "azurite_connection_string",
     "declared",

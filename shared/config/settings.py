@@ -37,6 +37,7 @@ from shared.config.declare import (
 )
 from shared.config.quality import QualitySettings
 from shared.config.resources import Containers, EventsSettings, LocalSettings, StorageSettings, Topics
+from shared.config.training_code import TrainingCodeSettings, check_training_code
 
 if TYPE_CHECKING:
     from shared.domain.validation import Schema
@@ -379,6 +380,7 @@ class Settings:
     local: LocalSettings = group(LocalSettings)
     containers: Containers = group(Containers)
     training: TrainingSettings = group(TrainingSettings)
+    training_code: TrainingCodeSettings = group(TrainingCodeSettings, check=check_training_code)
     gates: GateSettings = group(GateSettings)
     data: DataSettings = group(DataSettings)
     runs: RunSettings = group(RunSettings)

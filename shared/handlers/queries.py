@@ -62,6 +62,9 @@ def lineage(name: str, version: str, deps: Deps) -> dict[str, Any] | None:
         "champion": tags.get("mlops.champion") or None,
         "champion_metrics": json.loads(tags.get("mlops.champion_metrics", "null")),
         "gates": json.loads(tags.get("mlops.gates", "[]")),
+        "code_version": tags.get("mlops.code_version") or None,
+        "code": json.loads(tags.get("mlops.code") or "null"),
+        "model_sha256": tags.get("mlops.model_sha256") or None,
         "release": to_json(release.record) if release else None,
         "steps": steps,
     }

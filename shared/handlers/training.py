@@ -1,7 +1,8 @@
 """Training: open requests become runs; completed runs are gated and registered, or rejected with reasons.
 
-A run's record (`runs/<run id>`) is created once per dataset version (the run id derives from the manifest's
-hash), and moves starting -> running -> completing -> registered | rejected | failed under a lease, so each
+A run's record (`runs/<run id>`) is created once per dataset version and training code (the run id derives from
+the manifest's hash and the code's and environment's content, `training_code`; a failed run leaves room for a
+next attempt), and moves starting -> running -> completing -> registered | rejected | failed under a lease, so each
 step happens once whatever is redelivered, and a crashed step is finished by `reconcile`.
 """
 
@@ -17,6 +18,8 @@ from shared.deps import Deps
 from shared.domain.decisions.coalescing import Timing, ready_to_start
 from shared.domain.decisions.gates import GatePolicy, decide, parse_absolute_gates
 from shared.domain.messages import Envelope, RunCompleted
+from shared.handlers.training_code import CodeUnavailable, code_identity
+from shared.handlers.training_code import run_id as training_run_id
 from shared.ports import ModelVersion, TrainingJob
 from shared.state import catalog, keys, requests
 from shared.state.datasets import build_manifest, save_manifest
@@ -49,10 +52,15 @@ def start_training_if_due(deps: Deps, actor: str = "reconcile") -> str | None:
         return None
     files = [{"name": f.name, "sha256": f.sha256, "rows": f.rows, "path": f.path} for f in accepted.values()]
     manifest = build_manifest(files, schema.record.columns)
-    run_id = f"train-{manifest['id'].removeprefix('ds-')}"
-    if deps.state.exists(keys.run(run_id)):
-        # Retraining on identical data reproduces the same model; wait for new data instead.
-        _note_waiting(request, deps, actor, f"dataset {manifest['id']} was already trained on")
+    try:
+        identity = code_identity(deps.settings)
+    except CodeUnavailable as problem:
+        _note_waiting(request, deps, actor, str(problem))
+        return None
+    run_id = _next_run_id(deps, manifest["id"], identity)
+    if run_id is None:
+        # The same data, code and environment reproduce the same model; wait for something new instead.
+        _note_waiting(request, deps, actor, f"dataset {manifest['id']} was already trained on with this code")
         return None
     champion = _champion(deps)
     run = Run(
@@ -63,6 +71,7 @@ def start_training_if_due(deps: Deps, actor: str = "reconcile") -> str | None:
         request=RunRequest(request.id, request.causes, request.events),
         champion=champion.id if champion else None,
         submitted_at=now.isoformat(),
+        code=identity,
     )
     started = decision(
         actor,
@@ -75,6 +84,7 @@ def start_training_if_due(deps: Deps, actor: str = "reconcile") -> str | None:
         causes=list(request.causes),
         events=list(request.events),
         champion=run.champion,
+        code=identity,
     )
     created = False
 
@@ -107,7 +117,10 @@ def _launch(held: Held[Run], deps: Deps) -> None:
             run_id=run.run_id,
             dataset_version=manifest["id"],
             manifest=manifest,
-            config=deps.settings.training.as_job_config(),
+            config={
+                **deps.settings.training.as_job_config(),
+                "code": {**deps.settings.training_code.job_config(), "identity": run.code},
+            },
             champion=champion,
             tags={"mlops.request": run.request.id},
         )
@@ -141,11 +154,18 @@ def _complete(held: Held[Run], message: RunCompleted, deps: Deps, actor: str) ->
     event_id = message.envelope.id
     now = deps.clock().isoformat()
     if message.status != "Completed":
+        failure = deps.jobs.failure(message.run_id)
         failed = decision(
-            actor, "run.failed", message.run_id, f"{key}:failed", event_id=event_id, status=message.status
+            actor,
+            "run.failed",
+            message.run_id,
+            f"{key}:failed",
+            event_id=event_id,
+            status=message.status,
+            **({"reason": failure.get("reason"), "stage": failure.get("stage")} if failure else {}),
         )
         finished = dataclasses.replace(
-            run, status=RunStatus.FAILED, finished_at=now, backend_status=message.status
+            run, status=RunStatus.FAILED, finished_at=now, backend_status=message.status, failure=failure
         )
         held.change(finished, failed)
         return
@@ -222,7 +242,23 @@ def lineage_tags(run: Run, evaluation: dict, gates: dict, event_id: str) -> dict
         "mlops.primary_metric": evaluation["primary_metric"],
         "mlops.comparison": json.dumps(evaluation.get("comparison"), sort_keys=True),
         "mlops.code_version": str(evaluation.get("code_version", "")),
+        "mlops.code": json.dumps(evaluation.get("code"), sort_keys=True),
+        "mlops.model_sha256": str(evaluation.get("model_sha256", "")),
     }
+
+
+def _next_run_id(deps: Deps, dataset_version: str, identity: dict) -> str | None:
+    """The run that trains this data with this code: a new one, or the next attempt after failed ones; None when
+    one already ran (or runs) to an answer."""
+    attempt = 1
+    while True:
+        run_id = training_run_id(dataset_version, identity, attempt)
+        stored = deps.state.get(keys.run(run_id))
+        if stored is None:
+            return run_id
+        if stored.record.status is not RunStatus.FAILED:
+            return None
+        attempt += 1
 
 
 def runs_in_flight(deps: Deps) -> list[Run]:

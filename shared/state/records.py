@@ -139,6 +139,8 @@ class Run:
     gates: Json | None = None
     evaluation: Json | None = None
     model_version: str | None = None
+    code: Json | None = None  # the content hashes of the training code and environment (the run's key)
+    failure: Json | None = None  # why a failed run failed (stage, reason, the log's tail), when the job says
 
 
 # --- releases -----------------------------------------------------------------------------------------------------

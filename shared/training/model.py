@@ -98,12 +98,13 @@ def save_model(model: Any, path: Path, sample: pd.DataFrame) -> None:
         )
 
 
-def load_champion(path: Path) -> tuple[Any, list[str] | None]:
-    """The champion model and the input columns of its signature (None when it has no signature)."""
+def load_model(path: Path) -> tuple[Any, list[str] | None]:
+    """A model folder's model (scikit-learn natively, else pyfunc) and the input columns of its signature (None
+    when it has none)."""
     from mlflow.models import Model
 
     if not (path / "MLmodel").is_file():
-        raise TrainingInputError(f"champion {path} is not an MLflow model folder (no MLmodel file)")
+        raise TrainingInputError(f"{path} is not an MLflow model folder (no MLmodel file)")
     meta = Model.load(str(path))
     columns = None
     if meta.signature is not None and meta.signature.inputs is not None:

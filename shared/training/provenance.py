@@ -27,8 +27,71 @@ def code_provenance(root: Path = PROJECT_ROOT) -> dict[str, Any]:
     dirty = _git_dirty(root) if commit else None
     return {
         "code_version": commit or f"sha256:{sources}",
-        "code": {"git_commit": commit, "git_dirty": dirty, "training_sources_sha256": sources},
+        "code": {
+            "built_in": True,
+            "git_commit": commit,
+            "git_dirty": dirty,
+            "training_sources_sha256": sources,
+        },
     }
+
+
+def project_provenance(folder: Path, environment: str | None = None) -> dict[str, Any]:
+    """`code_version` of a team's training project: the commit of the work tree holding it when there is one
+    and the folder has no uncommitted change, else its content hash; plus the content hash itself (what a
+    run's key is made of: an edit makes a new run, a commit elsewhere in the repository does not) and the
+    environment file's hash."""
+    folder = Path(folder)
+    content = folder_sha256(folder)
+    commit = git_commit(folder)
+    dirty = _git_dirty(folder, ".") if commit else None
+    env_file = folder / environment if environment else None
+    return {
+        "code_version": commit if commit and not dirty else f"sha256:{content}",
+        "code": {
+            "built_in": False,
+            "git_commit": commit,
+            "git_dirty": dirty,
+            "sources_sha256": content,
+            "environment": environment,
+            "environment_sha256": file_sha256(env_file) if env_file is not None else None,
+        },
+    }
+
+
+SKIPPED_PARTS = frozenset({".git", "__pycache__", ".venv", "venv", "node_modules", "mlruns", ".mypy_cache"})
+MAX_PROJECT_FILES = 20_000
+MAX_PROJECT_BYTES = 500 * 1024 * 1024
+
+
+def folder_sha256(folder: Path) -> str:
+    """One hash of a folder's files, their relative paths and contents (not times or permissions), leaving out
+    version-control, cache and environment folders; raises ValueError past MAX_PROJECT_FILES or _BYTES."""
+    folder = Path(folder)
+    digest = hashlib.sha256()
+    files = total = 0
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        relative = path.relative_to(folder)
+        if SKIPPED_PARTS.intersection(relative.parts) or path.suffix == ".pyc":
+            continue
+        files += 1
+        total += path.stat().st_size
+        if files > MAX_PROJECT_FILES or total > MAX_PROJECT_BYTES:
+            raise ValueError(
+                f"{folder} holds more than {MAX_PROJECT_FILES} files or {MAX_PROJECT_BYTES >> 20} MB: "
+                "keep data out of the training project"
+            )
+        digest.update(relative.as_posix().encode() + b"\0")
+        digest.update(file_sha256(path).encode() + b"\n")
+    return digest.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def training_sources_sha256(folder: Path = TRAINING_DIR) -> str:
@@ -46,8 +109,9 @@ def git_commit(root: Path = PROJECT_ROOT) -> str | None:
     return output if output and _COMMIT.match(output) else None
 
 
-def _git_dirty(root: Path) -> bool | None:
-    relative = TRAINING_DIR.relative_to(root).as_posix() if TRAINING_DIR.is_relative_to(root) else "."
+def _git_dirty(root: Path, relative: str | None = None) -> bool | None:
+    if relative is None:
+        relative = TRAINING_DIR.relative_to(root).as_posix() if TRAINING_DIR.is_relative_to(root) else "."
     output = _git(root, "status", "--porcelain", "--", relative)
     return None if output is None else bool(output)
 

@@ -201,6 +201,18 @@ class AzureMLTrainingJobs:
             raise LookupError(f"run {run_id} has no results: {self._container}/{path} does not exist")
         return RunResults(run_id=run_id, evaluation=json.loads(blob.data), model_uri=model_uri(run_id))
 
+    def failure(self, run_id: str) -> dict[str, Any] | None:
+        """What the job wrote in its output's `failure.json` when our code found the reason (bad input, a
+        training command that failed); None when the job died without saying (then the studio's logs tell)."""
+        blob = self._blobs.read(self._container, f"{run_folder(run_id)}/{OUTPUT}/failure.json")
+        if blob is None:
+            return None
+        try:
+            failure = json.loads(blob.data)
+        except ValueError:
+            return None
+        return failure if isinstance(failure, dict) else None
+
     def _job(self, run_id: str) -> Any:
         from azure.core.exceptions import ResourceNotFoundError
 

@@ -9,12 +9,14 @@ import signal
 import subprocess
 import sys
 from dataclasses import asdict
+from typing import Any
 
 from shared.adapters.local.paths import PROJECT_ROOT, local_path, mlflow_uri, run_dir
 from shared.config import Settings
 from shared.ports import RunResults, TrainingJob
 
 STOP_GRACE_SECONDS = 5.0
+FAILURE_FILE = "failure.json"
 
 
 class LocalTrainingJobs:
@@ -68,6 +70,15 @@ class LocalTrainingJobs:
         else:
             model_uri = (outputs / "model").as_uri()
         return RunResults(run_id=run_id, evaluation=evaluation, model_uri=model_uri)
+
+    def failure(self, run_id: str) -> dict[str, Any] | None:
+        """What the run's job wrote in `outputs/failure.json` when it failed."""
+        file = run_dir(self._settings.home, run_id) / "outputs" / FAILURE_FILE
+        try:
+            failure = json.loads(file.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        return failure if isinstance(failure, dict) else None
 
     def stop_all(self) -> None:
         """Stop every training process still running and wait until each is gone (the local host calls this

@@ -16,6 +16,8 @@ import sys
 import uuid
 from pathlib import Path
 
+from shared.adapters.local import training_command
+from shared.adapters.local.jobs import FAILURE_FILE
 from shared.adapters.local.paths import PROJECT_ROOT, artifact_root, mlflow_uri, topic_endpoint
 from shared.config import Settings, experiment_name
 from shared.domain.messages import RUN_COMPLETED, RUN_STATUS_CHANGED
@@ -28,34 +30,58 @@ def main(folder: Path) -> int:
     job = json.loads((folder / "job.json").read_text())
     experiment = experiment_name(settings.raw)
     _status(folder, "Running")
-    code = 1
+    failure: dict[str, str] | None = {"stage": "inputs", "reason": "the job stopped before it finished"}
     try:
         _fetch_inputs(job, folder, settings)
         _ensure_experiment(settings, experiment)
-        command = [
-            sys.executable,
-            "-m",
-            "shared.training",
-            "--manifest",
-            str(folder / "inputs" / "manifest.json"),
-            "--data-dir",
-            str(folder / "inputs"),
-            "--config",
-            str(folder / "inputs" / "config.json"),
-            "--output",
-            str(folder / "outputs"),
-            "--run-id",
-            job["run_id"],
-        ]
-        if job.get("champion_dir"):
-            command += ["--champion", job["champion_dir"]]
-        # the training entry point tracks into MLOPS_EXPERIMENT when no Azure ML run hosts it
-        code = subprocess.call(command, cwd=PROJECT_ROOT, env={**os.environ, "MLOPS_EXPERIMENT": experiment})
+        code = (job["config"].get("code") or {}).get("code")
+        if code is None:
+            failure = _built_in(job, folder, experiment)
+        else:
+            training_command.run(job, folder, settings, experiment)
+            failure = None
+    except training_command.RunFailed as error:
+        failure = error.as_dict()
+    except Exception as error:  # the job's own machinery: recorded as the run's reason, then re-raised
+        failure = {"stage": "inputs", "reason": f"{type(error).__name__}: {error}", "log_tail": ""}
+        raise
     finally:
-        status = "Completed" if code == 0 else "Failed"
+        if failure is not None:
+            outputs = folder / "outputs"
+            outputs.mkdir(parents=True, exist_ok=True)
+            if not (outputs / FAILURE_FILE).exists():
+                (outputs / FAILURE_FILE).write_text(json.dumps(failure, indent=1))
+        status = "Completed" if failure is None else "Failed"
         _status(folder, status)
         _announce(job, status, settings, experiment)
-    return code
+    return 0 if failure is None else 1
+
+
+def _built_in(job: dict, folder: Path, experiment: str) -> dict[str, str] | None:
+    """The built-in trainer and the evaluation in one process (the same stages without the processes between
+    them); None, or why it failed."""
+    command = [
+        sys.executable,
+        "-m",
+        "shared.training",
+        "--manifest",
+        str(folder / "inputs" / "manifest.json"),
+        "--data-dir",
+        str(folder / "inputs"),
+        "--config",
+        str(folder / "inputs" / "config.json"),
+        "--output",
+        str(folder / "outputs"),
+        "--run-id",
+        job["run_id"],
+    ]
+    if job.get("champion_dir"):
+        command += ["--champion", job["champion_dir"]]
+    # the training entry point tracks into MLOPS_EXPERIMENT when no Azure ML run hosts it
+    code = subprocess.call(command, cwd=PROJECT_ROOT, env={**os.environ, "MLOPS_EXPERIMENT": experiment})
+    if code == 0:
+        return None
+    return {"stage": "evaluation", "reason": f"the built-in trainer exited with {code}", "log_tail": ""}
 
 
 def _fetch_inputs(job: dict, folder: Path, settings: Settings) -> None:

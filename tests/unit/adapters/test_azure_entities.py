@@ -129,7 +129,7 @@ def test_the_training_cli_accepts_the_jobs_command(azure) -> None:
     command = _command(azure)._to_job().command
     bound = re.sub(r"\$\{\{(inputs|outputs)\.(\w+)\}\}", r"/mnt/\2", command).split()
     assert bound[:3] == ["python", "-m", "shared.training"]
-    args = _parser().parse_args(bound[3:])  # exits (SystemExit) on an argument the CLI does not know
+    args = _parser("run").parse_args(bound[3:])  # exits (SystemExit) on an argument the CLI does not know
     assert (str(args.manifest), str(args.data_dir), str(args.config)) == (
         "/mnt/manifest",
         "/mnt/data",

@@ -115,7 +115,7 @@ def test_the_same_dataset_version_is_never_trained_twice() -> None:
 
     assert len(deps.jobs.submitted) == 1
     [waiting] = actions(deps, "training.waiting")  # recorded once, not on every tick
-    assert "was already trained on" in waiting.detail["reason"]
+    assert "was already trained on with this code" in waiting.detail["reason"]
     assert waiting.detail["causes"] == ["drift"]
     assert request_state(deps) is not None  # kept open for the next new data
     assert deps.audit.verify() == []

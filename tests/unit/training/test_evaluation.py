@@ -354,6 +354,7 @@ def test_without_git_the_code_version_is_a_hash_of_the_training_code(
 
     assert recorded["code_version"] == f"sha256:{provenance.training_sources_sha256()}"
     assert recorded["code"] == {
+        "built_in": True,
         "git_commit": None,
         "git_dirty": None,
         "training_sources_sha256": provenance.training_sources_sha256(),

@@ -39,6 +39,7 @@ EVALUATION_KEYS = {
     "code_version",
     "code",
     "smoke",
+    "model_sha256",
 }
 
 
