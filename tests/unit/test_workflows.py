@@ -52,6 +52,16 @@ def test_it_runs_after_ci_passes_on_a_push_to_main() -> None:
     assert retrain["needs"] == "changes" and retrain["if"] == "needs.changes.outputs.training == 'true'"
 
 
+def test_deploy_yml_deploys_only_what_retrain_yml_would() -> None:
+    """Both deploy on CI's success: both refuse a pull request's run, whatever its branch is called."""
+    deploy = load("deploy.yml")
+    assert triggers(deploy)["workflow_run"] == triggers(RETRAIN)["workflow_run"]
+    gate = RETRAIN["jobs"]["changes"]["if"]
+    assert " ".join(deploy["jobs"]["deploy"]["if"].split()) == " ".join(gate.split())
+    approver_app = step(RETRAIN["jobs"]["retrain"], "retrain")["env"]["APPROVER_APP_CLIENT_ID"]
+    assert deploy["jobs"]["deploy"]["env"]["MLOPS_APPROVER_APP_CLIENT_ID"] == approver_app
+
+
 def test_it_deploys_the_tested_commit_before_asking_and_never_beside_deploy_yml() -> None:
     job = RETRAIN["jobs"]["retrain"]
     ids = [s.get("id") for s in job["steps"]]
