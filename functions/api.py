@@ -1,11 +1,13 @@
 import json
+import uuid
 
 import azure.functions as func
 
 from functions._trigger import json_response
 from shared.bootstrap import deps
 from shared.domain.identity import caller
-from shared.handlers import queries
+from shared.domain.retrain import BadRetrain, request_id, retrain_command
+from shared.handlers import queries, training_requests
 from shared.handlers.release import decide_approval, roll_back
 
 bp = func.Blueprint(http_auth_level=func.AuthLevel.FUNCTION)
@@ -63,3 +65,24 @@ def _decide(req: func.HttpRequest, decision: str) -> func.HttpResponse:
     if code != 200:
         d.audit.record(decision, "approval.refused", release, approver=who, reason=message)
     return json_response({"ok": code == 200, "message": message}, status=code)
+
+
+@bp.function_name("retrain")
+@bp.route(route="retrain", methods=["POST"])
+def retrain(req: func.HttpRequest) -> func.HttpResponse:
+    return _retrain(req)
+
+
+def _retrain(req: func.HttpRequest) -> func.HttpResponse:
+    """Ask for a run (cause `manual`, or `code` with a code version); `reconcile` starts it as for any cause."""
+    d = deps()
+    who = caller(req.headers, d.settings.backend, d.settings.local.approver, applications=True)
+    if not who:
+        d.audit.record("retrain", "retrain.refused", "retrain", reason="no caller identity")
+        return json_response({"error": "a caller identity is required"}, status=403)
+    try:
+        command = retrain_command(req.get_body(), who, request_id(req.headers, str(uuid.uuid4())))
+    except BadRetrain as error:
+        d.audit.record("retrain", "retrain.rejected", "retrain", reason=str(error), requested_by=who[:256])
+        return json_response({"error": str(error)}, status=400)
+    return json_response(training_requests.retrain(command, d, "retrain"), status=202)

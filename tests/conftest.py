@@ -1,4 +1,4 @@
-"""Shared fixtures: Azurite for integration tests, started once per session on a free port, in memory.
+"""Shared fixtures: Azurite for integration tests, started once per test module on a free port, in memory.
 
 Azurite is for tests marked `integration` only (every module under tests/integration and tests/e2e is), so
 `pytest -m "not integration"` starts none: an unmarked test that asks for the fixture, or starts an Azurite
@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.azurite import fresh_azurite
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -59,16 +61,44 @@ def _no_azurite_outside_integration(request: pytest.FixtureRequest, monkeypatch:
     monkeypatch.setattr(Azurite, "start", refuse)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A connection string to a fresh in-memory Azurite, for integration tests; stopped at the session's end."""
-    from shared.host.azurite import Azurite, free_port
+    """An Azurite for the integration tests of one module (see `fresh_azurite`)."""
+    yield from fresh_azurite(tmp_path_factory.mktemp("azurite"))
 
-    server = Azurite(tmp_path_factory.mktemp("azurite"), free_port(), in_memory=True).start()
-    try:
-        yield server.connection_string
-    finally:
-        server.stop()
+
+def _uses_azurite(items: list[pytest.Item]) -> bool:
+    return any("azurite" in getattr(item, "fixturenames", ()) for item in items)
+
+
+def _left_clean(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Delete the containers created while this scope ran: the shared Azurite holds only what the running test
+    wrote, so no test pays for the ones before it (Azurite scans every blob of the account to list or sweep)."""
+    from azure.storage.blob import BlobServiceClient
+
+    service = BlobServiceClient.from_connection_string(request.getfixturevalue("azurite"))
+    before = {container.name for container in service.list_containers()}
+    yield
+    for container in service.list_containers():
+        if container.name not in before:
+            service.delete_container(container.name)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _azurite_clean_after_module(request: pytest.FixtureRequest) -> Iterator[None]:
+    mine = [item for item in request.session.items if item.path == request.path]
+    if _uses_azurite(mine):
+        yield from _left_clean(request)
+    else:
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _azurite_clean_after_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    if _uses_azurite([request.node]):
+        yield from _left_clean(request)
+    else:
+        yield
 
 
 @pytest.fixture()
@@ -82,3 +112,29 @@ def blob_store(azurite: str):
 def unique() -> str:
     """A name prefix unique to the test, so tests sharing one Azurite never see each other's blobs."""
     return f"t{os.urandom(4).hex()}"
+
+
+_GROUP_SECONDS: dict[str, float] = {}
+
+
+def _group(nodeid: str) -> str:
+    """tests/unit/domain/test_drift.py::test_x -> unit/domain; tests/integration/test_chaos.py -> integration/
+    test_chaos (integration modules are each a group: they own the time)."""
+    path = nodeid.split("::", 1)[0].removeprefix("tests/")
+    parts = path.removesuffix(".py").split("/")
+    return "/".join(parts) if parts[0] in ("integration", "e2e") else "/".join(parts[:-1]) or parts[0]
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _GROUP_SECONDS[_group(report.nodeid)] = _GROUP_SECONDS.get(_group(report.nodeid), 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Time per test group (setup, call and teardown summed), slowest first: where the suite's minutes go."""
+    if not _GROUP_SECONDS:
+        return
+    terminalreporter.section("time per test group")
+    total = sum(_GROUP_SECONDS.values())
+    for group, seconds in sorted(_GROUP_SECONDS.items(), key=lambda item: -item[1]):
+        terminalreporter.write_line(f"{seconds:8.1f} s  {seconds / total:4.0%}  {group}")
+    terminalreporter.write_line(f"{total:8.1f} s        total")

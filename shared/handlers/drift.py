@@ -77,6 +77,7 @@ def check_drift(deps: Deps, actor: str = "drift_check") -> dict[str, Any] | None
         prediction_drifted=None if prediction is None else prediction.get("drifted"),
         reference_rows=result.reference_rows,
         current_rows=result.current_rows,
+        window=window,
         report=summary["report_json"],
         report_html=summary["report_html"],
     )

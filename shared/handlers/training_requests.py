@@ -1,10 +1,13 @@
-"""Asking for training: a landed file, a drift, a schedule each open one cause; `reconcile` starts the run."""
+"""Asking for training: a landed file, a drift, a schedule, a person or new code each open one cause;
+`reconcile` starts the run."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from shared.deps import Deps
 from shared.domain.messages import RequestTraining
-from shared.state import catalog, requests
+from shared.state import catalog, keys, requests
 from shared.state.records import TrainingCause
 
 
@@ -27,3 +30,24 @@ def request_training(command: RequestTraining, deps: Deps, actor: str) -> bool:
         **command.detail,
     )
     return True
+
+
+def retrain(command: RequestTraining, deps: Deps, actor: str) -> dict[str, Any]:
+    """A request to retrain (cause `manual`, or `code` with the code version), asked once per id: a retry of
+    the same request, even after a run took it in, asks nothing more. Returns where it stands: the open
+    training request that holds it, or the run that answers it."""
+    run = _run_answering(command.event_id, deps)
+    if run is None:
+        request_training(command, deps, actor)
+    request = requests.open_request(deps.state)
+    holding = request.id if request is not None and command.event_id in request.events else None
+    if holding is None and run is None:
+        run = _run_answering(command.event_id, deps)  # a run started between our write and our read
+    return {"id": command.event_id, "cause": command.cause, "request": holding, "run": run}
+
+
+def _run_answering(event_id: str, deps: Deps) -> str | None:
+    for stored in deps.state.list(keys.RUNS):
+        if event_id in stored.record.request.events:
+            return stored.record.run_id
+    return None

@@ -72,7 +72,8 @@ class CatalogEntry:
 
 @dataclass(frozen=True)
 class TrainingCause:
-    """One reason to train (a file, a drift, a schedule), open until a run answers it."""
+    """One reason to train (a file, a drift, a schedule, degraded quality, a person, new code), open until a run
+    answers it. `cause` is `data`, `drift`, `monitor:<signal>`, `schedule`, `performance`, `manual` or `code`."""
 
     cause: str
     event: str

@@ -1,7 +1,8 @@
 """The open training request, stored so that a burst of writers never contends.
 
-Every cause of training (a landed file, a drift, a schedule) is one record `training/requests/<event>`, created
-once per event. The open request is the set of them; a run consumes the ones it answers.
+Every cause of training (a landed file, a drift, a schedule, a request to retrain) is one record
+`training/requests/<event>`, created once per event. The open request is the set of them; a run consumes the
+ones it answers.
 """
 
 from __future__ import annotations

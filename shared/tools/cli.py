@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import getpass
 import json
 import logging
 import signal
@@ -31,6 +32,16 @@ def main(argv: list[str] | None = None) -> int:
     lineage.add_argument("model", metavar="NAME:VERSION")
     fire = commands.add_parser("fire", help="run a timer function now")
     fire.add_argument("timer", choices=["reconcile", "scheduled_retrain", "drift_check", "quality_check"])
+    retrain = commands.add_parser("retrain", help="ask for a training run now (POST /api/retrain)")
+    retrain.add_argument("--reason", help="why: recorded with the request")
+    retrain.add_argument(
+        "--code-version", help="the training code's version (a commit): the cause becomes code"
+    )
+    retrain.add_argument(
+        "--as",
+        dest="identity",
+        help="who is asking (default: MLOPS_LOCAL_APPROVER, else your login name)",
+    )
     commands.add_parser("dead-letters", help="events that exhausted their delivery attempts")
     replay = commands.add_parser("replay", help="deliver a dead-lettered event again")
     replay.add_argument("id", help="the id `mlops dead-letters` shows (subscription/event id)")
@@ -63,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
                 timeout=30,
             )
         )
+    if args.command == "retrain":
+        return _retrain(settings, args.reason, args.code_version, args.identity)
     if args.command == "dead-letters":
         return _dead_letters(requests.get(f"{settings.local.host_url}/admin/deadletters", timeout=30))
     if args.command == "replay":
@@ -130,6 +143,31 @@ def _send_event(settings: Settings, file: Path, function: str | None) -> int:
         print(f"{target}: {response.status_code} {response.text}")
         worst = max(worst, 0 if response.ok else 1)
     return worst
+
+
+def _retrain(settings: Settings, reason: str | None, code_version: str | None, identity: str | None) -> int:
+    body = {"reason": reason, "code_version": code_version}
+    who = identity or settings.local.approver or _login_name()
+    response = requests.post(
+        f"{settings.local.host_url}/api/retrain",
+        headers={**_key(settings), **({"x-mlops-approver": who} if who else {})},
+        json={k: v for k, v in body.items() if v is not None},
+        timeout=30,
+    )
+    if response.status_code != 202:
+        return _show(response)
+    answer = response.json()
+    print(answer["id"])
+    where = f"run {answer['run']}" if answer.get("run") else f"training request {answer.get('request')}"
+    print(f"cause {answer['cause']}, asked by {who}; {where}", file=sys.stderr)
+    return 0
+
+
+def _login_name() -> str | None:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no LOGNAME/USER and no password entry (some containers)
+        return None
 
 
 def _dead_letters(response: requests.Response) -> int:

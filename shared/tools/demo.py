@@ -1,9 +1,11 @@
 """The demo: the whole loop, on scikit-learn's bundled diabetes data, through the real function app.
 
-Low-BMI patients' labelled rows land -> version 1 trains, registers, deploys, serves. Production traffic then
-comes from high-BMI patients -> the drift check finds it -> retraining is requested. New labelled high-BMI
-rows land -> a challenger trains on all data, is evaluated against the champion on the same holdout, and is
-promoted or rejected with its reasons.
+Low-BMI patients' labelled rows land -> version 1 trains, registers, deploys, serves. Clients then send
+high-BMI patients to the endpoint -> it captures what it served -> the drift check finds the shift in that
+traffic -> retraining is requested. Late labels for the served rows arrive -> the quality check joins them to
+the predictions and compares the live metric with the offline one. New labelled high-BMI rows land -> a
+challenger trains on all data, is evaluated against the champion on the same holdout, and is promoted or
+rejected with its reasons.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 import requests
 
+from shared.domain import capture
 from shared.host.services import LocalServices
 from shared.state import keys, releases
 
@@ -32,7 +35,9 @@ DEMO_ENV = {
     "MLOPS_MODEL_NAME": "diabetes-progression",
     "MLOPS_CANARY_PERCENT": "20",
     "MLOPS_CANARY_SECONDS": "4",
+    "MLOPS_QUALITY_MIN_ROWS": "50",
 }
+DEMO_ROWS_PER_REQUEST = 10
 
 
 def run_demo(env: dict[str, str] | None = None, out: Callable[[str], None] = print) -> int:
@@ -76,12 +81,19 @@ class Story:
             self.out(f"   quarantined {entry.subject}: {'; '.join(entry.detail['reasons'])}")
         self.out(f"   in production: {settings.model_name}:{first}")
 
-        self.chapter("2. Production traffic from high-BMI patients lands in the inference container")
-        features = self.high.drop(columns=[settings.training.target])
-        for index, part in enumerate(_split(features, 2), start=1):
-            self.upload(settings.containers.inference, f"requests/day-{index}.csv", part)
+        self.chapter("2. Production traffic from high-BMI patients reaches the endpoint")
+        served = self.serve(self.high, rows_per_request=DEMO_ROWS_PER_REQUEST)
+        self.out(
+            f"   POST {self.services.router.url}/score: {len(served)} rows in "
+            f"{-(-len(served) // DEMO_ROWS_PER_REQUEST)} requests, each answered with an x-request-id"
+        )
+        captured = self._captured_blobs()
+        self.out(
+            f"   the endpoint captured them: {captured} blobs under "
+            f"{settings.containers.inference}/{capture.ROOT}/ (model_inputs, model_outputs, hourly folders)"
+        )
 
-        self.chapter("3. The drift check runs (the drift_check timer, fired now)")
+        self.chapter("3. The drift check reads the captured traffic (the drift_check timer, fired now)")
         self.fire("drift_check")
         for entry in self._entries("drift.checked"):
             self.out(
@@ -92,10 +104,26 @@ class Story:
             lambda: self._audit_has("training.requested", cause="drift"), "retraining requested", 60
         )
         self.out("   MLOps.DriftDetected published; on_drift_detected asked for retraining (cause: drift)")
+
+        self.chapter("4. Late labels arrive for what was served; the quality check joins them (fired now)")
+        labels = "".join(f"{row_id},{truth}\n" for row_id, truth in served.items())
+        name = "ground-truth/high-bmi.csv"
+        self.deps.blobs.write(
+            settings.containers.labels,
+            name,
+            f"correlation_id,{settings.training.target}\n{labels}".encode(),
+            content_type="text/csv",
+        )
+        self.out(f"   uploaded {settings.containers.labels}/{name} ({len(served)} labels by correlation id)")
+        accepted = self.wait_for(lambda: self._entries("labels.accepted"), "the labels to be filed", 60)
+        self.out(f"   on_labels_landed matched {accepted[0].detail['matched']} labels to served rows")
+        self.fire("quality_check")
+        for entry in self._entries("quality.checked"):
+            self.out(f"   {entry.subject}: {_quality(entry.detail)}")
         self.fire("reconcile")
         self.services.wait_idle()
 
-        self.chapter("4. New labelled high-BMI rows land; the challenger trains on all data")
+        self.chapter("5. New labelled high-BMI rows land; the challenger trains on all data")
         for index, part in enumerate(_split(self.high, 2), start=1):
             self.upload(landing, f"clinic-b/batch-{index}.csv", part)
         self.wait_for(lambda: self._second_run_decided(), "the challenger's verdict", 180)
@@ -170,6 +198,30 @@ class Story:
         self.deps.blobs.write(container, name, buffer.getvalue().encode(), content_type="text/csv")
         self.out(f"   uploaded {container}/{name} ({len(frame)} rows)")
 
+    def serve(self, frame: Any, rows_per_request: int) -> dict[str, float]:
+        """POST the rows' features to the endpoint as a client would; the true target of each served row, by
+        the row id the endpoint answered with (what a labelling process sends back later)."""
+        target = self.deps.settings.training.target
+        features = frame.drop(columns=[target])
+        truths: dict[str, float] = {}
+        for start in range(0, len(frame), rows_per_request):
+            part = features.iloc[start : start + rows_per_request]
+            payload = {
+                "input_data": {
+                    "columns": list(part.columns),
+                    "index": list(range(len(part))),
+                    "data": part.to_numpy().tolist(),
+                }
+            }
+            response = requests.post(f"{self.services.router.url}/score", json=payload, timeout=30)
+            response.raise_for_status()
+            correlation_id = response.headers["x-request-id"]
+            for index, truth in enumerate(frame[target].iloc[start : start + rows_per_request]):
+                truths[capture.row_id(correlation_id, index, len(part))] = float(truth)
+        if not self.services.router.recorder.flush():
+            raise RuntimeError("the endpoint's capture did not reach storage")
+        return truths
+
     def fire(self, timer: str) -> None:
         response = requests.post(
             f"{self.services.server.url}/admin/functions/{timer}?wait=true", json={"input": ""}, timeout=300
@@ -185,6 +237,10 @@ class Story:
             time.sleep(0.2)
         self.ok = False
         raise TimeoutError(f"gave up waiting for {what} after {timeout:.0f} s")
+
+    def _captured_blobs(self) -> int:
+        container = self.deps.settings.containers.inference
+        return sum(1 for _ in self.deps.blobs.list(container, prefix=f"{capture.ROOT}/"))
 
     def _production_version(self) -> str | None:
         production = releases.production(self.deps.state, self.deps.settings.model_name)
@@ -256,6 +312,19 @@ def _diabetes_halves():
 def _split(frame: Any, parts: int) -> list[Any]:
     size = -(-len(frame) // parts)
     return [frame.iloc[i : i + size] for i in range(0, len(frame), size)]
+
+
+def _quality(detail: dict[str, Any]) -> str:
+    """One quality verdict in words: the live metric with its interval against the offline one."""
+    live, joined = detail.get("live"), detail["joined"]
+    if live:
+        interval = "" if live["low"] is None else f" [{live['low']:.1f}, {live['high']:.1f}]"
+        measured = f"live {live['metric']} {live['value']:.1f}{interval} on {joined} joined rows"
+    else:
+        measured = f"{joined} joined rows, not judged"
+    offline = f", offline holdout {detail['offline']:.1f}" if detail.get("offline") is not None else ""
+    reasons = f" ({'; '.join(detail['reasons'])})" if detail.get("reasons") else ""
+    return f"{measured}{offline}: {detail['verdict']}{reasons}"
 
 
 def _fmt(metrics: dict[str, float] | None) -> str:

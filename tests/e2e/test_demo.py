@@ -70,18 +70,36 @@ def test_a_burst_trains_once_and_drift_leads_to_a_challenger(story) -> None:
     first, second = sorted(state.runs.values(), key=lambda r: r["submitted_at"])
     assert set(first["request"]["causes"]) == {"data"}
     assert len(first["request"]["events"]) == 3  # three good files, one run
-    assert set(second["request"]["causes"]) == {"data", "drift"}
+    assert {"data", "drift"} <= set(second["request"]["causes"]) <= {"data", "drift", "performance"}
     assert second["champion"] is not None
     evaluation = second["evaluation"]
     assert evaluation["champion"] is not None  # both models scored on the same holdout
     assert evaluation["rows"]["holdout"] > 0
 
 
-def test_drift_was_detected_and_published(story) -> None:
+def test_drift_was_found_in_the_traffic_the_endpoint_captured(story) -> None:
     _, _, state, _ = story
     checked = next(e for e in state.audit_entries if e.action == "drift.checked")
     assert checked.detail["drifted"] is True and "bmi" in checked.detail["drifted_columns"]
+    window = checked.detail["window"]
+    assert window["captured_hours"] >= 1 and window["files"] == 0  # nothing was uploaded by hand
+    assert checked.detail["current_rows"] == len(
+        state.high
+    )  # every high-BMI row the clients sent, and only those
     assert any(e.action == "drift.published" for e in state.audit_entries)
+
+
+def test_late_labels_are_joined_to_what_was_served_and_the_live_metric_is_judged(story) -> None:
+    _, output, state, _ = story
+    [accepted] = [e for e in state.audit_entries if e.action == "labels.accepted"]
+    assert accepted.detail["matched"] == len(state.high)
+    [checked] = [e for e in state.audit_entries if e.action == "quality.checked"]
+    detail = checked.detail
+    assert checked.subject == "diabetes-progression:1" and detail["joined"] == len(state.high)
+    assert detail["metric"] == "rmse" and detail["offline"] > 0
+    assert detail["live"]["low"] <= detail["live"]["value"] <= detail["live"]["high"]
+    assert detail["verdict"] in ("healthy", "degraded")
+    assert f"diabetes-progression:1: live rmse {detail['live']['value']:.1f}" in output
 
 
 def test_challenger_is_promoted_or_rejected_with_reasons(story) -> None:

@@ -15,6 +15,7 @@ from azure.eventgrid import EventGridEvent, EventGridPublisherClient
 
 from shared.host.azurite import free_port
 from shared.host.services import LocalServices
+from shared.tools import cli
 
 pytestmark = pytest.mark.integration
 
@@ -72,6 +73,7 @@ def test_indexes_the_real_function_app(services: LocalServices) -> None:
             "approve",
             "reject",
             "rollback",
+            "retrain",
         ]
     )
     assert set(status["timers"]) == {"reconcile", "scheduled_retrain", "drift_check", "quality_check"}
@@ -321,3 +323,49 @@ def test_the_run_routes_deliver_terminal_statuses_of_our_experiment_only(service
     assert _invoked(services, "run-running") == []
     assert _invoked(services, "run-failed-elsewhere") == []
     assert _invoked(services, "run-failed") == ["on_run_completed"]
+
+
+# --- retraining on demand and on new code --------------------------------------------------------------------------
+
+
+def test_post_retrain_asks_for_training_by_hand_or_for_a_code_version(
+    services: LocalServices, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"{services.server.url}/api/retrain"
+    key = {"x-functions-key": services.settings.local.function_key}
+    assert requests.post(url, timeout=10).status_code == 401
+    assert requests.post(url, headers=key, timeout=10).status_code == 403  # no identity
+    bad = requests.post(url, headers={**key, "x-mlops-approver": "alice"}, data=b'{"reason": 1}', timeout=10)
+    assert bad.status_code == 400 and bad.json() == {"error": "reason must be a string, not a number"}
+
+    manual = requests.post(url, headers={**key, "x-mlops-approver": "alice"}, timeout=10)
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    code_headers = {**key, "x-mlops-approver": "ci", "Idempotency-Key": f"code-{sha}"}
+    code = [
+        requests.post(url, headers=code_headers, json={"code_version": sha, "reason": "merged"}, timeout=10)
+        for _ in range(2)  # a retry of the same request
+    ]
+
+    assert manual.status_code == 202 and [c.status_code for c in code] == [202, 202]
+    assert code[0].json() == code[1].json() and code[0].json()["id"] == f"retrain:code-{sha}"
+    requested = {e.subject: e for e in _actions(services, "training.requested") if e.actor == "retrain"}
+    assert requested[manual.json()["id"]].detail["cause"] == "manual"
+    assert requested[manual.json()["id"]].detail["requested_by"] == "alice"
+    by_code = requested[f"retrain:code-{sha}"].detail
+    assert (by_code["cause"], by_code["code_version"], by_code["reason"]) == ("code", sha, "merged")
+    assert (
+        len([e for e in _actions(services, "training.requested") if e.subject == f"retrain:code-{sha}"]) == 1
+    )
+    assert [e.detail["reason"] for e in _actions(services, "retrain.rejected")] == [bad.json()["error"]]
+    assert [e.detail["reason"] for e in _actions(services, "retrain.refused")] == ["no caller identity"]
+    open_request = requests.get(f"{services.server.url}/api/status", headers=key, timeout=10).json()
+    assert {manual.json()["id"], f"retrain:code-{sha}"} <= set(open_request["training_request"]["events"])
+
+    # the CLI asks the same host, and prints the request's id
+    monkeypatch.setattr(cli.logs, "configure", lambda *args, **kwargs: None)  # keep pytest's log capture
+    assert cli.main(["retrain", "--reason", "from the CLI", "--as", "bob"]) == 0
+    printed = capsys.readouterr().out.strip()
+    assert printed.startswith("retrain:") and requested.keys().isdisjoint({printed})
+    [by_cli] = [e for e in _actions(services, "training.requested") if e.subject == printed]
+    assert by_cli.detail["cause"] == "manual"
+    assert (by_cli.detail["reason"], by_cli.detail["requested_by"]) == ("from the CLI", "bob")

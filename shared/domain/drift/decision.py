@@ -7,7 +7,11 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from shared.domain.drift import categories, rules, stattests, text, wasserstein
+import shared.domain.drift.categories as categories
+import shared.domain.drift.rules as rules
+import shared.domain.drift.stattests as stattests
+import shared.domain.drift.text as text
+import shared.domain.drift.wasserstein as wasserstein
 from shared.domain.drift.accumulators import Counts, Histogram, Ladder, RowSample
 from shared.domain.drift.profiles import ColumnProfile, DataSet, load_column, load_present, scan
 from shared.domain.drift.results import ColumnDrift, DriftResult, SchemaDrift

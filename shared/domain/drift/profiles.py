@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from shared.domain.drift import accumulators
+import shared.domain.drift.accumulators as accumulators
 from shared.domain.drift.accumulators import (
     Counts,
     Held,

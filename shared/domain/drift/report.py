@@ -7,7 +7,7 @@ import logging
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-from shared.domain.drift import rules
+import shared.domain.drift.rules as rules
 from shared.domain.drift.stattests import TESTS
 
 if TYPE_CHECKING:

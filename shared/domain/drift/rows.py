@@ -14,8 +14,10 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class RecordSource:
-    """Rows as JSON objects (`rows()` starts a fresh pass each time), framed `chunk_rows` at a time. A key a row
-    lacks is a missing value, as in the data set Evidently would see."""
+    """Rows as JSON objects (`rows()` starts a fresh pass each time), framed `chunk_rows` at a time, as one data
+    set: `pd.DataFrame.from_records` of every row, which Evidently would see. A key a row lacks is a missing
+    value; a field that no row of a chunk gives a value is missing values without a type of their own (framed
+    alone, a chunk's nulls would be objects, and make a column of numbers look mixed)."""
 
     rows: Callable[[], Iterable[dict[str, Any]]]
     chunk_rows: int = DEFAULT_CHUNK_ROWS
@@ -53,4 +55,7 @@ def _frame(batch: list[dict[str, Any]], columns: Sequence[str] | None) -> pd.Dat
     frame = pd.DataFrame.from_records(batch)
     if columns is not None:
         frame = frame[[c for c in frame.columns if c in set(columns)]]
+    nulls = [name for name in frame.columns if frame[name].dtype == object and frame[name].isna().all()]
+    if nulls:
+        frame[nulls] = frame[nulls].astype("float64")
     return frame

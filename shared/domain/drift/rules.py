@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from shared.domain.drift import accumulators
+import shared.domain.drift.accumulators as accumulators
 from shared.domain.drift.profiles import NUMBERS, ColumnProfile
 
 # Evidently's defaults: evidently/core/datasets.py (`infer_column_type`) and
