@@ -14,8 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.azurite import fresh_azurite
-
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -63,7 +61,9 @@ def _no_azurite_outside_integration(request: pytest.FixtureRequest, monkeypatch:
 
 @pytest.fixture(scope="module")
 def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """An Azurite for the integration tests of one module (see `fresh_azurite`)."""
+    """An Azurite for the integration tests of one module (see `tests.azurite.fresh_azurite`)."""
+    from tests.azurite import fresh_azurite
+
     yield from fresh_azurite(tmp_path_factory.mktemp("azurite"))
 
 
