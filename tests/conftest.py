@@ -68,7 +68,8 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def _uses_azurite(items: list[pytest.Item]) -> bool:
-    return any("azurite" in getattr(item, "fixturenames", ()) for item in items)
+    """Whether an integration test among `items` asks for the shared Azurite (others are refused it)."""
+    return any("azurite" in getattr(item, "fixturenames", ()) and _is_integration(item) for item in items)
 
 
 def _left_clean(request: pytest.FixtureRequest) -> Iterator[None]:
