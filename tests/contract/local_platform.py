@@ -123,6 +123,9 @@ class LocalPlatform:
         assert event["data"]["runStatus"] == "Failed"
         log = (run_dir(self.settings.home, run_id) / "job.log").read_text()
         assert "training: error: target column 'target' is not in the data" in log  # failed for its data
+        failure = LocalTrainingJobs(self.settings).failure(run_id)
+        assert failure is not None and failure["stage"] == "evaluation"
+        assert "target column 'target' is not in the data" in failure["reason"]
 
     def jobs_created(self) -> int:
         runs = self.settings.home / "runs"

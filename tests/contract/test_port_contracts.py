@@ -218,6 +218,8 @@ def test_a_failed_run_says_so_and_has_no_results(platform: Platform) -> None:
     assert platform.jobs.status("train-1") == "Failed"
     with pytest.raises(LookupError):
         platform.jobs.results("train-1")
+    failure = platform.jobs.failure("train-1")  # why, when the backend knows
+    assert failure is None or {"stage", "reason"} <= failure.keys()
 
 
 # --- ModelRegistry --------------------------------------------------------------------------------------------
