@@ -51,7 +51,9 @@ def _job(
     (inputs / "files").mkdir(parents=True)
     data = good_csv(rows=200)
     (inputs / "files" / "a.csv").write_bytes(data)
-    files = [{"name": "a.csv", "sha256": hashlib.sha256(data).hexdigest(), "path": "files/a.csv", "rows": 200}]
+    files = [
+        {"name": "a.csv", "sha256": hashlib.sha256(data).hexdigest(), "path": "files/a.csv", "rows": 200}
+    ]
     manifest = build_manifest(files, {"x1": "number", "x2": "number", "target": "number"})
     job_config = {**config.training.as_job_config(), "code": config.training_code.job_config()}
     (inputs / "manifest.json").write_text(json.dumps(manifest))
