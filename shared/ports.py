@@ -121,6 +121,11 @@ class ModelRegistry(Protocol):
 
     def get(self, name: str, version: str) -> ModelVersion | None: ...
 
+    def artifact_sha256(self, model: ModelVersion) -> str | None:
+        """The content hash of the registered model's files, as the training job hashed the model it evaluated
+        (`shared.training.provenance.folder_sha256`); None when this backend cannot read them."""
+        ...
+
 
 @dataclass(frozen=True)
 class Deployment:

@@ -48,15 +48,20 @@ def good_csv(rows: int = 20, offset: int = 0) -> bytes:
 
 
 def evaluation(
-    r2: float = 0.9, rmse: float = 3.0, champion: dict[str, float] | None = None
+    r2: float = 0.9,
+    rmse: float = 3.0,
+    champion: dict[str, float] | None = None,
+    model_sha256: str | None = None,
 ) -> dict[str, Any]:
-    """What a training run reports for a regression challenger (and its champion, if any)."""
-    return {
+    """What a training run reports for a regression challenger (and its champion, if any); `model_sha256`, the
+    evaluated model's content hash, when the job recorded one."""
+    reported = {
         "primary_metric": "rmse",
         "greater_is_better": False,
         "challenger": {"r2": r2, "rmse": rmse, "mae": rmse / 2},
         "champion": champion,
     }
+    return reported if model_sha256 is None else {**reported, "model_sha256": model_sha256}
 
 
 # --- messages -----------------------------------------------------------------------------------------------------

@@ -270,6 +270,7 @@ class FakeRegistry(ModelRegistry):
         self._topic = topic
         self.models: dict[str, list[ModelVersion]] = {}
         self.announced: list[ModelRegistered] = []
+        self.artifacts: dict[tuple[str, str], str] = {}  # the hash of what was uploaded, by (name, version)
 
     def register(self, name: str, results: RunResults, tags: dict[str, str]) -> ModelVersion:
         existing = self.find_by_run(name, results.run_id)
@@ -283,8 +284,18 @@ class FakeRegistry(ModelRegistry):
             source=results.model_uri,
         )
         versions.append(model)
+        uploaded = results.evaluation.get("model_sha256") if isinstance(results.evaluation, dict) else None
+        if uploaded:
+            self.artifacts[(name, model.version)] = str(uploaded)
         self.announced.append(self.announcement(model))
         return model
+
+    def artifact_sha256(self, model: ModelVersion) -> str | None:
+        return self.artifacts.get((model.name, model.version))
+
+    def tamper(self, model: ModelVersion) -> None:
+        """Test control: the registered files change after registration (what the integrity check is for)."""
+        self.artifacts[(model.name, model.version)] = "0" * 64
 
     def find_by_run(self, name: str, run_id: str) -> ModelVersion | None:
         return next((m for m in self.models.get(name, []) if m.tags.get(RUN_TAG) == run_id), None)

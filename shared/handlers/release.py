@@ -16,7 +16,15 @@ import dataclasses
 
 from shared.deps import Deps
 from shared.domain.messages import ModelRegistered
-from shared.handlers.release_steps import RELEASE_ROLLED_BACK, STEPS, publish, remove, serve_only, transition
+from shared.handlers.release_steps import (
+    RELEASE_ROLLED_BACK,
+    STEPS,
+    integrity,
+    publish,
+    remove,
+    serve_only,
+    transition,
+)
 from shared.ports import ModelVersion
 from shared.state import keys, releases
 from shared.state.lease import decision, lease
@@ -78,7 +86,8 @@ def start_release(model: ModelVersion, event_id: str, deps: Deps, actor: str) ->
         return release, (started,)
 
     with lease(deps, key, create=create) as held:
-        if held is not None and held.record.status is ReleaseStatus.DEPLOYING:
+        deploying = held is not None and held.record.status is ReleaseStatus.DEPLOYING
+        if deploying and integrity(model, deps)[1] is None:  # else `advance` rolls it back with the reason
             deps.endpoints.begin_deployment(deployment, model)  # idempotent by name
 
 

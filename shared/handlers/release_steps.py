@@ -25,21 +25,44 @@ MODEL_PROMOTED = "MLOps.ModelPromoted"
 RELEASE_ROLLED_BACK = "MLOps.ReleaseRolledBack"
 APPROVAL_REQUESTED = "MLOps.ApprovalRequested"
 
+MODEL_SHA256_TAG = "mlops.model_sha256"  # the evaluated model's content hash, tagged at registration
+
 Outcome = tuple[ReleaseStatus, dict[str, Any]] | None
 Step = Callable[[Release, Deps], Outcome]
 
 
+def integrity(model: ModelVersion, deps: Deps) -> tuple[str, str | None]:
+    """Whether the registered files are the ones the job evaluated: ("verified" | "not recorded" | "not read",
+    None) or ("mismatch", the reason to stop). "not recorded": registered without a hash (by hand, or before
+    hashes were kept); "not read": the backend cannot read the files."""
+    expected = model.tags.get(MODEL_SHA256_TAG)
+    if not expected:
+        return "not recorded", None
+    actual = deps.registry.artifact_sha256(model)
+    if actual is None:
+        return "not read", None
+    if actual != expected:
+        return "mismatch", (
+            f"the registered model's files are not the ones evaluated (sha256 {actual[:16]}, "
+            f"evaluated {expected[:16]})"
+        )
+    return "verified", None
+
+
 def _deploying(release: Release, deps: Deps) -> Outcome:
     deployment = deps.endpoints.deployment(release.deployment)
+    model = deps.registry.get(release.model, release.version)
+    if model is None:
+        return ReleaseStatus.ROLLING_BACK, {"reason": "the model is no longer in the registry"}
+    checked, problem = integrity(model, deps)
+    if problem is not None:
+        return ReleaseStatus.ROLLING_BACK, {"reason": problem}
     if deployment is None:
-        # Its creation failed before it began (the handler then raised for a retry): begin it again.
-        model = deps.registry.get(release.model, release.version)
-        if model is None:
-            return ReleaseStatus.ROLLING_BACK, {"reason": "the model is no longer in the registry"}
+        # Its creation failed before it began, or the files did not check out: begin it now.
         deps.endpoints.begin_deployment(release.deployment, model)
         return None
     if deployment.state == "Succeeded":
-        return ReleaseStatus.SMOKE_TESTING, {}
+        return ReleaseStatus.SMOKE_TESTING, {"integrity": checked}
     if deployment.state == "Failed":
         return ReleaseStatus.ROLLING_BACK, {"reason": f"deployment failed: {deployment.detail[:500]}"}
     return None
@@ -122,6 +145,10 @@ def _canary(release: Release, deps: Deps) -> Outcome:
 
 
 def _promoting(release: Release, deps: Deps) -> Outcome:
+    model = deps.registry.get(release.model, release.version)
+    problem = integrity(model, deps)[1] if model is not None else "the model is no longer in the registry"
+    if problem is not None:
+        return ReleaseStatus.ROLLING_BACK, {"reason": problem}
     current = releases.production(deps.state, release.model)
     previous = current
     if previous and previous.release == release.id:  # a retry after this step half-ran

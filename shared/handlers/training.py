@@ -18,6 +18,7 @@ from shared.deps import Deps
 from shared.domain.decisions.coalescing import Timing, ready_to_start
 from shared.domain.decisions.gates import GatePolicy, decide, parse_absolute_gates
 from shared.domain.messages import Envelope, RunCompleted
+from shared.handlers.release_steps import MODEL_SHA256_TAG
 from shared.handlers.training_code import CodeUnavailable, code_identity
 from shared.handlers.training_code import run_id as training_run_id
 from shared.ports import ModelVersion, TrainingJob
@@ -243,7 +244,7 @@ def lineage_tags(run: Run, evaluation: dict, gates: dict, event_id: str) -> dict
         "mlops.comparison": json.dumps(evaluation.get("comparison"), sort_keys=True),
         "mlops.code_version": str(evaluation.get("code_version", "")),
         "mlops.code": json.dumps(evaluation.get("code"), sort_keys=True),
-        "mlops.model_sha256": str(evaluation.get("model_sha256", "")),
+        MODEL_SHA256_TAG: str(evaluation.get("model_sha256", "")),
     }
 
 

@@ -240,6 +240,15 @@ def test_versions_count_up_per_run(platform: Platform) -> None:
     assert versions == ["1", "2"]
 
 
+def test_a_registered_models_files_hash_as_the_job_hashed_what_it_evaluated(platform: Platform) -> None:
+    results = platform.finished("train-1")
+    model = platform.registry.register(NAME, results, {})
+    digest = platform.registry.artifact_sha256(model)
+    assert digest is None or digest == results.evaluation.get("model_sha256")  # None: it cannot read them
+    if isinstance(platform, LocalPlatform):
+        assert digest is not None  # the local backend always can
+
+
 def test_a_registered_version_is_found_by_version_and_by_run(platform: Platform) -> None:
     model = platform.registry.register(NAME, platform.finished("train-1"), {})
     assert platform.registry.get(NAME, model.version) == model

@@ -48,6 +48,8 @@ TRAINING = "shared.training"
 # The job's own program: adapters launch it as `python -m shared.training` or copy its folder, they do not
 # import it. Who may import it, and why:
 TRAINING_IMPORTERS: dict[str, str] = {
+    "shared.adapters.local.registry": "a registered model's files are hashed as the job hashed the model it "
+    "evaluated",
     "shared.handlers.training_code": "a run's key is the training code's content hash, computed as the job "
     "records it in the evaluation",
     "shared.domain.decisions.gates": "a metric's direction comes from the table the job scores with",

@@ -75,6 +75,11 @@ class AzureMLRegistry:
         except ResourceNotFoundError:
             return None
 
+    def artifact_sha256(self, model: ModelVersion) -> str | None:
+        """Not read in Azure yet: hashing would download the model's files into the Function. The lineage
+        carries the evaluated hash; the release records that it was not compared."""
+        return None
+
 
 def _version(model: Any) -> ModelVersion:
     return ModelVersion(

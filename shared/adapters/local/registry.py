@@ -6,7 +6,7 @@ import threading
 import uuid
 from typing import Any
 
-from shared.adapters.local.paths import mlflow_uri, topic_endpoint
+from shared.adapters.local.paths import local_path, mlflow_uri, topic_endpoint
 from shared.config import Settings
 from shared.domain.messages import MODEL_REGISTERED
 from shared.ports import ModelVersion, RunResults
@@ -52,6 +52,12 @@ class MlflowRegistry:
             return self._version(self._mlflow().get_model_version(name, str(version)))
         except MlflowException:
             return None
+
+    def artifact_sha256(self, model: ModelVersion) -> str | None:
+        from shared.training.provenance import folder_sha256
+
+        folder = local_path(model.source)
+        return folder_sha256(folder) if folder.is_dir() else None
 
     def _versions(self, name: str) -> list[ModelVersion]:
         found = self._mlflow().search_model_versions(f"name='{name}'")
