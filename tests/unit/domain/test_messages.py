@@ -23,17 +23,12 @@ from shared.domain.messages import (
     parse_body,
 )
 
-# The repo (/work/main) and the shared reference folder (/work/shared) are siblings, locally and in CI.
-EVENTS = Path(__file__).resolve().parents[4] / "shared" / "reference" / "events"
+# Microsoft's documented samples of the events, kept in the repository (tests/fixtures/events/README.md).
+EVENTS = Path(__file__).resolve().parents[2] / "fixtures" / "events" / "azure"
 
 
 def sample(name: str) -> list[dict[str, Any]]:
-    path = EVENTS / f"{name}.eventgrid.json"
-    if not path.is_file():
-        pytest.skip(
-            f"reference event samples not found at {EVENTS} (expected the shared/ folder beside the repo)"
-        )
-    return json.loads(path.read_text())
+    return json.loads((EVENTS / f"{name}.eventgrid.json").read_text())
 
 
 def parse_one(body: Any) -> Any:
