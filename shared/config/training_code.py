@@ -92,11 +92,6 @@ def check_training_code(raw: Mapping[str, str], defaults: Mapping[str, str]) -> 
     command = raw.get("MLOPS_TRAINING_COMMAND", "").strip()
     environment = raw.get("MLOPS_TRAINING_ENVIRONMENT", "").strip()
     problems = []
-    if code and raw.get("MLOPS_BACKEND", "local").strip() == "azure":
-        problems.append(
-            "MLOPS_TRAINING_CODE runs on the local backend only for now: with MLOPS_BACKEND=azure the built-in "
-            "trainer trains (the Azure ML pipeline of your step and our evaluation is not built yet)"
-        )
     if code and not command:
         problems.append("MLOPS_TRAINING_CODE is set: MLOPS_TRAINING_COMMAND says how to run it")
     if not code and (command or environment):

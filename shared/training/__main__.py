@@ -86,6 +86,8 @@ def _evaluate(stage: str, manifest: Any, config: Any, args: argparse.Namespace) 
             code = provenance.project_provenance(args.code, args.environment)
         except (OSError, ValueError) as error:
             raise TrainingInputError(f"the training code at {args.code} cannot be read: {error}") from None
+    elif isinstance(config, dict) and isinstance(config.get("code"), dict):
+        code = provenance.from_identity(config["code"].get("identity"))  # a step apart from the team's code
     split = split_data.load(manifest, args.data_dir, config)
     return evaluate(split, args.model, args.output, champion=args.champion, run_id=args.run_id, code=code)
 

@@ -59,6 +59,25 @@ def project_provenance(folder: Path, environment: str | None = None) -> dict[str
     }
 
 
+def from_identity(identity: Any) -> dict[str, Any] | None:
+    """The provenance of a team's code as the run's key recorded it (its hashes), for an evaluation that runs
+    apart from the code (an Azure ML step of its own); None for the built-in trainer or no identity."""
+    if not isinstance(identity, dict) or identity.get("built_in") is not False:
+        return None
+    sources = str(identity.get("sources_sha256") or "")
+    return {
+        "code_version": f"sha256:{sources}",
+        "code": {
+            "built_in": False,
+            "git_commit": None,
+            "git_dirty": None,
+            "sources_sha256": sources,
+            "environment": identity.get("environment"),
+            "environment_sha256": identity.get("environment_sha256"),
+        },
+    }
+
+
 SKIPPED_PARTS = frozenset({".git", "__pycache__", ".venv", "venv", "node_modules", "mlruns", ".mypy_cache"})
 MAX_PROJECT_FILES = 20_000
 MAX_PROJECT_BYTES = 500 * 1024 * 1024

@@ -47,7 +47,24 @@ STORAGE_HOST = f"{STORAGE_ACCOUNT}.blob.core.windows.net"
 STORAGE_URL = f"https://{STORAGE_HOST}"
 TOPIC_HOST = "evgt-mlops.westeurope-1.eventgrid.azure.net"
 TOPIC_ENDPOINT = f"https://{TOPIC_HOST}/api/events"
-TOKEN = "stub-token"
+
+
+def _jwt(claims: dict[str, Any]) -> str:
+    """An unsigned token shaped as Entra ID's (the SDK reads claims from it: the caller's object id for a
+    pipeline job); the stub never checks a signature."""
+    import base64
+    import json as _json
+
+    def part(value: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(_json.dumps(value).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}.c3R1Yg"
+
+
+CLAIMS = {"oid": "00000000-0000-0000-0000-00000000b0b0", "tid": "00000000-0000-0000-0000-0000000000aa"}
+TOKEN = _jwt({**CLAIMS, "aud": "https://management.azure.com"})
+# The SDK sends a token for Azure ML's own audience with a pipeline job (x-azureml-token) and checks its `aud`.
+ML_TOKEN = _jwt({**CLAIMS, "aud": "https://ml.azure.com"})
 
 Json = dict[str, Any]
 
@@ -63,11 +80,15 @@ class FakeCredential:
 
     def get_token(self, *scopes: str, **_: Any) -> AccessToken:
         self.scopes.extend(scopes)
-        return AccessToken(TOKEN, int(time.time()) + 3600)
+        return AccessToken(_token_for(scopes), int(time.time()) + 3600)
 
     def get_token_info(self, *scopes: str, options: Any = None) -> AccessTokenInfo:
         self.scopes.extend(scopes)
-        return AccessTokenInfo(TOKEN, int(time.time()) + 3600)
+        return AccessTokenInfo(_token_for(scopes), int(time.time()) + 3600)
+
+
+def _token_for(scopes: tuple[str, ...]) -> str:
+    return ML_TOKEN if any(scope.startswith("https://ml.azure.com") for scope in scopes) else TOKEN
 
 
 # --- the transport --------------------------------------------------------------------------------------------
@@ -213,6 +234,7 @@ class FakeAzureML:
         self.jobs: dict[str, Json] = {}
         self.environments: dict[tuple[str, str], Json] = {}
         self.data_assets: dict[tuple[str, str], Json] = {}
+        self.components: dict[tuple[str, str], Json] = {}
         self.models: dict[str, dict[str, Json]] = {}
         self.endpoints: dict[str, Json] = {}
         self.deployments: dict[tuple[str, str], Json] = {}
@@ -277,6 +299,7 @@ class FakeAzureML:
             "models": self._models,
             "onlineEndpoints": self._endpoints,
             "data": self._data,
+            "components": self._components,
         }.get(kind)
         if handler is None:
             return _error(404, "NotFound", f"no route for {path}")
@@ -317,6 +340,25 @@ class FakeAzureML:
                 return _error(400, "UserError", f"data {key}: a datastore path is required")
             body.update({"id": request.path, "name": key[1]})
             self.data_assets[key] = body
+            return Reply(201, body)
+        return _error(405, "MethodNotAllowed", request.method)
+
+    def _components(self, request: Recorded, parts: list[str]) -> Reply:
+        """Components: a pipeline job's steps, registered (anonymous, named by content hash) before the job."""
+        if len(parts) != 3 or parts[1] != "versions":
+            return _error(404, "NotFound", f"no route for components/{'/'.join(parts)}")
+        key = (parts[0], parts[2])
+        if request.method == "GET":
+            found = self.components.get(key)
+            return Reply(200, found) if found else _error(404, "UserError", f"component {key} not found")
+        if request.method == "PUT":
+            body = request.json()
+            spec = body["properties"].get("componentSpec") or {}
+            missing = [field for field in ("command", "environment", "code") if not spec.get(field)]
+            if missing:
+                return _error(400, "UserError", f"component {key}: {', '.join(missing)} required")
+            body.update({"id": request.path, "name": key[1]})
+            self.components[key] = body
             return Reply(201, body)
         return _error(405, "MethodNotAllowed", request.method)
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shared.adapters.azure.assets import PROJECT_ROOT, TrainingEnvironment, stage_training_code
+from shared.adapters.azure.pipeline import ProjectEnvironment, training_pipeline
 from shared.config import AzureSettings, Settings
 from shared.ports import BlobStore, RunResults, TrainingJob
 
@@ -157,6 +158,7 @@ class AzureMLTrainingJobs:
         self._azure = settings.azure
         self._container = settings.containers.datasets
         self._environment = environment or TrainingEnvironment(ml_client, settings.azure)
+        self._project_environment = ProjectEnvironment(ml_client, settings.azure)
         self._code_root = code_root
 
     def submit(self, job: TrainingJob) -> None:
@@ -171,6 +173,9 @@ class AzureMLTrainingJobs:
             command_job = training_command(
                 job, self._azure, code=str(code), environment=environment, data_folder=data_folder
             )
+            project = (job.config.get("code") or {}).get("code")
+            if project is not None:  # the team's own code: our preparation, their step, our evaluation
+                command_job = self._pipeline(job, command_job, str(code), environment, Path(project))
             try:
                 # Uploads the code snapshot only if the workspace has no code asset with its hash, then one PUT.
                 self._ml().jobs.create_or_update(command_job)
@@ -200,6 +205,24 @@ class AzureMLTrainingJobs:
         if blob is None:
             raise LookupError(f"run {run_id} has no results: {self._container}/{path} does not exist")
         return RunResults(run_id=run_id, evaluation=json.loads(blob.data), model_uri=model_uri(run_id))
+
+    def _pipeline(
+        self, job: TrainingJob, command_job: Any, code: str, environment: str, project: Path
+    ) -> Any:
+        """The pipeline job of a run of the team's code, with the command job's inputs, output and tags."""
+        built = command_job._to_job() if hasattr(command_job, "_to_job") else command_job
+        return training_pipeline(
+            job,
+            self._azure,
+            inputs=dict(built.inputs),
+            output=built.outputs[OUTPUT],
+            platform_code=code,
+            platform_environment=environment,
+            project_environment=self._project_environment.reference(
+                project, (job.config.get("code") or {}).get("environment")
+            ),
+            tags=dict(built.tags),
+        )
 
     def failure(self, run_id: str) -> dict[str, Any] | None:
         """What the job wrote in its output's `failure.json` when our code found the reason (bad input, a

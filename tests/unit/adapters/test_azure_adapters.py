@@ -67,6 +67,47 @@ def test_submit_puts_one_command_job_named_by_the_run(world: AzureWorld) -> None
     assert body["tags"]["mlops.run_id"] == RUN and body["tags"]["mlops.request"] == "r-1"
 
 
+def test_a_teams_code_is_submitted_as_one_pipeline_of_our_steps_around_theirs(world: AzureWorld) -> None:
+    from pathlib import Path
+
+    project = Path(__file__).resolve().parents[2] / "fixtures" / "training_projects" / "script"
+    code = {
+        "code": str(project),
+        "command": "python train.py --train {train} --model {model}",
+        "environment": "requirements.txt",
+        "identity": {"built_in": False, "sources_sha256": "ab" * 32, "environment_sha256": "cd" * 32},
+    }
+    config = {**world.settings.training.as_job_config(), "code": code}
+    world.jobs().submit(TrainingJob(RUN, MANIFEST["id"], MANIFEST, config, None, {"mlops.request": "r-1"}))
+
+    [put] = world.transport.sent("PUT", _ws(f"/jobs/{RUN}"))
+    body = put.json()["properties"]
+    assert body["jobType"] == "Pipeline" and list(body["jobs"]) == ["prepare", "train", "evaluate"]
+    assert put.header("x-azureml-token")  # the SDK's own check of an Azure ML token, passed
+    components = world.transport.sent(
+        "PUT", re.compile(re.escape(_ws("/components/azureml_anonymous/versions/")))
+    )
+    specs = [c.json()["properties"]["componentSpec"] for c in components]
+    assert len(specs) == 3
+    [train] = [spec for spec in specs if spec["command"].startswith("python train.py")]
+    assert (
+        train["command"]
+        == "python train.py --train ${{inputs.work}}/train.parquet --model ${{outputs.model}}"
+    )
+    assert re.fullmatch(
+        "azureml:" + re.escape(_ws("/environments/mlops-training-project/versions/")) + "[0-9a-f]{16}",
+        train["environment"],
+    )
+    [registered] = world.transport.sent(
+        "PUT", re.compile(re.escape(_ws("/environments/mlops-training-project/")))
+    )
+    assert registered.json()["properties"]["condaFile"]  # built from their requirements.txt
+    evaluate = body["jobs"]["evaluate"]
+    assert (
+        evaluate["outputs"]["output"]["uri"] == f"azureml://datastores/mlopsdatasets/paths/runs/{RUN}/output/"
+    )
+
+
 def test_submit_writes_the_jobs_inputs_next_to_its_output(world: AzureWorld) -> None:
     world.jobs().submit(_job())
 

@@ -63,15 +63,3 @@ def test_a_project_with_its_command_and_environment(tmp_path: Path) -> None:
 def test_a_broken_contract_is_refused_with_what_to_fix(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("{", r"\{").replace("}", r"\}")):
         Settings.from_env(env)
-
-
-def test_the_azure_backend_refuses_training_code_rather_than_train_something_else(tmp_path: Path) -> None:
-    from tests.contract.azure_stub import AZURE_SETTINGS
-
-    env = {
-        **AZURE_SETTINGS,
-        "MLOPS_TRAINING_CODE": str(tmp_path),
-        "MLOPS_TRAINING_COMMAND": "t {train} {model}",
-    }
-    with pytest.raises(ConfigError, match="local backend only for now"):
-        Settings.from_env(env)
