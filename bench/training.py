@@ -96,6 +96,7 @@ def bench(trainer: str, data: str, task: str, parts: int, folder: Path) -> dict[
                     "seconds": seconds,
                     "job_seconds": _job_seconds(run),
                     "release_seconds": time.perf_counter() - released,
+                    "stages": _stages(Path(env["MLOPS_HOME"]) / "runs" / run.run_id),
                     "scores": (run.evaluation or {}).get("challenger", {}),
                     "rows": (run.evaluation or {}).get("rows", {}),
                 }
@@ -138,6 +139,21 @@ def _job_seconds(run: Any) -> float:
     return (
         datetime.fromisoformat(run.finished_at) - datetime.fromisoformat(run.submitted_at)
     ).total_seconds()
+
+
+def _stages(folder: Path) -> dict[str, float]:
+    """Where a team's run spends its time, from what each step writes last: fetching the inputs, prepare (its
+    own process: the training rows), the environment (found or built) and the command (the model's files),
+    our evaluation (its own process, in the environment: evaluation.json), then tracking and the completion
+    event (status.json). Empty for the built-in trainer, which runs in one process."""
+    model = [p.stat().st_mtime for p in (folder / "work" / "model").rglob("*") if p.is_file()]
+    marks = [folder / n for n in ("job.json", "inputs/config.json", "work/params.json")]
+    ends = [folder / n for n in ("outputs/evaluation.json", "status.json")]
+    if not model or not all(mark.exists() for mark in marks + ends):
+        return {}
+    times = [*(m.stat().st_mtime for m in marks), max(model), *(m.stat().st_mtime for m in ends)]
+    names = ("inputs", "prepare", "environment + command", "evaluate", "tracking + event")
+    return {name: times[i + 1] - times[i] for i, name in enumerate(names)}
 
 
 def _release_active(services: Any) -> bool:
@@ -194,6 +210,13 @@ def main() -> int:
         )
         if "built-in" in later:
             line += f" = {later[trainer] / later['built-in']:.2f} x the built-in's {later['built-in']:.1f} s"
+        stages = [run["stages"] for run in result["runs"][1:] if run["stages"]]
+        if stages:
+            line += (
+                " ("
+                + ", ".join(f"{n} {statistics.median(s[n] for s in stages):.1f} s" for n in stages[0])
+                + ")"
+            )
         print(line)
     return 0
 
