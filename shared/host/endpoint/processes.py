@@ -52,12 +52,16 @@ class ScoringProcess:
         return self.popen.poll()
 
 
-def spawn(model_dir: Path, port: int, log_path: Path) -> ScoringProcess:
-    """Start `python -m shared.host.endpoint.scoring` for the model on the port, its output to `log_path`."""
+def spawn(model_dir: Path, port: int, log_path: Path, home: Path | None = None) -> ScoringProcess:
+    """Start `python -m shared.host.endpoint.scoring` for the model on the port, its output to `log_path`;
+    with `home`, a model needing packages the project lacks is served from its own environment there."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", SCORING_MODULE, "--model", str(model_dir), "--port", str(port)]
+    if home is not None:
+        command += ["--home", str(home)]
     with open(log_path, "wb") as log:
         popen = psutil.Popen(
-            [sys.executable, "-m", SCORING_MODULE, "--model", str(model_dir), "--port", str(port)],
+            command,
             cwd=PROJECT_ROOT,
             stdin=subprocess.DEVNULL,
             stdout=log,

@@ -410,7 +410,7 @@ class Router(EndpointService):
     def _spawn(self, name: str, model: str, model_dir: Path) -> LocalDeployment:
         taken = {d.port for d in self._deployments.values()} | {self.port}
         port = free_port(taken)
-        process = spawn(model_dir, port, self.log_dir / f"{self.name}-{name}.log")
+        process = spawn(model_dir, port, self.log_dir / f"{self.name}-{name}.log", self.home)
         self._deployments[name] = LocalDeployment(name, model, model_dir, port, process)
         return self._deployments[name]
 

@@ -1,9 +1,14 @@
 """One scoring process per local deployment: an MLflow model behind Azure ML's MLflow request format.
 
-    python -m shared.host.endpoint.scoring --model DIR --port N [--host 127.0.0.1]
+    python -m shared.host.endpoint.scoring --model DIR --port N [--host 127.0.0.1] [--home MLOPS_HOME]
 
 The model is loaded before the socket is bound, so "connection refused" means "still starting" and a 200 on
 `/health` means "ready": the router relies on exactly that to report a deployment Creating / Succeeded.
+
+With `--home`, a model whose requirements.txt asks for packages this interpreter lacks (a team's LightGBM) is
+served from an environment built from that file under `MLOPS_HOME/envs/` (`environment`): the process builds
+it or finds it cached, then replaces itself with the same command on that environment's python (same pid), so
+while it builds the deployment is still Creating, and a build that fails fails the deployment with pip's reason.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ logger = logging.getLogger("shared.host.endpoint.scoring")
 # Azure ML rejects bodies above ~100 MB; refusing early keeps a bad client from exhausting local memory.
 MAX_BODY_BYTES = 100 * 1024 * 1024
 SHUTDOWN_POLL_SECONDS = 0.1
+# A model's environment is built once (then cached); building it longer than this fails the deployment.
+ENVIRONMENT_TIMEOUT_SECONDS = 900.0
 
 
 class BadRequest(ValueError):
@@ -173,12 +180,41 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", required=True, help="the MLflow model folder (the one holding MLmodel)")
     parser.add_argument("--port", required=True, type=int)
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--home", default=None, help="MLOPS_HOME, where models' environments are built")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if args.home:
+        _in_the_models_environment(args.model, args.home, args.host, args.port)
     serve(args.model, args.host, args.port)
     return 0
+
+
+def _in_the_models_environment(model_dir: str, home: str, host: str, port: int) -> None:
+    """Return when this interpreter can serve the model; else replace this process with the scorer on the
+    python of the model's environment (built first if need be), or exit with why it cannot be built."""
+    from pathlib import Path
+
+    from shared.adapters.local.environments import EnvironmentBuildError
+    from shared.host.endpoint.environment import model_environment, unmet_requirements
+
+    try:
+        unmet = unmet_requirements(Path(model_dir))
+        if not unmet:
+            return
+        logger.info("the model needs %s: serving it from its own environment", ", ".join(unmet))
+        python = model_environment(Path(model_dir), Path(home), ENVIRONMENT_TIMEOUT_SECONDS)
+    except EnvironmentBuildError as exc:
+        if exc.log_tail:
+            logger.error("the build's last lines:\n%s", exc.log_tail)
+        # The last log line is what the router reports as the deployment's failure: make it the cause.
+        logger.error("could not build the environment of the model in %s: %s", model_dir, exc.reason)
+        raise SystemExit(1) from None
+    logger.info("serving with %s", python)
+    sys.stderr.flush()
+    command = [str(python), "-m", "shared.host.endpoint.scoring", "--model", model_dir]
+    os.execv(str(python), [*command, "--port", str(port), "--host", host])
 
 
 if __name__ == "__main__":
