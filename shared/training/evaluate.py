@@ -146,7 +146,13 @@ def _plain(value: Any) -> Any:
 
 
 def _score_champion(path: Path, split: Split, truth: np.ndarray) -> tuple[metrics.Outputs, dict[str, float]]:
-    champion, columns = model.load_model(path)
+    try:
+        champion, columns = model.load_model(path)
+    except ImportError as error:  # the champion was trained with libraries this environment lacks
+        raise TrainingInputError(
+            f"the champion cannot be loaded where the challenger is evaluated ({error}): add what it needs to "
+            "the training environment (MLOPS_TRAINING_ENVIRONMENT), so both are scored on the same holdout"
+        ) from None
     columns = columns or split.features
     holdout = split.holdout_columns
     absent = [c for c in columns if c not in holdout.columns]

@@ -380,3 +380,16 @@ def test_the_evaluation_records_the_code_version(tmp_path: Path) -> None:
 
     assert evaluation["code_version"] == provenance.code_provenance()["code_version"]
     assert evaluation["code"]["training_sources_sha256"] == provenance.training_sources_sha256()
+
+
+def test_a_champion_needing_a_library_this_environment_lacks_fails_the_run_saying_what_to_add(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shared.training.evaluate as evaluate_module
+
+    def missing(path: Path):
+        raise ModuleNotFoundError("No module named 'lightgbm'")
+
+    monkeypatch.setattr(evaluate_module.model, "load_model", missing)
+    with pytest.raises(TrainingInputError, match=r"No module named 'lightgbm'.*MLOPS_TRAINING_ENVIRONMENT"):
+        evaluate_module._score_champion(tmp_path, None, None)  # type: ignore[arg-type]
