@@ -193,6 +193,8 @@ def parse_body(body: bytes | str | Any) -> list[Parsed]:
             body = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             return [Rejected(None, f"body is not JSON: {error}")]
+        except RecursionError:
+            return [Rejected(None, "body is nested too deeply to be events")]
     items: Iterable[Any] = body if isinstance(body, list) else [body]
     return [parse_event(item) for item in items]
 

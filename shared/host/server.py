@@ -156,7 +156,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         kind = self.headers.get("aeg-event-type", "Notification")
         if kind == "SubscriptionValidation":
-            code = (events[0].get("data") or {}).get("validationCode", "")
+            data = events[0].get("data")
+            code = data.get("validationCode") if isinstance(data, dict) else None
+            if not isinstance(code, str) or not code:
+                self._json(400, {"error": "a validation event carries data.validationCode, a string"})
+                return
             self._json(200, {"validationResponse": code})
             return
         failures = []
@@ -195,9 +199,14 @@ class _Handler(BaseHTTPRequestHandler):
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             self._json(400, {"error": f"body is not JSON: {error}"})
             return None
+        except RecursionError:
+            self._json(400, {"error": "body is nested too deeply to be events"})
+            return None
         events = events if isinstance(events, list) else [events]
-        if not all(isinstance(event, dict) for event in events):
-            self._json(400, {"error": "every event must be a JSON object"})
+        if not events or not all(isinstance(event, dict) for event in events):
+            self._json(
+                400, {"error": "the body must be one event or a non-empty array of events (JSON objects)"}
+            )
             return None
         return events
 

@@ -100,6 +100,41 @@ def test_webhook_validation_handshake(services: LocalServices) -> None:
     assert response.json() == {"validationResponse": "512d38b6"}
 
 
+@pytest.mark.parametrize(
+    ("body", "kind", "says"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "Notification", "nested too deeply"),
+        ("[]", "Notification", "non-empty array"),
+        ('[1, "x"]', "Notification", "JSON objects"),
+        ("{not json", "Notification", "not JSON"),
+        ('[{"id": "v", "data": ["512d38b6"]}]', "SubscriptionValidation", "validationCode"),
+        ('[{"id": "v", "data": {"validationCode": 7}}]', "SubscriptionValidation", "validationCode"),
+    ],
+)
+def test_a_body_that_is_not_events_is_a_400_not_a_5xx(
+    services: LocalServices, body: str, kind: str, says: str
+) -> None:
+    for url, params, headers in (
+        (f"{services.server.url}/runtime/webhooks/eventgrid", {"functionName": "on_data_landed"}, {}),
+        (
+            f"{services.server.url}/runtime/topics/mlops/api/events",
+            {},
+            {"aeg-sas-key": services.settings.events.key},
+        ),
+    ):
+        if kind == "SubscriptionValidation" and "topics" in url:
+            continue  # a topic takes events, not handshakes
+        response = requests.post(
+            url,
+            params=params,
+            headers={**headers, "aeg-event-type": kind, "content-type": "application/json"},
+            data=body.encode(),
+            timeout=30,
+        )
+        assert response.status_code == 400, (url, response.status_code, response.text[:200])
+        assert says in response.json()["error"]
+
+
 def test_foreign_topic_is_rejected_and_recorded_not_retried(services: LocalServices) -> None:
     events = json.loads((REFERENCE / "blob_created.eventgrid.json").read_text())
     response = requests.post(

@@ -504,3 +504,9 @@ def test_any_json_value_in_any_field_a_trigger_hands_over_parses_or_is_rejected(
             assert isinstance(parsed, Rejected) and "not text" in parsed.reason
         if field == "data" and value is not None and not isinstance(value, dict | str):
             assert isinstance(parsed, Rejected) and "not an object" in parsed.reason
+
+
+@pytest.mark.parametrize("body", ["[" * 100_000 + "]" * 100_000, '{"a":' * 5_000 + "1" + "}" * 5_000])
+def test_a_body_nested_too_deeply_is_rejected_not_raised(body: str) -> None:
+    [rejected] = parse_body(body)
+    assert isinstance(rejected, Rejected) and "nested too deeply" in rejected.reason
