@@ -10,6 +10,9 @@ from shared.domain.retrain import BadRetrain, request_id, retrain_command
 from shared.handlers import queries, training_requests
 from shared.handlers.release import decide_approval, roll_back
 
+MAX_DECISION_BYTES = 16 * 1024
+MAX_COMMENT = 1000  # characters of an approver's comment kept in the audit log
+
 bp = func.Blueprint(http_auth_level=func.AuthLevel.FUNCTION)
 
 
@@ -49,15 +52,18 @@ def rollback(req: func.HttpRequest) -> func.HttpResponse:
 def _decide(req: func.HttpRequest, decision: str) -> func.HttpResponse:
     d = deps()
     release = req.route_params["release_id"]
+    raw = req.get_body() or b"{}"
+    if len(raw) > MAX_DECISION_BYTES:
+        return json_response({"error": f"the body is over {MAX_DECISION_BYTES} bytes"}, status=400)
     try:
-        body = json.loads(req.get_body() or b"{}")
-    except json.JSONDecodeError:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deeply
         return json_response({"error": "body must be JSON"}, status=400)
     who = caller(req.headers, d.settings.backend, d.settings.local.approver)
     if not who:
         d.audit.record(decision, "approval.refused", release, reason="no approver identity")
         return json_response({"error": "an approver identity is required"}, status=403)
-    comment = str(body.get("comment", "")) if isinstance(body, dict) else ""
+    comment = str(body.get("comment", ""))[:MAX_COMMENT] if isinstance(body, dict) else ""
     if decision == "rollback":
         code, message = roll_back(release, who, comment, d)
     else:

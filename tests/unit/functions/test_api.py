@@ -136,3 +136,14 @@ def test_a_bad_idempotency_key_is_a_400(deps: FakeDeps) -> None:
 
     assert response.status_code == 400 and "Idempotency-Key" in answer(response)["error"]
     assert len(actions(deps, "retrain.rejected")) == 1 and request_state(deps) is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"\xff\xfe not utf-8", b"[" * 5_000 + b"]" * 5_000, b"{" * 20_000, b"x" * 20_000, b"{not json"],
+)
+def test_an_approval_body_that_cannot_be_read_is_a_400(deps: FakeDeps, body: bytes) -> None:
+    request = func.HttpRequest(
+        method="POST", url="http://h/api/x", headers=ALICE, body=body, route_params={"release_id": "r-1"}
+    )
+    assert api._decide(request, "approve").status_code == 400
