@@ -109,7 +109,7 @@ def _build_azure(settings: Settings, clock: Callable[[], datetime]) -> Deps:
         state=StateStore(blobs, settings.containers.state),
         audit=AuditLog(blobs, settings.containers.audit, clock),
         jobs=AzureMLTrainingJobs(ml_client, blobs, settings),
-        registry=AzureMLRegistry(ml_client),
+        registry=AzureMLRegistry(ml_client, blobs, settings.containers.datasets),
         endpoints=AzureMLEndpoints(
             ml_client,
             azure.endpoint,

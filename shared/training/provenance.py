@@ -11,6 +11,7 @@ import hashlib
 import os
 import re
 import subprocess
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -87,11 +88,11 @@ def folder_sha256(folder: Path) -> str:
     """One hash of a folder's files, their relative paths and contents (not times or permissions), leaving out
     version-control, cache and environment folders; raises ValueError past MAX_PROJECT_FILES or _BYTES."""
     folder = Path(folder)
-    digest = hashlib.sha256()
+    kept = []
     files = total = 0
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        relative = path.relative_to(folder)
-        if SKIPPED_PARTS.intersection(relative.parts) or path.suffix == ".pyc":
+        relative = path.relative_to(folder).as_posix()
+        if skipped(relative):
             continue
         files += 1
         total += path.stat().st_size
@@ -100,8 +101,22 @@ def folder_sha256(folder: Path) -> str:
                 f"{folder} holds more than {MAX_PROJECT_FILES} files or {MAX_PROJECT_BYTES >> 20} MB: "
                 "keep data out of the training project"
             )
-        digest.update(relative.as_posix().encode() + b"\0")
-        digest.update(file_sha256(path).encode() + b"\n")
+        kept.append((relative, path))
+    return files_sha256((relative, file_sha256(path)) for relative, path in kept)
+
+
+def skipped(relative: str) -> bool:
+    """Whether a file (its path relative to the folder, `/`-separated) is left out of a folder's hash."""
+    return bool(SKIPPED_PARTS.intersection(relative.split("/"))) or relative.endswith(".pyc")
+
+
+def files_sha256(files: Iterable[tuple[str, str]]) -> str:
+    """One hash of files given as (relative `/`-separated path, sha256 of the content), in path order: the same
+    for a local folder and for the same files in blob storage."""
+    digest = hashlib.sha256()
+    for relative, content in sorted(files):
+        digest.update(relative.encode() + b"\0")
+        digest.update(content.encode() + b"\n")
     return digest.hexdigest()
 
 

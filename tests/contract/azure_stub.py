@@ -583,6 +583,8 @@ class FakeBlobService:
                     return self._error(409, "ContainerAlreadyExists")
                 self.containers[container] = {}
                 return Reply(201, b"", {"ETag": '"0x1"'})
+            if request.query.get("comp") == "list" and request.method == "GET":
+                return self._list(container, request.query.get("prefix", ""))
             return self._error(400, "UnsupportedHttpVerb")
         blobs = self.containers.get(container)
         if blobs is None:
@@ -611,6 +613,29 @@ class FakeBlobService:
                 return Reply(206, existing.data, headers)
             return Reply(200, existing.data, headers)
         return self._error(405, "UnsupportedHttpVerb")
+
+    def _list(self, container: str, prefix: str) -> Reply:
+        """List Blobs in the service's XML (EnumerationResults), all in one page."""
+        from xml.sax.saxutils import escape
+
+        blobs = self.containers.get(container)
+        if blobs is None:
+            return self._error(404, "ContainerNotFound")
+        items = "".join(
+            f"<Blob><Name>{escape(name)}</Name><Properties>"
+            f"<Last-Modified>{format_datetime(blob.modified, usegmt=True)}</Last-Modified>"
+            f"<Etag>{escape(blob.etag)}</Etag><Content-Length>{len(blob.data)}</Content-Length>"
+            f"<Content-Type>{escape(blob.content_type or 'application/octet-stream')}</Content-Type>"
+            "<BlobType>BlockBlob</BlobType></Properties></Blob>"
+            for name, blob in sorted(blobs.items())
+            if name.startswith(prefix)
+        )
+        body = (
+            '<?xml version="1.0" encoding="utf-8"?>'
+            f'<EnumerationResults ServiceEndpoint="{STORAGE_URL}/" ContainerName="{escape(container)}">'
+            f"<Prefix>{escape(prefix)}</Prefix><Blobs>{items}</Blobs><NextMarker /></EnumerationResults>"
+        )
+        return Reply(200, body.encode(), {"Content-Type": "application/xml"})
 
     def _blob(self, data: bytes, content_type: str) -> _Blob:
         return _Blob(data, f'"0x8D{next(self._etags):012X}"', datetime.now(UTC), content_type)
@@ -729,7 +754,7 @@ class AzureWorld:
     def registry(self) -> Any:
         from shared.adapters.azure.registry import AzureMLRegistry
 
-        return AzureMLRegistry(self.ml_client())
+        return AzureMLRegistry(self.ml_client(), self.blob_store(), self.settings.containers.datasets)
 
     def metrics(self) -> Any:
         from shared.adapters.azure.metrics import EndpointMetrics

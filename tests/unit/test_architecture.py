@@ -48,6 +48,8 @@ TRAINING = "shared.training"
 # The job's own program: adapters launch it as `python -m shared.training` or copy its folder, they do not
 # import it. Who may import it, and why:
 TRAINING_IMPORTERS: dict[str, str] = {
+    "shared.adapters.azure.registry": "a registered model's files are hashed as the job hashed the model it "
+    "evaluated",
     "shared.adapters.azure.pipeline": "the team's step gets the settings and file names the local run gives it",
     "shared.adapters.local.registry": "a registered model's files are hashed as the job hashed the model it "
     "evaluated",

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from shared.ports import ModelVersion, RunResults
+from shared.ports import BlobStore, ModelVersion, RunResults
 
 if TYPE_CHECKING:
     from azure.ai.ml import MLClient
@@ -26,8 +27,14 @@ def model_reference(model: str) -> str:
     return model.removeprefix("azureml:")
 
 
+MAX_HASHED_BYTES = 512 * 1024 * 1024  # a larger model is not read into the Function to be hashed
+
+
 class AzureMLRegistry:
-    def __init__(self, ml_client: Callable[[], MLClient]) -> None:
+    def __init__(
+        self, ml_client: Callable[[], MLClient], blobs: BlobStore | None = None, container: str = ""
+    ) -> None:
+        self._blobs, self._container = blobs, container
         self._ml = ml_client
 
     def register(self, name: str, results: RunResults, tags: dict[str, str]) -> ModelVersion:
@@ -76,9 +83,28 @@ class AzureMLRegistry:
             return None
 
     def artifact_sha256(self, model: ModelVersion) -> str | None:
-        """Not read in Azure yet: hashing would download the model's files into the Function. The lineage
-        carries the evaluated hash; the release records that it was not compared."""
-        return None
+        """The hash of the files the version was registered from: the run's job output
+        (`runs/<run id>/output/model/` in the datasets container, read with the app's own blob access), hashed
+        as the job hashed the model it evaluated. None without the run id, the files, or past MAX_HASHED_BYTES."""
+        from shared.training.provenance import files_sha256, skipped
+
+        run_id = model.tags.get("mlops.run_id")
+        if self._blobs is None or not run_id:
+            return None
+        prefix = f"runs/{run_id}/output/model/"
+        listed = [info for info in self._blobs.list(self._container, prefix=prefix)]
+        if not listed or sum(info.size for info in listed) > MAX_HASHED_BYTES:
+            return None
+        files = []
+        for info in listed:
+            relative = info.name.removeprefix(prefix)
+            if skipped(relative):
+                continue
+            blob = self._blobs.read(self._container, info.name)
+            if blob is None:
+                return None  # changed while being read: the next check reads it again
+            files.append((relative, hashlib.sha256(blob.data).hexdigest()))
+        return files_sha256(files)
 
 
 def _version(model: Any) -> ModelVersion:

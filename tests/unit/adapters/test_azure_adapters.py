@@ -220,6 +220,26 @@ def test_register_puts_an_mlflow_model_with_its_lineage(world: AzureWorld) -> No
     assert model.tags["mlops.run_id"] == RUN and model.source == body["modelUri"]
 
 
+def test_a_versions_files_are_hashed_from_the_job_output_it_was_registered_from(
+    world: AzureWorld, tmp_path
+) -> None:
+    from shared.training.provenance import folder_sha256
+
+    files = {"MLmodel": b"flavors: {}\n", "model.pkl": b"\x80\x04pickled", "sub/conda.yaml": b"name: m\n"}
+    blobs, container = world.blob_store(), world.settings.containers.datasets
+    for relative, data in files.items():
+        blobs.write(container, f"runs/{RUN}/output/model/{relative}", data)
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_bytes(data)
+    registry = world.registry()
+    model = registry.register("mlops-model", _results(), {})
+
+    assert registry.artifact_sha256(model) == folder_sha256(tmp_path)  # as the job hashed what it evaluated
+    blobs.write(container, f"runs/{RUN}/output/model/model.pkl", b"something else")
+    assert registry.artifact_sha256(model) != folder_sha256(tmp_path)
+    assert registry.artifact_sha256(registry.register("mlops-model", _results("train-none"), {})) is None
+
+
 def test_register_twice_makes_one_version(world: AzureWorld) -> None:
     registry = world.registry()
     first = registry.register("mlops-model", _results(), {})
