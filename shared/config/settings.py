@@ -231,7 +231,9 @@ class RunSettings:
 class Schedules:
     """The timers' NCRONTAB schedules, by timer function (they bind them as `%MLOPS_..._SCHEDULE%`)."""
 
-    title: ClassVar[str] = "Schedules (NCRONTAB: `second minute hour day month day-of-week`)"
+    title: ClassVar[str] = (
+        "Schedules (NCRONTAB: `second minute hour day month day-of-week`, in UTC unless `WEBSITE_TIME_ZONE`)"
+    )
 
     reconcile: str = setting(
         "MLOPS_RECONCILE_SCHEDULE", "0 * * * * *", TEXT, "Schedule of the `reconcile` timer."

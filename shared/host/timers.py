@@ -1,10 +1,16 @@
-"""Timer triggers on their NCRONTAB schedules; one invocation of a timer at a time, as the host's singleton."""
+"""Timer triggers on their NCRONTAB schedules; one invocation of a timer at a time, as the host's singleton.
+
+Schedules are evaluated in UTC, as Azure Functions evaluates them, unless the app setting `WEBSITE_TIME_ZONE`
+names a time zone (an IANA name such as `Europe/Amsterdam`, as on Linux plans): `0 0 2 * * *` is 02:00 UTC on
+every machine, not 02:00 wherever the local host happens to run."""
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from shared.host import ncrontab
 from shared.host.functions_host import FunctionHost
@@ -20,6 +26,9 @@ class TimerScheduler:
             for f in host.of_trigger("timerTrigger")
         }
         self._running: dict[str, threading.Lock] = {name: threading.Lock() for name in self._schedules}
+        self.zone = time_zone(
+            os.environ.get("WEBSITE_TIME_ZONE") or host.settings.get("WEBSITE_TIME_ZONE", "")
+        )
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="timers", daemon=True)
 
@@ -48,9 +57,9 @@ class TimerScheduler:
         return True
 
     def _loop(self) -> None:
-        upcoming = {name: s.next_after(datetime.now().astimezone()) for name, s in self._schedules.items()}
+        upcoming = {name: s.next_after(datetime.now(self.zone)) for name, s in self._schedules.items()}
         while not self._stop.is_set():
-            now = datetime.now().astimezone()
+            now = datetime.now(self.zone)
             for name, due in upcoming.items():
                 if due <= now:
                     threading.Thread(
@@ -58,4 +67,15 @@ class TimerScheduler:
                     ).start()
                     upcoming[name] = self._schedules[name].next_after(now)
             wake = min(upcoming.values())
-            self._stop.wait(max(0.05, min(1.0, (wake - datetime.now().astimezone()).total_seconds())))
+            self._stop.wait(max(0.05, min(1.0, (wake - datetime.now(self.zone)).total_seconds())))
+
+
+def time_zone(name: str) -> tzinfo:
+    """The zone schedules are evaluated in: UTC, or the zone `WEBSITE_TIME_ZONE` names (an unknown name is
+    refused, as a Function app with it would not start its timers)."""
+    if not name.strip():
+        return UTC
+    try:
+        return ZoneInfo(name.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"WEBSITE_TIME_ZONE {name!r} is not a time zone name (use an IANA name)") from None
