@@ -1,13 +1,15 @@
 import json
+import os
 import uuid
 
 import azure.functions as func
 
 from functions._trigger import json_response
 from shared.bootstrap import deps
-from shared.domain.identity import caller
+from shared.domain.identity import Refused
 from shared.domain.retrain import BadRetrain, request_id, retrain_command
 from shared.handlers import queries, training_requests
+from shared.handlers.callers import identify
 from shared.handlers.release import decide_approval, roll_back
 
 MAX_DECISION_BYTES = 16 * 1024
@@ -59,10 +61,11 @@ def _decide(req: func.HttpRequest, decision: str) -> func.HttpResponse:
         body = json.loads(raw)
     except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deeply
         return json_response({"error": "body must be JSON"}, status=400)
-    who = caller(req.headers, d.settings.backend, d.settings.local.approver)
-    if not who:
-        d.audit.record(decision, "approval.refused", release, reason="no approver identity")
-        return json_response({"error": "an approver identity is required"}, status=403)
+    found = identify(req.headers, d, d.settings.approvers.approver_role, platform_auth=_platform_auth())
+    if isinstance(found, Refused):
+        d.audit.record(decision, "approval.refused", release, reason=found.reason)
+        return _refused(found)
+    who = found.name
     comment = str(body.get("comment", ""))[:MAX_COMMENT] if isinstance(body, dict) else ""
     if decision == "rollback":
         code, message = roll_back(release, who, comment, d)
@@ -82,13 +85,30 @@ def retrain(req: func.HttpRequest) -> func.HttpResponse:
 def _retrain(req: func.HttpRequest) -> func.HttpResponse:
     """Ask for a run (cause `manual`, or `code` with a code version); `reconcile` starts it as for any cause."""
     d = deps()
-    who = caller(req.headers, d.settings.backend, d.settings.local.approver, applications=True)
-    if not who:
-        d.audit.record("retrain", "retrain.refused", "retrain", reason="no caller identity")
-        return json_response({"error": "a caller identity is required"}, status=403)
+    found = identify(
+        req.headers, d, d.settings.approvers.retrain_role, applications=True, platform_auth=_platform_auth()
+    )
+    if isinstance(found, Refused):
+        d.audit.record("retrain", "retrain.refused", "retrain", reason=found.reason)
+        return _refused(found)
+    who = found.name
     try:
         command = retrain_command(req.get_body(), who, request_id(req.headers, str(uuid.uuid4())))
     except BadRetrain as error:
         d.audit.record("retrain", "retrain.rejected", "retrain", reason=str(error), requested_by=who[:256])
         return json_response({"error": str(error)}, status=400)
     return json_response(training_requests.retrain(command, d, "retrain"), status=202)
+
+
+def _platform_auth() -> bool:
+    """App Service authentication is on: the platform then strips any principal header a client sends."""
+    return os.environ.get("WEBSITE_AUTH_ENABLED", "").lower() == "true"
+
+
+def _refused(refused: Refused) -> func.HttpResponse:
+    response = json_response({"error": refused.reason}, status=refused.status)
+    if refused.status == 401:  # RFC 6750: the scheme that would prove who is calling
+        response.headers["WWW-Authenticate"] = "Bearer"
+    elif refused.status == 503:
+        response.headers["Retry-After"] = "30"
+    return response

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from shared.config import Settings
 from shared.deps import Deps, utc_now
+from shared.ports import TokenVerifier
 from shared.state.audit import AuditLog
 from shared.state.store import StateStore
 
@@ -80,6 +81,7 @@ def _build_local(settings: Settings, clock: Callable[[], datetime]) -> Deps:
         endpoints=LocalEndpoint(settings.local.endpoint_url),
         publisher=publisher,
         clock=clock,
+        tokens=_tokens(settings),
     )
 
 
@@ -120,4 +122,15 @@ def _build_azure(settings: Settings, clock: Callable[[], datetime]) -> Deps:
         ),
         publisher=EventGridPublisher.create(settings.events.endpoint, credential),
         clock=clock,
+        tokens=_tokens(settings),
     )
+
+
+def _tokens(settings: Settings) -> TokenVerifier | None:
+    """The verifier of approvers' bearer tokens, on either backend, when a tenant is configured."""
+    approvers = settings.approvers
+    if not approvers.tenant_id:
+        return None
+    from shared.adapters.azure.entra_tokens import EntraTokenVerifier
+
+    return EntraTokenVerifier(approvers.tenant_id, approvers.audiences)

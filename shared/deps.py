@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from shared.config import Settings
-from shared.ports import BlobStore, Endpoints, EventPublisher, ModelRegistry, TrainingJobs
+from shared.ports import BlobStore, Endpoints, EventPublisher, ModelRegistry, TokenVerifier, TrainingJobs
 from shared.state.audit import AuditLog
 from shared.state.store import StateStore
 
@@ -31,3 +31,4 @@ class Deps:
     endpoints: Endpoints
     publisher: EventPublisher
     clock: Callable[[], datetime] = utc_now
+    tokens: TokenVerifier | None = None  # None: no tenant is configured, bearer tokens are not accepted

@@ -181,3 +181,19 @@ class OutgoingEvent:
 
 class EventPublisher(Protocol):
     def publish(self, events: Sequence[OutgoingEvent]) -> None: ...
+
+
+class TokenRefused(Exception):
+    """A bearer token that does not prove who sent it: expired, for another audience, badly signed. The message
+    says which, for the caller and the audit log."""
+
+
+class TokenKeysUnavailable(Exception):
+    """The tenant's signing keys could not be fetched: no token can be checked until they can."""
+
+
+class TokenVerifier(Protocol):
+    def verify(self, token: str) -> dict[str, Any]:
+        """The claims of a token that is valid now (issuer, audience, signature, lifetime), else TokenRefused;
+        TokenKeysUnavailable when the keys to check it with cannot be had."""
+        ...

@@ -5,6 +5,7 @@
 `python -m shared.config --markdown` prints the README's configuration reference.
 """
 
+from shared.config.approvers import ApproverSettings
 from shared.config.azure import AzureSettings, experiment_name
 from shared.config.declare import ConfigError, Setting, declared
 from shared.config.quality import QualitySettings
@@ -35,6 +36,7 @@ __all__ = [
     "AZURITE_CONNECTION_STRING",
     "SETTINGS",
     "TASK_DEFAULTS",
+    "ApproverSettings",
     "AzureSettings",
     "ConfigError",
     "Containers",

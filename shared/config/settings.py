@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from shared.config.approvers import ApproverSettings, check_approvers
 from shared.config.azure import AzureSettings, check_azure
 from shared.config.declare import (
     BOOLEAN,
@@ -390,6 +391,7 @@ class Settings:
     drift: DriftSettings = group(DriftSettings)
     quality: QualitySettings = group(QualitySettings)
     release: ReleaseSettings = group(ReleaseSettings)
+    approvers: ApproverSettings = group(ApproverSettings, check=check_approvers)
     raw: dict[str, str] = field(repr=False, default_factory=dict)
 
     @classmethod

@@ -77,9 +77,9 @@ def test_a_retry_with_the_same_key_asks_once(deps: FakeDeps, header: str) -> Non
 def test_no_identity_is_refused_and_recorded(deps: FakeDeps) -> None:
     response = post({"reason": "r"})
 
-    assert response.status_code == 403 and "identity" in answer(response)["error"]
+    assert response.status_code == 401 and "no identity" in answer(response)["error"]
     [refused] = actions(deps, "retrain.refused")
-    assert refused.detail == {"reason": "no caller identity"}
+    assert refused.detail == {"reason": answer(response)["error"]}
     assert actions(deps, "training.requested") == [] and request_state(deps) is None
 
 
