@@ -74,7 +74,7 @@ param deploymentInstanceType string = 'Standard_DS3_v2'
 @description('Instances of each online deployment (MLOPS_AZURE_INSTANCE_COUNT).')
 param deploymentInstanceCount int = 1
 
-@description('Client id of an Entra app registration for App Service authentication, which gives approvals their approver identity. Empty: no authentication (approvals are refused).')
+@description('Client id of the Entra app registration approvers get tokens for (api://<client id>, app role MLOps.Approver); the app verifies them itself. Empty: no tokens are accepted (approvals are refused).')
 param approverAppClientId string = ''
 
 @description('More app settings (MLOPS_* of shared/config/, e.g. MLOPS_SCHEMA); they override the ones set here.')

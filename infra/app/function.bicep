@@ -34,7 +34,7 @@ param qualitySchedule string
 param deploymentInstanceType string
 param deploymentInstanceCount int
 
-@description('Client id of the Entra app registration for App Service authentication; empty: none.')
+@description('Client id of the Entra app registration approvers get tokens for; empty: no tokens are accepted.')
 param approverAppClientId string = ''
 
 param extraAppSettings object = {}
@@ -107,6 +107,9 @@ var mlopsSettings = {
   MLOPS_RETRAIN_SCHEDULE: retrainSchedule
   MLOPS_DRIFT_SCHEDULE: driftSchedule
   MLOPS_QUALITY_SCHEDULE: qualitySchedule
+  // Approvers' bearer tokens, verified by the app itself on any plan (v2 and v1 issuers of this tenant).
+  MLOPS_TOKEN_TENANT_ID: empty(approverAppClientId) ? '' : tenant().tenantId
+  MLOPS_TOKEN_AUDIENCES: empty(approverAppClientId) ? '' : '${approverAppClientId},api://${approverAppClientId}'
 }
 
 module app 'br/public:avm/res/web/site:0.15.1' = {
@@ -157,9 +160,10 @@ resource site 'Microsoft.Web/sites@2023-12-01' existing = {
   name: name
 }
 
-// App Service authentication signs approvers in (bearer tokens for api://<client id>) and hands the function
-// the x-ms-client-principal header shared/domain/identity.py reads. Anonymous requests still pass, so Event Grid's
-// deliveries (with the function's system key) and function-key calls keep working.
+// App Service authentication in front of the app, for the same app registration: defense in depth where the
+// plan enforces it. The app does not rely on it: it verifies the bearer token itself (MLOPS_TOKEN_* above) and
+// believes the x-ms-client-principal header only with MLOPS_TRUST_PLATFORM_PRINCIPAL=true. Anonymous requests
+// still pass, so Event Grid's deliveries (with the function's system key) and function-key calls keep working.
 resource auth 'Microsoft.Web/sites/config@2023-12-01' = if (!empty(approverAppClientId)) {
   parent: site
   name: 'authsettingsV2'

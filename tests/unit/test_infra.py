@@ -311,6 +311,28 @@ def test_every_setting_the_azure_backend_requires_is_declared() -> None:
     assert required - set(_app_settings()) == set()
 
 
+def test_approvers_tokens_are_verified_for_the_approver_app_registration() -> None:
+    settings = _app_settings()
+    assert settings["MLOPS_TOKEN_TENANT_ID"] == "empty(approverAppClientId) ? '' : tenant().tenantId"
+    assert settings["MLOPS_TOKEN_AUDIENCES"] == (
+        "empty(approverAppClientId) ? '' : '${approverAppClientId},api://${approverAppClientId}'"
+    )
+    assert (
+        "MLOPS_TRUST_PLATFORM_PRINCIPAL" not in settings
+    )  # the platform's header is not believed by default
+    parsed = Settings.from_env(
+        {
+            **_azure_env({name for name in settings if name.startswith("MLOPS_")}),
+            "MLOPS_TOKEN_TENANT_ID": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+            "MLOPS_TOKEN_AUDIENCES": "0c5e2d1a-1111-4222-8333-944455556666,api://0c5e2d1a-1111-4222-8333-944455556666",
+        }
+    )
+    assert parsed.approvers.audiences == (
+        "0c5e2d1a-1111-4222-8333-944455556666",
+        "api://0c5e2d1a-1111-4222-8333-944455556666",
+    )
+
+
 def test_the_host_uses_the_identity_for_storage_and_telemetry() -> None:
     settings = _app_settings()
     assert settings["AzureWebJobsStorage__credential"] == "'managedidentity'"

@@ -174,3 +174,55 @@ def test_a_key_set_without_a_usable_key_is_unavailable(document: object) -> None
     verify = EntraTokenVerifier(TENANT, AUDIENCES, fetch=lambda url: document)
     with pytest.raises(TokenKeysUnavailable):
         verify.verify(token(person_claims()))
+
+
+def test_the_keys_are_fetched_over_https_as_json_and_a_failure_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import http.server
+    import threading
+
+    from shared.adapters.azure import entra_tokens
+
+    class Keys(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = {"/keys": json.dumps({"keys": []}).encode(), "/html": b"<html>"}.get(self.path)
+            self.send_response(200 if body else 500)
+            self.end_headers()
+            self.wfile.write(body or b"")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Keys)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        assert entra_tokens.fetch_json(f"{base}/keys") == {"keys": []}
+        for path in ("/html", "/missing"):
+            with pytest.raises(TokenKeysUnavailable, match="could not be fetched"):
+                entra_tokens.fetch_json(f"{base}{path}")
+        monkeypatch.setattr(entra_tokens, "FETCH_TIMEOUT_SECONDS", 0.5)
+        with pytest.raises(TokenKeysUnavailable):
+            entra_tokens.fetch_json("http://127.0.0.1:9/keys")  # nothing listens
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_composition_root_builds_a_verifier_only_for_a_tenant() -> None:
+    from shared import bootstrap
+    from shared.adapters.azure.entra_tokens import EntraTokenVerifier, keys_url
+    from shared.config import Settings
+    from tests.entra import TENANT
+
+    assert bootstrap._tokens(Settings.from_env({})) is None
+    built = bootstrap._tokens(
+        Settings.from_env({"MLOPS_TOKEN_TENANT_ID": TENANT, "MLOPS_TOKEN_AUDIENCES": ",".join(AUDIENCES)})
+    )
+    assert isinstance(built, EntraTokenVerifier) and built.audiences == AUDIENCES
+    assert (
+        built.keys_url
+        == keys_url(TENANT)
+        == f"https://login.microsoftonline.com/{TENANT}/discovery/v2.0/keys"
+    )
