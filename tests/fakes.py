@@ -346,6 +346,7 @@ class FakeEndpoints(Endpoints, _FailureInjection):
         self._traffic.setdefault(name, 0)
 
     def deployment(self, name: str) -> Deployment | None:
+        self._maybe_fail("deployment")
         return self._deployments.get(name)
 
     def deployments(self) -> list[Deployment]:

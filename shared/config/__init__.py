@@ -29,6 +29,7 @@ from shared.config.settings import (
     Schedules,
     Settings,
     TrainingSettings,
+    WorkSettings,
 )
 from shared.config.training_code import TrainingCodeSettings
 
@@ -55,6 +56,7 @@ __all__ = [
     "Topics",
     "TrainingCodeSettings",
     "TrainingSettings",
+    "WorkSettings",
     "azurite_connection_string",
     "declared",
     "experiment_name",

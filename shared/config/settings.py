@@ -229,6 +229,24 @@ class RunSettings:
 
 
 @dataclass(frozen=True)
+class WorkSettings:
+    title: ClassVar[str] = "Failing work (files, runs, releases)"
+
+    max_attempts: int = setting(
+        "MLOPS_MAX_ATTEMPTS",
+        "5",
+        integer(1),
+        "A record whose handling failed this many times in a row is set aside as stuck, with an audit entry.",
+    )
+    stuck_after_seconds: float = setting(
+        "MLOPS_STUCK_AFTER_SECONDS",
+        "21600",
+        number(1.0),
+        "A record still failing this long after its first failure is set aside as stuck.",
+    )
+
+
+@dataclass(frozen=True)
 class Schedules:
     """The timers' NCRONTAB schedules, by timer function (they bind them as `%MLOPS_..._SCHEDULE%`)."""
 
@@ -387,6 +405,7 @@ class Settings:
     gates: GateSettings = group(GateSettings)
     data: DataSettings = group(DataSettings)
     runs: RunSettings = group(RunSettings)
+    work: WorkSettings = group(WorkSettings)
     schedules: Schedules = group(Schedules)
     drift: DriftSettings = group(DriftSettings)
     quality: QualitySettings = group(QualitySettings)

@@ -27,10 +27,13 @@ from shared.domain.labels import UNMATCHED_IDS, LabelValidation, validate_labels
 from shared.domain.messages import BlobCreated, Envelope
 from shared.domain.validation import as_schema
 from shared.handlers.data import quarantine_blob
+from shared.handlers.isolation import each
+from shared.ports import BlobInfo
 from shared.state import keys, traffic
 from shared.state import labels as store
 from shared.state.lease import Creation, Held, decision, lease, needs_attention
 from shared.state.records import FileStatus, LabelFile
+from shared.state.store import Stored
 
 log = logging.getLogger(__name__)
 ACTOR = "on_labels_landed"
@@ -132,10 +135,8 @@ def sweep(deps: Deps, actor: str = "reconcile") -> int:
     """Handle label file versions that have no record: their BlobCreated was lost or has not come yet."""
     container = deps.settings.containers.labels
     known = {stored.key.path for stored in deps.state.list(keys.LABEL_FILES)}
-    handled = 0
-    for info in deps.blobs.list(container):
-        if keys.label_file(info.name, info.etag).path in known:
-            continue
+
+    def handle(info: BlobInfo) -> bool:
         subject = f"/blobServices/default/containers/{container}/blobs/{info.name}"
         envelope = Envelope(
             f"reconcile:{uuid.uuid4()}",
@@ -149,23 +150,27 @@ def sweep(deps: Deps, actor: str = "reconcile") -> int:
         on_labels_landed(
             BlobCreated(envelope, container, info.name, url, info.etag, info.size, ""), deps, actor
         )
-        handled += 1
-    return handled
+        return True
+
+    unknown = (i for i in deps.blobs.list(container) if keys.label_file(i.name, i.etag).path not in known)
+    return each(unknown, handle, lambda info: f"{container}/{info.name}")
 
 
 def resume_files(deps: Deps) -> int:
     """Label files a crashed worker left half-done (their lease has expired)."""
-    resumed = 0
-    for stored in deps.state.list(keys.LABEL_FILES):
-        if stored.record.status.final and not stored.outbox:
-            continue
-        if not needs_attention(stored, deps.clock()):
-            continue
+
+    def resume(stored: Stored[LabelFile]) -> bool:
         with lease(deps, stored.key) as held:
             if held is not None:
                 resume_label_file(held, deps, None)
-                resumed += 1
-    return resumed
+        return held is not None
+
+    waiting = (
+        stored
+        for stored in deps.state.list(keys.LABEL_FILES)
+        if not (stored.record.status.final and not stored.outbox) and needs_attention(stored, deps.clock())
+    )
+    return each(waiting, resume, lambda stored: stored.key.path)
 
 
 def _claim(

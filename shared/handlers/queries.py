@@ -23,11 +23,22 @@ def status(deps: Deps) -> dict[str, Any]:
         "training_request": to_json(request),
         "runs_in_flight": [run.run_id for run in runs_in_flight(deps)],
         "active_releases": active_releases(deps),
+        "stuck": stuck(deps),
         "recent_decisions": [
             {"time": e.time, "actor": e.actor, "action": e.action, "subject": e.subject}
             for e in deps.audit.entries()[-10:]
         ],
     }
+
+
+def stuck(deps: Deps) -> list[dict[str, Any]]:
+    """Records set aside after failing too often: what they are, since when, and the last error."""
+    return [
+        {"key": stored.key.path, "status": str(getattr(stored.record, "status", "")), **to_json(stored.stuck)}
+        for prefix in (keys.FILES, keys.LABEL_FILES, keys.RUNS, keys.RELEASES)
+        for stored in deps.state.list(prefix)
+        if stored.stuck is not None
+    ]
 
 
 def lineage(name: str, version: str, deps: Deps) -> dict[str, Any] | None:

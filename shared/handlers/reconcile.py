@@ -18,10 +18,13 @@ from shared.deps import Deps
 from shared.domain.messages import BlobCreated, Envelope, RequestTraining
 from shared.handlers import labels, release, training
 from shared.handlers.data import on_blob_created, resume_file
+from shared.handlers.isolation import ItemsFailed, each
 from shared.handlers.training_requests import request_training
+from shared.ports import BlobInfo
 from shared.state import keys
 from shared.state.lease import lease, needs_attention
-from shared.state.records import RunStatus
+from shared.state.records import LandedFile, Run, RunStatus
+from shared.state.store import Stored
 
 log = logging.getLogger(__name__)
 ACTOR = "reconcile"
@@ -37,13 +40,16 @@ def reconcile(deps: Deps) -> dict[str, Any]:
         "runs": lambda: training.chase_runs(deps, ACTOR),
         "started": lambda: training.start_training_if_due(deps, ACTOR),
         "missing_releases": lambda: ensure_releases(deps),
-        "releases": lambda: {rid: release.advance(rid, deps, ACTOR) for rid in release.active_releases(deps)},
+        "releases": lambda: advance_releases(deps),
     }
     outcome: dict[str, Any] = {}
     failures = []
     for name, step in steps.items():
         try:
             outcome[name] = step()
+        except ItemsFailed as failed:  # the step handled every other item; these are counted on their records
+            outcome[name] = failed.handled
+            failures += [f"{name}: {failure}" for failure in failed.failures]
         except Exception as error:
             # One stuck part must not stop the others; the failure is raised after the rest has run.
             log.exception("reconcile step failed", extra={"step": name})
@@ -56,11 +62,9 @@ def reconcile(deps: Deps) -> dict[str, Any]:
 def sweep_landing(deps: Deps) -> int:
     """Handle landed blob versions that have no record: their BlobCreated was lost or has not come yet."""
     settings = deps.settings
-    handled = 0
     known = {stored.key.path for stored in deps.state.list(keys.FILES)}
-    for info in deps.blobs.list(settings.containers.landing):
-        if keys.landed_file(info.name, info.etag).path in known:
-            continue
+
+    def handle(info: BlobInfo) -> bool:
         envelope = Envelope(
             id=f"reconcile:{uuid.uuid4()}",
             event_type="reconcile",
@@ -79,49 +83,73 @@ def sweep_landing(deps: Deps) -> int:
             "",
         )
         on_blob_created(message, deps, ACTOR)
-        handled += 1
-    return handled
+        return True
+
+    landed = deps.blobs.list(settings.containers.landing)
+    unknown = (info for info in landed if keys.landed_file(info.name, info.etag).path not in known)
+    return each(unknown, handle, lambda info: f"{info.container}/{info.name}")
 
 
 def resume_files(deps: Deps) -> int:
-    resumed = 0
-    for stored in deps.state.list(keys.FILES):
-        if stored.record.status.final and not stored.outbox:
-            continue
-        if not needs_attention(stored, deps.clock()):
-            continue
+    def resume(stored: Stored[LandedFile]) -> bool:
         with lease(deps, stored.key) as held:
             if held is not None:
                 resume_file(held, deps, None, ACTOR)
-                resumed += 1
-    return resumed
+        return held is not None
+
+    waiting = (
+        stored
+        for stored in deps.state.list(keys.FILES)
+        if not (stored.record.status.final and not stored.outbox) and needs_attention(stored, deps.clock())
+    )
+    return each(waiting, resume, lambda stored: stored.key.path)
 
 
 def flush_outboxes(deps: Deps) -> int:
     """Decisions a crashed worker committed but did not get into the audit log (leaving the lease records them)."""
-    flushed = 0
-    for prefix in (keys.RUNS, keys.RELEASES):
-        for stored in deps.state.list(prefix):
-            if stored.outbox and needs_attention(stored, deps.clock()):
-                with lease(deps, stored.key) as held:
-                    flushed += held is not None
-    return flushed
+
+    def flush(stored: Stored[Any]) -> bool:
+        with lease(deps, stored.key) as held:
+            return held is not None
+
+    waiting = (
+        stored
+        for prefix in (keys.RUNS, keys.RELEASES)
+        for stored in deps.state.list(prefix)
+        if stored.outbox and needs_attention(stored, deps.clock())
+    )
+    return each(waiting, flush, lambda stored: stored.key.path)
 
 
 def ensure_releases(deps: Deps) -> int:
     """A registered model whose ModelRegistered event was lost still gets its release."""
-    started = 0
-    for stored in deps.state.list(keys.RUNS):
-        run = stored.record
-        if run.status is not RunStatus.REGISTERED or not run.model_version:
-            continue
+
+    def ensure(run: Run) -> bool:
         if deps.state.exists(keys.release(release.release_id(deps.settings.model_name, run.model_version))):
-            continue
+            return False
         model = deps.registry.get(deps.settings.model_name, run.model_version)
-        if model is not None:
-            release.start_release(model, f"reconcile:{run.run_id}", deps, ACTOR)
-            started += 1
-    return started
+        if model is None:
+            return False
+        release.start_release(model, f"reconcile:{run.run_id}", deps, ACTOR)
+        return True
+
+    registered = (
+        stored.record
+        for stored in deps.state.list(keys.RUNS)
+        if stored.record.status is RunStatus.REGISTERED and stored.record.model_version
+    )
+    return each(registered, ensure, lambda run: f"runs/{run.run_id}")
+
+
+def advance_releases(deps: Deps) -> dict[str, str]:
+    moved: dict[str, str] = {}
+
+    def advance(rid: str) -> bool:
+        moved[rid] = release.advance(rid, deps, ACTOR)
+        return True
+
+    each(release.active_releases(deps), advance, lambda rid: f"releases/{rid}")
+    return moved
 
 
 def scheduled_retrain(deps: Deps, tick_id: str) -> None:

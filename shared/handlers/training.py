@@ -18,6 +18,7 @@ from shared.deps import Deps
 from shared.domain.decisions.coalescing import Timing, ready_to_start
 from shared.domain.decisions.gates import GatePolicy, decide, parse_absolute_gates
 from shared.domain.messages import Envelope, RunCompleted
+from shared.handlers.isolation import each
 from shared.handlers.release_steps import MODEL_SHA256_TAG
 from shared.handlers.training_code import CodeUnavailable, code_identity
 from shared.handlers.training_code import run_id as training_run_id
@@ -26,6 +27,7 @@ from shared.state import catalog, keys, requests
 from shared.state.datasets import build_manifest, save_manifest
 from shared.state.lease import Held, decision, lease
 from shared.state.records import Run, RunRequest, RunStatus, TrainingRequest
+from shared.state.store import Stored
 
 log = logging.getLogger(__name__)
 COMPLETION_GRACE = timedelta(seconds=30)
@@ -33,11 +35,16 @@ COMPLETION_GRACE = timedelta(seconds=30)
 
 def start_training_if_due(deps: Deps, actor: str = "reconcile") -> str | None:
     """Turn the open request into a run once it is due and nothing is in flight; return the run id started."""
-    for stored in deps.state.list(keys.RUNS):
-        if stored.record.status is RunStatus.STARTING:
-            with lease(deps, stored.key) as held:
-                if held is not None and held.record.status is RunStatus.STARTING:
-                    _launch(held, deps)  # a start a crashed worker left half-done
+
+    def resume_start(stored: Stored[Run]) -> None:
+        with lease(deps, stored.key) as held:
+            if held is not None and held.record.status is RunStatus.STARTING:
+                _launch(held, deps)  # a start a crashed worker left half-done
+
+    starting = (
+        s for s in deps.state.list(keys.RUNS) if s.record.status is RunStatus.STARTING and not s.stuck
+    )
+    each(starting, resume_start, lambda stored: stored.key.path)
     request = requests.open_request(deps.state)
     if request is None:
         return None
@@ -263,15 +270,15 @@ def _next_run_id(deps: Deps, dataset_version: str, identity: dict) -> str | None
 
 
 def runs_in_flight(deps: Deps) -> list[Run]:
-    return [stored.record for stored in deps.state.list(keys.RUNS) if stored.record.status.in_flight]
+    """Runs on their way (a stuck one is not: it is set aside)."""
+    return [s.record for s in deps.state.list(keys.RUNS) if s.record.status.in_flight and s.stuck is None]
 
 
 def chase_runs(deps: Deps, actor: str = "reconcile") -> None:
     """Handle runs whose completion event never came, or whose handler crashed; time out the stuck ones."""
     limit = timedelta(seconds=deps.settings.runs.timeout_seconds)
-    for run in runs_in_flight(deps):
-        if run.status is RunStatus.STARTING:
-            continue  # start_training_if_due resumes it
+
+    def chase(run: Run) -> None:
         status = deps.jobs.status(run.run_id)
         age = deps.clock() - datetime.fromisoformat(run.submitted_at)
         if status in ("Completed", "Failed", "Canceled") and age > COMPLETION_GRACE:
@@ -279,12 +286,17 @@ def chase_runs(deps: Deps, actor: str = "reconcile") -> None:
             try:
                 on_run_completed(RunCompleted(envelope, run.run_id, "", status, {}, {}), deps, actor)
             except Exception:
-                # One broken run must not stop the tick; it is tried again next tick, until the timeout.
+                if age <= limit:
+                    raise  # tried again next tick, until the timeout
                 log.exception("could not handle a finished run", extra={"run_id": run.run_id})
             else:
-                continue
+                return
         if status == "NotFound" or age > limit:
             _time_out(run, status, deps, actor)
+
+    # A starting run is resumed by start_training_if_due; one broken run does not stop the others.
+    chasing = (run for run in runs_in_flight(deps) if run.status is not RunStatus.STARTING)
+    each(chasing, chase, lambda run: f"runs/{run.run_id}")
 
 
 def _time_out(run: Run, status: str, deps: Deps, actor: str) -> None:

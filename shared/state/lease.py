@@ -15,6 +15,11 @@
 - Leaving normally records the outbox and gives the lease back in one write. Leaving with an error gives the
   lease back so the retry the error causes can take over at once (a process that dies gives nothing back: its
   lease expires).
+- Poison is set aside. Leaving with an error, or taking over a lease its worker never gave back, counts a failed
+  attempt on the record (`Stored.failures`); leaving normally clears the count. A record that failed
+  `MLOPS_MAX_ATTEMPTS` times in a row, or is still failing `MLOPS_STUCK_AFTER_SECONDS` after its first failure,
+  is marked `stuck` (with an audit entry naming the last error): no delivery or tick takes its lease again, so
+  it stops costing every tick and blocking what comes after it. `release_stuck` hands it back to the handlers.
 
 This is the only way handlers change a leased record (landed files, runs, releases). Records without a lease
 are created once (causes, catalog entries, the frozen schema) or changed by one compare-and-swap
@@ -31,14 +36,16 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
 
+from shared.config import Settings
 from shared.ports import PreconditionFailed
 from shared.state.audit import AuditLog
 from shared.state.keys import Key
-from shared.state.store import Decision, Lease, StateStore, Stored
+from shared.state.store import Decision, Failures, Lease, StateStore, Stored, Stuck
 
 R = TypeVar("R")
 LEASE_SECONDS = 120
 ACQUIRE_ATTEMPTS = 5
+STUCK_ACTOR = "retry_limit"
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +54,9 @@ Creation = tuple[R, tuple[Decision, ...]]
 
 class Deps(Protocol):
     """What a lease needs of the dependency container (`shared.deps.Deps` has it)."""
+
+    @property
+    def settings(self) -> Settings: ...
 
     @property
     def state(self) -> StateStore: ...
@@ -90,9 +100,9 @@ class Held(Generic[R]):
             self._write(dataclasses.replace(self._stored, outbox=()))
 
     def _give_back(self) -> None:
-        """Record the outbox and free the lease, in one write."""
+        """Record the outbox and free the lease, in one write; the handling succeeded, so no failures remain."""
         _record(self._deps, self._stored.outbox)
-        self._write(dataclasses.replace(self._stored, outbox=(), lease=None))
+        self._write(dataclasses.replace(self._stored, outbox=(), lease=None, failures=None))
 
     def _write(self, stored: Stored[R]) -> None:
         self._stored = self._deps.state.replace(stored)
@@ -111,8 +121,8 @@ def lease(
     held = Held(deps, stored)
     try:
         yield held
-    except Exception:
-        _abandon(deps, key, held.owner)
+    except Exception as error:
+        _abandon(deps, key, held.owner, f"{type(error).__name__}: {error}")
         raise
     held._give_back()
 
@@ -122,8 +132,33 @@ def decision(actor: str, action: str, subject: str, key: str, **detail: Any) -> 
 
 
 def needs_attention(stored: Stored[Any], now: datetime) -> bool:
-    """An unflushed outbox or an expired lease: work a crashed worker left for `reconcile`."""
-    return not leased_by_other(stored, now) and bool(stored.outbox or stored.lease)
+    """An unflushed outbox, an expired lease or a failed attempt: work a crashed or failing worker left for
+    `reconcile` (unless it is stuck)."""
+    if stored.stuck is not None:
+        return False
+    return not leased_by_other(stored, now) and bool(stored.outbox or stored.lease or stored.failures)
+
+
+def release_stuck(deps: Deps, key: Key[Any], actor: str) -> bool:
+    """Hand a stuck record back to the handlers (after its cause was fixed); False if it was not stuck."""
+    for _ in range(ACQUIRE_ATTEMPTS):
+        current = deps.state.get(key)
+        if current is None or current.stuck is None:
+            return False
+        try:
+            deps.state.replace(dataclasses.replace(current, stuck=None, failures=None, lease=None))
+        except PreconditionFailed:
+            continue
+        deps.audit.record(
+            actor,
+            "record.released",
+            key.path,
+            key=f"{key.path}:released:{current.stuck.at}",
+            stuck_since=current.stuck.at,
+            reason=current.stuck.reason,
+        )
+        return True
+    raise PreconditionFailed(f"state/{key}: too much contention")
 
 
 def leased_by_other(stored: Stored[Any], now: datetime) -> bool:
@@ -144,28 +179,77 @@ def _acquire(deps: Deps, key: Key[R], create: Callable[[], Creation[R] | None] |
                 return created
             create = None  # a concurrent worker created it first: take its lease like any other record
             continue
-        if leased_by_other(current, deps.clock()):
+        now = deps.clock()
+        if current.stuck is not None or leased_by_other(current, now):
             return None
+        failures = current.failures
+        if current.lease is not None:  # its worker stopped before giving it back: that attempt failed
+            failures = _failed(failures, now, "the worker handling it stopped before finishing")
+            if _exhausted(failures, now, deps.settings):
+                try:
+                    _set_aside(deps, dataclasses.replace(current, failures=failures))
+                except PreconditionFailed:
+                    continue
+                return None
         try:
-            return deps.state.replace(dataclasses.replace(current, lease=_new_lease(deps.clock())))
+            return deps.state.replace(dataclasses.replace(current, lease=_new_lease(now), failures=failures))
         except PreconditionFailed:
             continue
     return None
 
 
-def _abandon(deps: Deps, key: Key[Any], owner: str) -> None:
+def _abandon(deps: Deps, key: Key[Any], owner: str, error: str) -> None:
+    """Give the lease back after a failed attempt, counting it; set the record aside if it keeps failing."""
     try:
         for _ in range(ACQUIRE_ATTEMPTS):
             current = deps.state.get(key)
             if current is None or current.lease is None or current.lease.owner != owner:
                 return
+            now = deps.clock()
+            failed = dataclasses.replace(current, lease=None, failures=_failed(current.failures, now, error))
             try:
-                deps.state.replace(dataclasses.replace(current, lease=None))
+                if _exhausted(failed.failures, now, deps.settings):
+                    _set_aside(deps, failed)
+                else:
+                    deps.state.replace(failed)
                 return
             except PreconditionFailed:
                 continue
     except Exception:  # the store is failing too (often the very error being raised): the lease expires
         log.warning("could not give a lease back; it expires", extra={"key": key.path}, exc_info=True)
+
+
+def _failed(failures: Failures | None, now: datetime, error: str) -> Failures:
+    since = failures.since if failures is not None else now.isoformat()
+    return Failures((failures.count if failures is not None else 0) + 1, since, error[:500])
+
+
+def _exhausted(failures: Failures | None, now: datetime, settings: Settings) -> bool:
+    if failures is None:
+        return False
+    failing_for = (now - datetime.fromisoformat(failures.since)).total_seconds()
+    return failures.count >= settings.work.max_attempts or failing_for >= settings.work.stuck_after_seconds
+
+
+def _set_aside(deps: Deps, stored: Stored[Any]) -> None:
+    """Mark the record stuck (PreconditionFailed if it changed meanwhile); the audit entry comes first, by key,
+    so a crash between the two leaves the entry and the next attempt writes the mark."""
+    failures = stored.failures
+    assert failures is not None
+    now = deps.clock().isoformat()
+    reason = f"failed {failures.count} times since {failures.since}; last: {failures.last}"
+    deps.audit.record(
+        STUCK_ACTOR,
+        "record.stuck",
+        stored.key.path,
+        key=f"{stored.key.path}:stuck:{failures.since}",
+        attempts=failures.count,
+        since=failures.since,
+        error=failures.last,
+        status=str(getattr(stored.record, "status", "")),
+    )
+    deps.state.replace(dataclasses.replace(stored, lease=None, stuck=Stuck(now, reason, failures.count)))
+    log.error("record set aside as stuck", extra={"key": stored.key.path, "reason": reason})
 
 
 def _record(deps: Deps, outbox: tuple[Decision, ...]) -> None:

@@ -28,4 +28,5 @@ def set_status(state: StateStore, release_id: str, status: ReleaseStatus) -> Non
 
 
 def active(state: StateStore) -> list[Release]:
-    return [stored.record for stored in state.list(keys.RELEASES) if stored.record.status.active]
+    """Releases on their way (a stuck one is not: it is set aside)."""
+    return [s.record for s in state.list(keys.RELEASES) if s.record.status.active and s.stuck is None]

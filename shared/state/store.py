@@ -1,6 +1,7 @@
 """Typed records in the state container, updated with optimistic concurrency (ETags).
 
-Each record is one JSON blob `<key>.json`: `{"record": ..., "lease": ..., "outbox": [...]}`. A writer reads the
+Each record is one JSON blob `<key>.json`: `{"record": ..., "lease": ..., "outbox": [...]}`, with `failures` and
+`stuck` when its handling has been failing (see `shared.state.lease`). A writer reads the
 record and its ETag, decides, and writes back only if nobody changed it in between; a loser re-reads and decides
 again. Creation uses if-none-match, so two workers cannot both create the same record. The lease and the outbox
 belong to `shared.state.lease`, the one way handlers change a leased record.
@@ -49,6 +50,24 @@ class Decision:
 
 
 @dataclass(frozen=True)
+class Failures:
+    """Handling of a record failed `count` times in a row, the first at `since`; `last` says how."""
+
+    count: int
+    since: str
+    last: str
+
+
+@dataclass(frozen=True)
+class Stuck:
+    """A record set aside after failing too often or too long: no handler or tick takes it again."""
+
+    at: str
+    reason: str
+    attempts: int
+
+
+@dataclass(frozen=True)
 class Stored(Generic[R]):
     """A record as read or written, with the ETag that guards its next change."""
 
@@ -57,6 +76,8 @@ class Stored(Generic[R]):
     etag: str
     lease: Lease | None = None
     outbox: tuple[Decision, ...] = ()
+    failures: Failures | None = None
+    stuck: Stuck | None = None
 
 
 class StateStore:
@@ -149,7 +170,11 @@ class StateStore:
 def encode(stored: Stored[Any]) -> bytes:
     import msgspec
 
-    body = {"record": stored.record, "lease": stored.lease, "outbox": stored.outbox}
+    body: dict[str, Any] = {"record": stored.record, "lease": stored.lease, "outbox": stored.outbox}
+    if stored.failures is not None:
+        body["failures"] = stored.failures
+    if stored.stuck is not None:
+        body["stuck"] = stored.stuck
     return msgspec.json.encode(body, enc_hook=_plain)
 
 
@@ -176,9 +201,11 @@ def decode(key: Key[R], data: bytes, etag: str) -> Stored[R]:
         record = msgspec.convert(raw["record"], key.kind)
         lease = msgspec.convert(raw.get("lease"), Lease | None)
         outbox = msgspec.convert(raw.get("outbox") or (), tuple[Decision, ...])
+        failures = msgspec.convert(raw.get("failures"), Failures | None)
+        stuck = msgspec.convert(raw.get("stuck"), Stuck | None)
     except (msgspec.DecodeError, msgspec.ValidationError) as error:
         raise CorruptRecord(f"state/{key}: not a {key.kind.__name__} record: {error}") from None
-    return Stored(key, record, etag, lease, outbox)
+    return Stored(key, record, etag, lease, outbox, failures, stuck)
 
 
 def _name(key: Key[Any]) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from shared.handlers.queries import lineage, status
 from shared.handlers.release import advance
 from tests.builders import MODEL, deploy, good_csv, land, start_after_quiet_period, train
@@ -58,3 +60,17 @@ def test_lineage_of_an_unknown_version_is_none() -> None:
     start_after_quiet_period(deps)
 
     assert lineage(MODEL, "7", deps) is None
+
+
+def test_status_names_each_record_set_aside_as_stuck_with_its_last_error() -> None:
+    deps = make_deps(MLOPS_MAX_ATTEMPTS="1")
+    rid = deploy(deps, train(deps))
+    deps.endpoints.fail_once("deployment", ConnectionError("endpoint API unavailable"))
+    with pytest.raises(ConnectionError):
+        advance(rid, deps, "reconcile")
+
+    [stuck] = status(deps)["stuck"]
+
+    assert stuck["key"] == f"releases/{rid}" and stuck["status"] == "deploying"
+    assert "ConnectionError: endpoint API unavailable" in stuck["reason"] and stuck["attempts"] == 1
+    assert status(deps)["active_releases"] == []

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from shared.handlers import reconcile as reconciliation
+from shared.handlers.data import on_blob_created
 from shared.handlers.release import advance
+from shared.state import keys
+from shared.state.lease import LEASE_SECONDS
+from shared.state.records import FileStatus
+from shared.testing import faults
 from tests.builders import (
+    MODEL,
     actions,
+    blob_created,
     deploy,
     evaluation,
     good_csv,
@@ -18,7 +27,7 @@ from tests.builders import (
     start_after_quiet_period,
     train,
 )
-from tests.fakes import make_deps
+from tests.fakes import FakeDeps, make_deps
 
 
 def test_a_scheduled_retrain_without_data_waits() -> None:
@@ -95,3 +104,65 @@ def test_a_run_whose_results_cannot_be_read_does_not_stop_reconcile() -> None:
 
     assert release_status(deps, rid) == "production"
     assert run_state(deps, run_id)["status"] == "failed"
+
+
+# --- poison: one item that always fails costs neither the others nor every tick for ever ----------------------
+
+
+def _crash_accepting(deps: FakeDeps, name: str) -> None:
+    """A worker dies right after creating the file's record, before storing the file."""
+    write = deps.blobs.write
+
+    def dies_after_the_claim(container: str, blob: str, *args: Any, **kwargs: Any) -> str:
+        etag = write(container, blob, *args, **kwargs)
+        if container == deps.settings.containers.state and blob.startswith("files/"):
+            raise faults.InjectedCrash("the worker died after claiming the file")
+        return etag
+
+    deps.blobs.write("landing", name, good_csv())
+    deps.blobs.write = dies_after_the_claim  # type: ignore[method-assign]
+    with pytest.raises(faults.InjectedCrash):
+        on_blob_created(blob_created(deps, name, f"evt-{name}"), deps)
+    del deps.blobs.write
+
+
+def test_a_file_that_can_never_be_finished_does_not_stop_the_files_after_it_and_is_set_aside() -> None:
+    deps = make_deps(MLOPS_MAX_ATTEMPTS="3")
+    _crash_accepting(deps, "a.csv")
+    deps.blobs.write("landing", "a.csv", good_csv(offset=500))  # replaced: the version it claimed is gone
+    deps.clock.advance(LEASE_SECONDS + 1)
+    [poison] = [s for s in deps.state.list(keys.FILES) if s.record.status is FileStatus.ACCEPTING]
+
+    deps.blobs.write("landing", "b.csv", good_csv(offset=100))  # its BlobCreated was lost
+    with pytest.raises(RuntimeError, match=f"files: {poison.key.path}: LookupError"):
+        reconciliation.reconcile(deps)
+    accepted = {s.record.blob for s in deps.state.list(keys.FILES) if s.record.status is FileStatus.ACCEPTED}
+    assert accepted == {"a.csv", "b.csv"}  # b, and a's new version, were handled despite the poison
+
+    with pytest.raises(RuntimeError):  # the third attempt (the crash, then two ticks)
+        reconciliation.reconcile(deps)
+    reconciliation.reconcile(deps)  # set aside: the tick no longer fails, nor reads its blob again
+
+    stored = deps.state.get(poison.key)
+    assert stored is not None and stored.stuck is not None and stored.stuck.attempts == 3
+    [stuck] = actions(deps, "record.stuck")
+    assert stuck.subject == poison.key.path and "changed or vanished" in stuck.detail["error"]
+    assert stuck.detail["status"] == "accepting"
+
+
+def test_a_release_of_a_version_registered_by_hand_is_set_aside_and_releases_after_it_still_move() -> None:
+    deps = make_deps(MLOPS_MAX_ATTEMPTS="2")
+    results = deps.jobs.complete("by-hand", evaluation())
+    by_hand = deps.registry.register(MODEL, results, {})  # none of our tags: no run, no dataset
+    deps.endpoints.initial_state = "Succeeded"
+    with pytest.raises(KeyError):
+        deploy(deps, by_hand)
+    ours = deploy(deps, train(deps))
+
+    with pytest.raises(RuntimeError, match="releases: releases/mlops-model-v1"):
+        reconciliation.reconcile(deps)
+    assert release_status(deps, ours) == "production"
+
+    assert reconciliation.reconcile(deps)["releases"] == {}
+    [stuck] = actions(deps, "record.stuck")
+    assert stuck.subject == "releases/mlops-model-v1" and stuck.detail["attempts"] == 2

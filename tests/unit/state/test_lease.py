@@ -120,3 +120,82 @@ def test_a_change_after_another_writer_took_over_fails_instead_of_overwriting() 
         held.change(dataclasses.replace(RELEASE, status=ReleaseStatus.PRODUCTION))
 
     assert deps.state.get(KEY).record.status is ReleaseStatus.ROLLING_BACK
+
+
+def _fail_once(deps: FakeDeps, message: str = "boom") -> None:
+    with pytest.raises(RuntimeError), lease(deps, KEY) as held:
+        assert held is not None
+        raise RuntimeError(message)
+
+
+def test_a_record_that_keeps_failing_is_set_aside_as_stuck_with_an_audit_entry() -> None:
+    deps = make_deps(MLOPS_MAX_ATTEMPTS="3")
+    _created(deps)
+
+    for attempt in range(3):
+        _fail_once(deps, f"boom {attempt}")
+
+    stored = deps.state.get(KEY)
+    assert stored is not None and stored.stuck is not None and stored.lease is None
+    assert "failed 3 times" in stored.stuck.reason and "boom 2" in stored.stuck.reason
+    [entry] = actions(deps, "record.stuck")
+    assert entry.subject == "releases/m-v1" and entry.detail["attempts"] == 3
+    with lease(deps, KEY) as held:
+        assert held is None  # no delivery or tick takes it again
+    assert not needs_attention(stored, deps.clock())
+
+
+def test_a_success_clears_the_count_so_only_failures_in_a_row_set_a_record_aside() -> None:
+    deps = make_deps(MLOPS_MAX_ATTEMPTS="3")
+    _created(deps)
+
+    for _ in range(4):
+        _fail_once(deps)
+        _fail_once(deps)
+        with lease(deps, KEY) as held:
+            assert held is not None
+
+    stored = deps.state.get(KEY)
+    assert stored is not None and stored.stuck is None and stored.failures is None
+
+
+def test_a_worker_that_dies_holding_the_lease_counts_as_a_failed_attempt() -> None:
+    from shared.state.lease import _acquire
+
+    deps = make_deps(MLOPS_MAX_ATTEMPTS="2")
+    _created(deps)
+    for _ in range(2):  # a worker takes the lease and dies: nothing gives it back
+        assert _acquire(deps, KEY, None) is not None
+        deps.clock.advance(LEASE_SECONDS + 1)
+
+    with lease(deps, KEY) as held:
+        assert held is None
+
+    stored = deps.state.get(KEY)
+    assert stored is not None and stored.stuck is not None
+    assert "stopped before finishing" in stored.stuck.reason
+
+
+def test_a_record_failing_past_the_deadline_is_set_aside_even_with_few_attempts() -> None:
+    deps = make_deps(MLOPS_MAX_ATTEMPTS="100", MLOPS_STUCK_AFTER_SECONDS="3600")
+    _created(deps)
+    _fail_once(deps)
+    deps.clock.advance(3601)
+    _fail_once(deps)
+
+    stored = deps.state.get(KEY)
+    assert stored is not None and stored.stuck is not None and stored.stuck.attempts == 2
+
+
+def test_a_stuck_record_released_by_an_operator_is_handled_again() -> None:
+    from shared.state.lease import release_stuck
+
+    deps = make_deps(MLOPS_MAX_ATTEMPTS="1")
+    _created(deps)
+    _fail_once(deps)
+    assert release_stuck(deps, KEY, "operator") is True
+    assert release_stuck(deps, KEY, "operator") is False
+
+    with lease(deps, KEY) as held:
+        assert held is not None
+    assert [e.actor for e in actions(deps, "record.released")] == ["operator"]

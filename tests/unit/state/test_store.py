@@ -20,7 +20,7 @@ from shared.state.records import (
     RunStatus,
     WaitingNote,
 )
-from shared.state.store import CorruptRecord, Decision, Lease, StateStore
+from shared.state.store import CorruptRecord, Decision, Lease, StateStore, Stored
 from tests.fakes import InMemoryBlobStore
 
 
@@ -147,3 +147,18 @@ def test_keys_of_distinct_kinds_live_under_distinct_prefixes() -> None:
     assert keys.landed_file("a.csv", "e1") != keys.landed_file("a.csv", "e2")
     assert keys.label_file("a.csv", "e1") != keys.label_file("a.csv", "e2")
     assert isinstance(keys.run("r"), Key) and keys.run("r").kind is Run
+
+
+def test_failures_and_the_stuck_mark_survive_a_round_trip_and_records_without_them_still_read() -> None:
+    from shared.state.store import Failures, Stuck, decode, encode
+
+    key = keys.release("m-v1")
+    record = Release("m-v1", "m", "1", "model-v1", ReleaseStatus.DEPLOYING, "evt-1")
+    marked = Stored(key, record, "", failures=Failures(2, "2026-01-01T00:00:00+00:00", "boom"))
+    marked = dataclasses.replace(marked, stuck=Stuck("2026-01-01T01:00:00+00:00", "failed 2 times", 2))
+
+    assert decode(key, encode(marked), "e") == dataclasses.replace(marked, etag="e")
+    import msgspec
+
+    plain = decode(key, b'{"record": ' + msgspec.json.encode(record) + b"}", "e")
+    assert plain.failures is None and plain.stuck is None
