@@ -1,6 +1,7 @@
 import json
 import os
 import uuid
+from typing import Any
 
 import azure.functions as func
 
@@ -8,7 +9,7 @@ from functions._trigger import json_response
 from shared.bootstrap import deps
 from shared.domain.identity import Refused
 from shared.domain.retrain import BadRetrain, request_id, retrain_command
-from shared.handlers import queries, training_requests
+from shared.handlers import queries, stuck, training_requests
 from shared.handlers.callers import identify
 from shared.handlers.release import decide_approval, roll_back
 
@@ -54,13 +55,9 @@ def rollback(req: func.HttpRequest) -> func.HttpResponse:
 def _decide(req: func.HttpRequest, decision: str) -> func.HttpResponse:
     d = deps()
     release = req.route_params["release_id"]
-    raw = req.get_body() or b"{}"
-    if len(raw) > MAX_DECISION_BYTES:
-        return json_response({"error": f"the body is over {MAX_DECISION_BYTES} bytes"}, status=400)
-    try:
-        body = json.loads(raw)
-    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deeply
-        return json_response({"error": "body must be JSON"}, status=400)
+    body = _body(req)
+    if isinstance(body, func.HttpResponse):
+        return body
     found = identify(req.headers, d, d.settings.approvers.approver_role, platform_auth=_platform_auth())
     if isinstance(found, Refused):
         d.audit.record(decision, "approval.refused", release, reason=found.reason)
@@ -74,6 +71,34 @@ def _decide(req: func.HttpRequest, decision: str) -> func.HttpResponse:
     if code != 200:
         d.audit.record(decision, "approval.refused", release, approver=who, reason=message)
     return json_response({"ok": code == 200, "message": message}, status=code)
+
+
+@bp.function_name("retry_stuck")
+@bp.route(route="stuck/retry", methods=["POST"])
+def retry_stuck(req: func.HttpRequest) -> func.HttpResponse:
+    """Hand a record set aside as stuck back to the handlers (body: {"key": "releases/..."}), as an approver."""
+    d = deps()
+    body = _body(req)
+    if isinstance(body, func.HttpResponse):
+        return body
+    path = body.get("key") if isinstance(body, dict) else None
+    found = identify(req.headers, d, d.settings.approvers.approver_role, platform_auth=_platform_auth())
+    if isinstance(found, Refused):
+        d.audit.record("retry_stuck", "retry.refused", str(path)[:512], reason=found.reason)
+        return _refused(found)
+    code, message = stuck.retry(path, found.name, d)
+    return json_response({"ok": code == 200, "message": message}, status=code)
+
+
+def _body(req: func.HttpRequest) -> Any:
+    """The JSON body of a decision, or the 400 that says why there is none."""
+    raw = req.get_body() or b"{}"
+    if len(raw) > MAX_DECISION_BYTES:
+        return json_response({"error": f"the body is over {MAX_DECISION_BYTES} bytes"}, status=400)
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deeply
+        return json_response({"error": "body must be JSON"}, status=400)
 
 
 @bp.function_name("retrain")

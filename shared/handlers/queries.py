@@ -7,6 +7,7 @@ from typing import Any
 
 from shared.deps import Deps
 from shared.handlers.release import active_releases, release_id
+from shared.handlers.stuck import stuck
 from shared.handlers.training import runs_in_flight
 from shared.state import keys, releases, requests
 from shared.state.datasets import load_manifest
@@ -29,16 +30,6 @@ def status(deps: Deps) -> dict[str, Any]:
             for e in deps.audit.entries()[-10:]
         ],
     }
-
-
-def stuck(deps: Deps) -> list[dict[str, Any]]:
-    """Records set aside after failing too often: what they are, since when, and the last error."""
-    return [
-        {"key": stored.key.path, "status": str(getattr(stored.record, "status", "")), **to_json(stored.stuck)}
-        for prefix in (keys.FILES, keys.LABEL_FILES, keys.RUNS, keys.RELEASES)
-        for stored in deps.state.list(prefix)
-        if stored.stuck is not None
-    ]
 
 
 def lineage(name: str, version: str, deps: Deps) -> dict[str, Any] | None:

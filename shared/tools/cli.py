@@ -42,6 +42,11 @@ def main(argv: list[str] | None = None) -> int:
         dest="identity",
         help="who is asking (default: MLOPS_LOCAL_APPROVER, else your login name)",
     )
+    unstick = commands.add_parser(
+        "retry-stuck", help="hand a record `mlops status` lists as stuck back to the handlers"
+    )
+    unstick.add_argument("key", help="the record's key, e.g. releases/mlops-model-v3")
+    unstick.add_argument("--as", dest="identity", help="who decides (default: as for retrain)")
     commands.add_parser("dead-letters", help="events that exhausted their delivery attempts")
     replay = commands.add_parser("replay", help="deliver a dead-lettered event again")
     replay.add_argument("id", help="the id `mlops dead-letters` shows (subscription/event id)")
@@ -76,6 +81,16 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.command == "retrain":
         return _retrain(settings, args.reason, args.code_version, args.identity)
+    if args.command == "retry-stuck":
+        who = args.identity or settings.local.approver or _login_name()
+        return _show(
+            requests.post(
+                f"{settings.local.host_url}/api/stuck/retry",
+                headers={**_key(settings), **({"x-mlops-approver": who} if who else {})},
+                json={"key": args.key},
+                timeout=30,
+            )
+        )
     if args.command == "dead-letters":
         return _dead_letters(requests.get(f"{settings.local.host_url}/admin/deadletters", timeout=30))
     if args.command == "replay":

@@ -405,3 +405,31 @@ def test_post_retrain_asks_for_training_by_hand_or_for_a_code_version(
     [by_cli] = [e for e in _actions(services, "training.requested") if e.subject == printed]
     assert by_cli.detail["cause"] == "manual"
     assert (by_cli.detail["reason"], by_cli.detail["requested_by"]) == ("from the CLI", "bob")
+
+
+def test_a_stuck_record_is_listed_by_status_and_handed_back_from_the_cli(
+    services: LocalServices, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    from shared.state import keys
+    from shared.state.records import Release, ReleaseStatus
+    from shared.state.store import Stuck
+
+    key = keys.release("mlops-model-v9")
+    state = services.deps.state
+    created = state.create(
+        key, Release("mlops-model-v9", "mlops-model", "9", "model-v9", ReleaseStatus.DEPLOYING, "e")
+    )
+    assert created is not None
+    state.replace(dataclasses.replace(created, stuck=Stuck("2026-01-01T00:00:00+00:00", "failed 5 times", 5)))
+    headers = {"x-functions-key": services.settings.local.function_key}
+    listed = requests.get(f"{services.server.url}/api/status", headers=headers, timeout=10).json()["stuck"]
+    assert [(s["key"], s["status"], s["attempts"]) for s in listed] == [(key.path, "deploying", 5)]
+
+    monkeypatch.setattr(cli.logs, "configure", lambda *args, **kwargs: None)  # keep pytest's log capture
+    assert cli.main(["retry-stuck", key.path, "--as", "carol"]) == 0
+    assert "handed back to the handlers by carol" in capsys.readouterr().out
+    stored = state.get(key)
+    assert stored is not None and stored.stuck is None
+    assert cli.main(["retry-stuck", key.path, "--as", "carol"]) == 1  # no longer stuck: 409
