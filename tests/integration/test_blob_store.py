@@ -95,3 +95,29 @@ def test_audit_detects_tampering(blob_store, container: str) -> None:
     blob = blob_store.read(container, name)
     blob_store.write(container, name, blob.data.replace(b"alice", b"mallory"))
     assert any("altered" in problem for problem in audit.verify())
+
+
+def test_audit_records_a_key_once_when_instances_record_it_at_once(blob_store, container: str) -> None:
+    workers, keys_each = 4, 6
+    start = threading.Barrier(workers)
+    returned: dict[str, list] = {}
+
+    def work(worker: int) -> None:
+        audit = AuditLog(blob_store, container, lambda: datetime.now(UTC))  # one instance per host
+        start.wait()
+        for index in range(keys_each):
+            entry = audit.record(f"w{worker}", "file.accepted", f"f{index}", key=f"file:f{index}")
+            returned.setdefault(f"file:f{index}", []).append(entry)
+            audit.record(f"w{worker}", "noise", f"f{index}")
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    audit = AuditLog(blob_store, container, lambda: datetime.now(UTC))
+    assert audit.verify() == []
+    entries = audit.entries()
+    assert sorted(e.key for e in entries if e.key) == sorted(returned)
+    assert len(entries) == keys_each * (1 + workers)
+    assert all(found == [found[0]] * workers for found in returned.values())
