@@ -237,7 +237,7 @@ class AuditLog:
 
 
 def _key_name(key: str) -> str:
-    return f"keys/{hashlib.sha256(key.encode()).hexdigest()}.json"
+    return f"keys/{hashlib.sha256(key.encode('utf-8', 'surrogatepass')).hexdigest()}.json"
 
 
 def _name(seq: int) -> str:
