@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import threading
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -97,13 +99,31 @@ def test_audit_detects_tampering(blob_store, container: str) -> None:
     assert any("altered" in problem for problem in audit.verify())
 
 
+class Unhurried:
+    """The store, pausing a random moment before each call: the instances' calls interleave every which way."""
+
+    def __init__(self, store, seed: int) -> None:
+        self._store = store
+        self._random = random.Random(seed)
+
+    def __getattr__(self, name: str):
+        method = getattr(self._store, name)
+
+        def call(*args, **kwargs):
+            time.sleep(self._random.uniform(0, 0.02))
+            return method(*args, **kwargs)
+
+        return call
+
+
 def test_audit_records_a_key_once_when_instances_record_it_at_once(blob_store, container: str) -> None:
-    workers, keys_each = 4, 6
+    workers, keys_each = 6, 10
     start = threading.Barrier(workers)
     returned: dict[str, list] = {}
 
     def work(worker: int) -> None:
-        audit = AuditLog(blob_store, container, lambda: datetime.now(UTC))  # one instance per host
+        # One instance per host of the app, each with its own timing.
+        audit = AuditLog(Unhurried(blob_store, worker), container, lambda: datetime.now(UTC))
         start.wait()
         for index in range(keys_each):
             entry = audit.record(f"w{worker}", "file.accepted", f"f{index}", key=f"file:f{index}")
