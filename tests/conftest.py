@@ -13,10 +13,23 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+# Property tests are the same examples on every run and machine: derandomized, no example database, and no
+# deadline (a loaded CI machine is slow, not wrong). A test sets its own max_examples.
+settings.register_profile(
+    "repo",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repo"))
 
 pytest_plugins = ["pytester"]  # tests/unit/test_test_markers.py runs pytest on pytest
 MARKED_FOLDERS = {"integration": ("integration",), "e2e": ("integration", "e2e")}

@@ -8,6 +8,7 @@ by telling a fake what to do, e.g. `endpoints.fail_once("begin_deployment", Runt
 from __future__ import annotations
 
 import itertools
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -61,17 +62,28 @@ class FakeClock:
 
 class _FailureInjection:
     """Lets a test make the next call of a named method raise, or let something else happen just before it
-    (another writer winning a race), once."""
+    (another writer winning a race), once; `after_once` makes a call take effect and then raise, as when its
+    response is lost."""
 
     def __init__(self) -> None:
         self._failures: dict[str, list[Exception]] = {}
         self._interleaved: dict[str, list[Callable[[], None]]] = {}
+        self._lost: dict[str, list[Exception]] = {}
 
     def fail_once(self, method: str, error: Exception) -> None:
         self._failures.setdefault(method, []).append(error)
 
     def before_once(self, method: str, action: Callable[[], None]) -> None:
         self._interleaved.setdefault(method, []).append(action)
+
+    def after_once(self, method: str, error: Exception) -> None:
+        """The next call of `method` does what it was asked, then raises `error` instead of answering."""
+        self._lost.setdefault(method, []).append(error)
+
+    def _maybe_lose(self, method: str) -> None:
+        pending = self._lost.get(method)
+        if pending:
+            raise pending.pop(0)
 
     def _maybe_fail(self, method: str) -> None:
         interleaved = self._interleaved.get(method)
@@ -102,6 +114,7 @@ class InMemoryBlobStore(BlobStore, _FailureInjection):
         self._clock = clock or FakeClock()
         self._containers: dict[str, dict[str, _StoredBlob]] = {}
         self._etags = itertools.count(1)
+        self._atomic = threading.RLock()  # a conditional write checks and stores as one step, as Azure does
 
     # test helpers
     def names(self, container: str) -> list[str]:
@@ -141,10 +154,12 @@ class InMemoryBlobStore(BlobStore, _FailureInjection):
         content_type: str | None = None,
     ) -> str:
         self._maybe_fail("write")
-        blobs = self._container(container)
-        self._check(container, name, if_none_match=if_none_match, if_match=if_match)
-        stored = _StoredBlob(bytes(data), self._new_etag(), self._clock(), "block", content_type)
-        blobs[name] = stored
+        with self._atomic:
+            blobs = self._container(container)
+            self._check(container, name, if_none_match=if_none_match, if_match=if_match)
+            stored = _StoredBlob(bytes(data), self._new_etag(), self._clock(), "block", content_type)
+            blobs[name] = stored
+        self._maybe_lose("write")
         return stored.etag
 
     def append(
@@ -157,28 +172,32 @@ class InMemoryBlobStore(BlobStore, _FailureInjection):
         if_none_match: bool = False,
     ) -> str:
         self._maybe_fail("append")
-        blobs = self._container(container)
-        self._check(container, name, if_none_match=if_none_match, if_match=if_match)
-        existing = blobs.get(name)
-        if existing is not None and existing.kind != "append":
-            raise PreconditionFailed(f"{container}/{name} is a block blob, not an append blob")
-        previous = existing.data if existing else b""
-        stored = _StoredBlob(previous + bytes(data), self._new_etag(), self._clock(), "append")
-        blobs[name] = stored
+        with self._atomic:
+            blobs = self._container(container)
+            self._check(container, name, if_none_match=if_none_match, if_match=if_match)
+            existing = blobs.get(name)
+            if existing is not None and existing.kind != "append":
+                raise PreconditionFailed(f"{container}/{name} is a block blob, not an append blob")
+            previous = existing.data if existing else b""
+            stored = _StoredBlob(previous + bytes(data), self._new_etag(), self._clock(), "append")
+            blobs[name] = stored
+        self._maybe_lose("append")
         return stored.etag
 
     def list(self, container: str, prefix: str = "") -> Iterator[BlobInfo]:
         blobs = self._container(container)
-        snapshot = [(name, blobs[name]) for name in sorted(blobs) if name.startswith(prefix)]
+        with self._atomic:
+            snapshot = [(name, blobs[name]) for name in sorted(blobs) if name.startswith(prefix)]
         for name, stored in snapshot:
             yield self._info(container, name, stored)
 
     def delete(self, container: str, name: str, *, if_match: str | None = None) -> None:
         self._maybe_fail("delete")
-        blobs = self._container(container)
-        if if_match is not None:
-            self._check(container, name, if_none_match=False, if_match=if_match)
-        blobs.pop(name, None)
+        with self._atomic:
+            blobs = self._container(container)
+            if if_match is not None:
+                self._check(container, name, if_none_match=False, if_match=if_match)
+            blobs.pop(name, None)
 
     def url(self, container: str, name: str) -> str:
         return f"memory://{container}/{name}"

@@ -16,6 +16,20 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from shared.domain.event_fields import (
+    MALFORMED,
+    CaseInsensitive,
+    base64_data,
+    event_time,
+    is_unicode,
+    json_data,
+    strict_text,
+    version_text,
+)
+from shared.domain.event_fields import (
+    kind as kind_of,
+)
+
 BLOB_CREATED = "Microsoft.Storage.BlobCreated"
 RUN_COMPLETED = "Microsoft.MachineLearningServices.RunCompleted"
 RUN_STATUS_CHANGED = "Microsoft.MachineLearningServices.RunStatusChanged"
@@ -35,31 +49,6 @@ TERMINAL_RUN_STATUSES = {
     "canceled": "Canceled",
     "cancelled": "Canceled",
 }
-
-
-class CaseInsensitive(Mapping[str, Any]):
-    """A read-only view of a JSON object whose keys match regardless of case (`ModelName` == `modelName`)."""
-
-    def __init__(self, data: Mapping[str, Any] | None) -> None:
-        self._data = dict(data or {})
-        self._keys = {key.lower(): key for key in self._data}
-
-    def __getitem__(self, key: str) -> Any:
-        return self._data[self._keys[key.lower()]]
-
-    def __iter__(self):
-        return iter(self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def text(self, key: str, default: str = "") -> str:
-        value = self.get(key)
-        return default if value is None else str(value)
-
-    def mapping(self, key: str) -> dict[str, Any]:
-        value = self.get(key)
-        return dict(value) if isinstance(value, Mapping) else {}
 
 
 @dataclass(frozen=True)
@@ -191,8 +180,8 @@ def parse_body(body: bytes | str | Any) -> list[Parsed]:
     if isinstance(body, bytes | str):
         try:
             body = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            return [Rejected(None, f"body is not JSON: {error}")]
+        except ValueError as error:  # not JSON, not UTF-8, or a number past Python's limit on digits
+            return [Rejected(None, f"body is not JSON: {str(error)[:200]}")]
         except RecursionError:
             return [Rejected(None, "body is nested too deeply to be events")]
     items: Iterable[Any] = body if isinstance(body, list) else [body]
@@ -205,11 +194,11 @@ def parse_event(item: Any) -> Parsed:
     event = CaseInsensitive(item)
     try:
         envelope = _envelope(event)
-    except ValueError as error:
-        return Rejected(None, str(error), dict(item))
+    except MALFORMED as error:
+        return Rejected(_identified(event), str(error), dict(item))
     try:
         return _typed(envelope)
-    except (ValueError, TypeError, KeyError) as error:
+    except MALFORMED as error:
         return Rejected(envelope, f"{envelope.event_type} data is malformed: {error}", dict(item))
 
 
@@ -223,7 +212,7 @@ def envelope_of(
         topic=topic or "",
         subject=subject or "",
         time=time or datetime.now(UTC),
-        data=data if isinstance(data, dict) else _json_data(data),
+        data=data if isinstance(data, dict) else json_data(data),
     )
 
 
@@ -235,7 +224,9 @@ def from_trigger(
     texts: dict[str, str] = {}
     for name, value in (("id", id), ("type", event_type), ("topic", topic), ("subject", subject)):
         if value is not None and not isinstance(value, str):
-            return Rejected(None, f"event {name} is {_kind(value)}, not text")
+            return Rejected(None, f"event {name} is {kind_of(value)}, not text")
+        if value is not None and not is_unicode(value):
+            return Rejected(None, f"event {name} is not Unicode text (it holds a lone surrogate)")
         texts[name] = value or ""
     envelope = Envelope(
         id=texts["id"],
@@ -248,8 +239,8 @@ def from_trigger(
     if not envelope.id or not envelope.event_type:
         return Rejected(envelope if envelope.id else None, "event has no id or type")
     try:
-        envelope = replace(envelope, data=_json_data(data))
-    except (ValueError, UnicodeDecodeError) as error:
+        envelope = replace(envelope, data=json_data(data))
+    except MALFORMED as error:
         return Rejected(envelope, f"{envelope.event_type} data is malformed: {error}")
     return typed(envelope)
 
@@ -257,8 +248,24 @@ def from_trigger(
 def typed(envelope: Envelope) -> Parsed:
     try:
         return _typed(envelope)
-    except (ValueError, TypeError, KeyError) as error:
+    except MALFORMED as error:
         return Rejected(envelope, f"{envelope.event_type} data is malformed: {error}")
+
+
+def _identified(event: CaseInsensitive) -> Envelope | None:
+    """What a rejection can still say of an event whose envelope is malformed: its id, if that is text."""
+    event_id = event.get("id")
+    if not isinstance(event_id, str) or not event_id or not is_unicode(event_id):
+        return None
+    event_type = event.get("type", event.get("eventType"))
+    return Envelope(
+        id=event_id,
+        event_type=event_type if isinstance(event_type, str) and is_unicode(event_type) else "",
+        topic="",
+        subject="",
+        time=datetime.now(UTC),
+        data={},
+    )
 
 
 def _envelope(event: CaseInsensitive) -> Envelope:
@@ -271,16 +278,14 @@ def _envelope(event: CaseInsensitive) -> Envelope:
     time_text = event.text("time") if is_cloud_event else event.text("eventTime")
     data = event.get("data")
     if data is None and is_cloud_event and event.get("data_base64"):
-        import base64
-
-        data = base64.b64decode(event.text("data_base64"))
+        data = base64_data(event.text("data_base64"))
     return Envelope(
         id=event_id,
         event_type=event_type,
         topic=topic,
         subject=event.text("subject"),
-        time=_time(time_text),
-        data=_json_data(data),
+        time=event_time(time_text),
+        data=json_data(data),
     )
 
 
@@ -295,7 +300,7 @@ def _typed(envelope: Envelope) -> Parsed:
             blob_name=blob_name,
             url=data.text("url"),
             etag=data.text("eTag"),
-            content_length=int(data.get("contentLength") or 0),
+            content_length=data.count("contentLength"),
             content_type=data.text("contentType"),
         )
     if kind == RUN_STATUS_CHANGED.lower() and (breach := _monitor_breach(data)) is not None:
@@ -317,7 +322,7 @@ def _typed(envelope: Envelope) -> Parsed:
             properties=data.mapping("runProperties"),
         )
     if kind == MODEL_REGISTERED.lower():
-        name, version = data.text("modelName"), _version_text(data.get("modelVersion") or "")
+        name, version = data.text("modelName"), data.version("modelVersion")
         if not name or not version:
             subject_id = envelope.subject.removeprefix("models/")
             name, _, version = subject_id.rpartition(":")
@@ -326,7 +331,7 @@ def _typed(envelope: Envelope) -> Parsed:
         return ModelRegistered(
             envelope=envelope,
             model_name=name,
-            model_version=_version_text(version),
+            model_version=version_text(version),
             tags=data.mapping("modelTags"),
             properties=data.mapping("modelProperties"),
         )
@@ -334,14 +339,13 @@ def _typed(envelope: Envelope) -> Parsed:
         ids = tuple(part.strip() for part in data.text("modelIds").split(",") if part.strip())
         return ModelDeployed(envelope=envelope, service_name=data.text("serviceName"), model_ids=ids)
     if kind == DRIFT_DETECTED.lower():
-        share = data.get("driftShare")
         return DriftDetected(
             envelope=envelope,
-            drift_share=None if share is None else float(share),
-            drifted_columns=tuple(str(c) for c in data.get("driftedColumns") or ()),
+            drift_share=data.fraction("driftShare"),
+            drifted_columns=data.texts("driftedColumns"),
             report_url=data.text("reportUrl"),
             model_name=data.text("modelName"),
-            model_version=_version_text(data.get("modelVersion") or ""),
+            model_version=data.version("modelVersion"),
         )
     return UnknownEvent(envelope)
 
@@ -359,41 +363,21 @@ def _monitor_alert(envelope: Envelope, data: CaseInsensitive, breach: Any) -> Mo
     """Strict, unlike the other run events: retraining hangs on these fields, so a value of the wrong type is
     a rejection rather than its text."""
     if not isinstance(breach, str):
-        raise ValueError(f"runTags.{MONITOR_BREACH_TAG} is {_kind(breach)}, not text")
-    run_id = _strict_text(data, "runId") or envelope.subject.rpartition("/runs/")[2]
+        raise ValueError(f"runTags.{MONITOR_BREACH_TAG} is {kind_of(breach)}, not text")
+    if not is_unicode(breach):
+        raise ValueError(f"runTags.{MONITOR_BREACH_TAG} is not Unicode text (it holds a lone surrogate)")
+    run_id = strict_text(data, "runId") or envelope.subject.rpartition("/runs/")[2]
     if not run_id:
         raise ValueError("no runId, in the data or the subject")
     found = _BREACHED_SIGNAL.search(breach)
     return MonitorAlert(
         envelope=envelope,
         run_id=run_id,
-        experiment_name=_strict_text(data, "experimentName"),
-        status=_strict_text(data, "runStatus"),
+        experiment_name=strict_text(data, "experimentName"),
+        status=strict_text(data, "runStatus"),
         signal=found["name"].strip() if found else "",
         breach=breach.strip(),
     )
-
-
-def _strict_text(data: CaseInsensitive, key: str) -> str:
-    value = data.get(key)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise ValueError(f"{key} is {_kind(value)}, not text")
-    return value.strip()
-
-
-def _kind(value: Any) -> str:
-    """A JSON value's kind, as a rejection names it."""
-    if isinstance(value, bool):
-        return f"the boolean {str(value).lower()}"
-    if isinstance(value, int | float):
-        return f"the number {value}"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    return "an object" if isinstance(value, Mapping) else f"a {type(value).__name__}"
 
 
 def _blob_location(subject: str, url: str) -> tuple[str, str]:
@@ -408,37 +392,3 @@ def _blob_location(subject: str, url: str) -> tuple[str, str]:
     if len(parts) >= 2:
         return parts[0], "/".join(parts[1:])
     raise ValueError(f"cannot find container and blob in subject {subject!r} or url {url!r}")
-
-
-def _version_text(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value).strip()
-
-
-def _json_data(data: Any) -> dict[str, Any]:
-    if data is None:
-        return {}
-    if isinstance(data, bytes | str):
-        if not data:
-            return {}
-        data = json.loads(data)
-    if not isinstance(data, Mapping):
-        raise ValueError(f"event data is a {type(data).__name__}, not an object")
-    return dict(data)
-
-
-def _time(text: str) -> datetime:
-    if not text:
-        return datetime.now(UTC)
-    cleaned = text.strip().replace("Z", "+00:00")
-    head, sep, tail = cleaned.partition(".")
-    if sep:  # Event Grid sends 7 fractional digits; Python reads at most 6
-        digits = tail[: len(tail) - len(tail.lstrip("0123456789"))]
-        zone = tail[len(digits) :]
-        cleaned = f"{head}.{digits[:6]}{zone}"
-    try:
-        moment = datetime.fromisoformat(cleaned)
-    except ValueError:
-        raise ValueError(f"event time {text!r} is not ISO 8601") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -56,7 +56,11 @@ def expected_topic(message: Message, topics: Topics) -> str:
     raise TypeError(f"no topic known for {type(message).__name__}")
 
 
+MAX_REASON = 1000  # characters of a rejection's reason kept: it may quote what the sender put in a field
+
+
 def _reject(event_id: str, reason: str, deps: Deps, actor: str) -> None:
+    reason = reason if len(reason) <= MAX_REASON else f"{reason[: MAX_REASON - 3]}..."
     log.warning("event rejected", extra={"event_id": event_id, "reason": reason})
     deps.audit.record(actor, "event.rejected", event_id or "(no id)", reason=reason)
     return None

@@ -64,6 +64,27 @@ def _index(app: func.FunctionApp) -> list[Any]:
     return _indexed[id(app)][1]
 
 
+class UndecodableEvent(ValueError):
+    """An event the Python worker cannot turn into the function's argument (its converter raises, before any
+    code of the app runs): in Azure the invocation fails."""
+
+
+def decode_event(event: Mapping[str, Any]) -> func.EventGridEvent | func.CloudEvent:
+    """The argument the worker builds from one event, with azure-functions' own converter."""
+    try:
+        datum = meta.Datum(value=json.dumps(event), type="json")
+        return EventGridEventInConverter.decode(datum, trigger_metadata={})
+    except (TypeError, ValueError, RecursionError) as error:
+        field = "time" if "specversion" in event else "eventTime"
+        what = f"{field} {_shown(event[field])}" if event.get(field) is not None else "it"
+        raise UndecodableEvent(f"the Functions worker cannot read {what}: {str(error)[:200]}") from None
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
+
+
 # Wraps one invocation of the named function (the local host's fault injection, a test's observer).
 InvocationHook = Callable[[str], AbstractContextManager[Any]]
 
@@ -94,10 +115,10 @@ class FunctionHost:
         return re.sub(r"%([^%]+)%", lambda m: os.environ.get(m[1]) or self.settings[m[1]], value)
 
     def invoke_event(self, name: str, event: Mapping[str, Any]) -> None:
-        """Invoke an Event Grid trigger with one event; raises if the function failed."""
+        """Invoke an Event Grid trigger with one event; raises if the function failed, UndecodableEvent if the
+        worker could not even build its argument."""
         function = self._get(name, "eventGridTrigger")
-        datum = meta.Datum(value=json.dumps(event), type="json")
-        argument = EventGridEventInConverter.decode(datum, trigger_metadata={})
+        argument = decode_event(event)
         event_type = str(event.get("eventType") or event.get("type") or "")
         self._run(function, {function.arg_name: argument}, str(event.get("id", "")), event_type)
 

@@ -23,10 +23,15 @@ from urllib.parse import parse_qs, urlparse
 import azure.functions as func
 
 from shared.host.delivery import Dispatcher
-from shared.host.functions_host import FunctionHost
+from shared.host.functions_host import FunctionHost, UndecodableEvent, decode_event
 from shared.host.timers import TimerScheduler
 
 log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 100 * 1024 * 1024  # the Functions host's default maxRequestBodySize
+
+# Told of each event the host refuses before any function runs: (where it was sent, event id, reason).
+RefusedEvent = Callable[[str, str, str], None]
 
 
 class HostServer:
@@ -40,10 +45,12 @@ class HostServer:
         address: tuple[str, int],
         function_key: str = "",
         on_refused: Callable[[str, str], None] | None = None,
+        on_refused_event: RefusedEvent | None = None,
     ) -> None:
         self.host = host
         self.function_key = function_key
         self.on_refused = on_refused
+        self.on_refused_event = on_refused_event
         self.dispatcher = dispatcher
         self.timers = timers
         self.topics = topics
@@ -109,8 +116,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         url = urlparse(self.path)
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         state = self.server_state
+        body = self._body()
+        if body is None:
+            return
         try:
             if url.path == "/runtime/webhooks/eventgrid" and method == "POST":
                 self._webhook(parse_qs(url.query).get("functionName", [""])[0], body)
@@ -145,6 +154,19 @@ class _Handler(BaseHTTPRequestHandler):
             log.exception("request failed")
             self._json(500, {"error": f"{type(error).__name__}: {error}"})
 
+    def _body(self) -> bytes | None:
+        """The request's body; None after answering 400 or 413 for a length that is no length or too long."""
+        length = (self.headers.get("Content-Length") or "0").strip()
+        if not length.isdigit():
+            self.close_connection = True  # the body's end is unknown: the connection cannot be reused
+            self._json(400, {"error": f"Content-Length {length[:40]!r} is not a number of bytes"})
+            return None
+        if int(length) > MAX_BODY_BYTES:
+            self.close_connection = True
+            self._json(413, {"error": f"the body is over {MAX_BODY_BYTES} bytes"})
+            return None
+        return self.rfile.read(int(length))
+
     def _webhook(self, function: str, body: bytes) -> None:
         """Event Grid's webhook contract: validation handshake, then an array of events to run one by one."""
         state = self.server_state
@@ -162,6 +184,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(400, {"error": "a validation event carries data.validationCode, a string"})
                 return
             self._json(200, {"validationResponse": code})
+            return
+        if not self._decodable(function, events):
             return
         failures = []
         for event in events:
@@ -183,7 +207,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(401, {"error": "missing or wrong aeg-sas-key"})
             return
         events = self._events(body)
-        if events is None:
+        if events is None or not self._decodable(f"topic {name}", events):
             return
         for event in events:
             # Event Grid stamps the topic of a custom topic; system topics (here, local services) set their own.
@@ -196,8 +220,8 @@ class _Handler(BaseHTTPRequestHandler):
         """The events of a request body; None after answering 400, which Event Grid does not retry."""
         try:
             events = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            self._json(400, {"error": f"body is not JSON: {error}"})
+        except ValueError as error:  # not JSON, not UTF-8, or a number past Python's limit on digits
+            self._json(400, {"error": f"body is not JSON: {str(error)[:200]}"})
             return None
         except RecursionError:
             self._json(400, {"error": "body is nested too deeply to be events"})
@@ -209,6 +233,24 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return None
         return events
+
+    def _decodable(self, where: str, events: list[dict[str, Any]]) -> bool:
+        """Whether the worker can build every event's argument; if not, answer 400 (Event Grid does not retry it)
+        and have each refusal recorded. Any other value in any field is the function's to accept or reject."""
+        refused = []
+        for event in events:
+            try:
+                decode_event(event)
+            except UndecodableEvent as error:
+                event_id = event.get("id")
+                refused.append({"id": event_id, "reason": str(error)})
+                if self.server_state.on_refused_event is not None:
+                    self.server_state.on_refused_event(
+                        where, event_id if isinstance(event_id, str) else "", str(error)
+                    )
+        if refused:
+            self._json(400, {"error": "events the Functions worker cannot read", "refused": refused})
+        return not refused
 
     def _admin_invoke(self, name: str, query: dict[str, list[str]]) -> None:
         state = self.server_state

@@ -115,6 +115,7 @@ class LocalServices:
             (address.hostname or "127.0.0.1", address.port or 7071),
             function_key=settings.local.function_key,
             on_refused=self._refused,
+            on_refused_event=self._refused_event,
         )
         self.server.start()
         self._stack.append(self.server.stop)
@@ -165,6 +166,9 @@ class LocalServices:
         self.deps.audit.record(
             "host", "http.unauthorized", function, path=path, reason="no valid function key"
         )
+
+    def _refused_event(self, where: str, event_id: str, reason: str) -> None:
+        self.deps.audit.record("host", "event.rejected", event_id or "(no id)", to=where, reason=reason)
 
     def _stop_processes(self) -> None:
         self.deps.jobs.stop_all()

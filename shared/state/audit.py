@@ -5,9 +5,14 @@ one gets number n, and the other chains its entry to the winner's as n + 1. Crea
 conditional operation that is atomic on Azure Storage and on Azurite alike, which conditional appends to a
 single append blob are not on Azurite. `verify` recomputes the whole chain.
 
-A decision recorded with a `key` is recorded once: a retry after a crash finds the entry by its key (a marker
-blob, or, if the writer died between marker and entry, a look back over the entries written since the marker)
-instead of writing it again.
+A write whose response was lost may have landed: a create refused because the entry exists is read back, and
+an entry that is the one being written (same hash, or same key) counts as written, not as a lost race.
+
+A decision recorded with a `key` is recorded once, also when one event reaches two instances at once or a
+retry follows a crash or a lost response. The key's marker blob, created with if-none-match, names the entry
+number reserved for the key; whoever records the key writes that number, so of two concurrent writers one
+creates the entry and the other finds it. Only when another decision took the number first is the marker
+moved, with if-match, to the next free number.
 """
 
 from __future__ import annotations
@@ -16,18 +21,20 @@ import hashlib
 import json
 import logging
 import threading
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared.ports import BlobStore, PreconditionFailed
+from shared.ports import Blob, BlobStore, PreconditionFailed
 
 log = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
 CLOCK_SKEW_SECONDS = 5
 PREFIX = "entries/"
+ATTEMPTS = 1000
 
 
 @dataclass(frozen=True)
@@ -62,41 +69,17 @@ class AuditLog:
     ) -> AuditEntry:
         """Append one decision. `actor` is the function or person, `action` what was decided, about `subject`.
 
-        With `key`, at most once per key: a second call returns the first call's entry."""
+        With `key`, at most once per key: a second call, concurrent or later, returns the first call's entry."""
+        decision = {
+            "actor": actor,
+            "action": action,
+            "subject": subject,
+            "detail": json.loads(json.dumps(detail, default=str)),
+        }
         with self._lock:
-            if key is not None:
-                found = self._claim_key(key)
-                if found is not None:
-                    return found
-            seq, prev = self._current_tail()
-            for _ in range(1000):
-                body = {
-                    "seq": seq + 1,
-                    "time": self._clock().isoformat(),
-                    "actor": actor,
-                    "action": action,
-                    "subject": subject,
-                    "detail": json.loads(json.dumps(detail, default=str)),
-                    "prev": prev,
-                }
-                if key is not None:
-                    body["key"] = key
-                digest = _digest(body)
-                try:
-                    self._blobs.write(
-                        self._container, _name(seq + 1), _dump({**body, "hash": digest}), if_none_match=True
-                    )
-                except PreconditionFailed:
-                    seq, prev = self._advance(seq + 1)  # another writer took this number: chain after it
-                    continue
-                self._tail = (seq + 1, digest)
-                if key is not None:
-                    self._blobs.write(
-                        self._container, _key_name(key), _dump({"seq": seq + 1, "at": body["time"]})
-                    )
-                log.info("audit %s %s %s", actor, action, subject, extra={"audit_action": action})
-                return AuditEntry(hash=digest, **body)
-        raise PreconditionFailed("audit log: too much contention")
+            entry = self._append(decision) if key is None else self._record_once(key, decision)
+        log.info("audit %s %s %s", actor, action, subject, extra={"audit_action": action})
+        return entry
 
     def entries(self) -> list[AuditEntry]:
         names = sorted(info.name for info in self._blobs.list(self._container, PREFIX))
@@ -108,9 +91,11 @@ class AuditLog:
         return found
 
     def verify(self) -> list[str]:
-        """Problems with the chain; an empty list means every entry is intact, numbered and in order."""
+        """Problems with the chain; an empty list means every entry is intact, numbered and in order, and no
+        key is recorded twice."""
         problems: list[str] = []
         prev = GENESIS
+        keyed: dict[str, list[int]] = defaultdict(list)
         for index, entry in enumerate(self.entries(), start=1):
             body = {k: v for k, v in vars(entry).items() if k != "hash" and not (k == "key" and v is None)}
             if entry.seq != index:
@@ -119,25 +104,95 @@ class AuditLog:
                 problems.append(f"entry {entry.seq} does not chain to the previous entry")
             if _digest(body) != entry.hash:
                 problems.append(f"entry {entry.seq} was altered")
+            if entry.key is not None:
+                keyed[entry.key].append(entry.seq)
             prev = entry.hash
+        for key, seqs in keyed.items():
+            if len(seqs) > 1:
+                numbers = ", ".join(str(seq) for seq in seqs)
+                problems.append(f"key {key} recorded {len(seqs)} times (entries {numbers})")
         return problems
 
-    def _claim_key(self, key: str) -> AuditEntry | None:
-        """The entry already recorded under `key`, or None after marking the key as being recorded now.
+    # --- writing ----------------------------------------------------------------------------------------------
 
-        The marker is written before the entry and completed after it. A marker still pending means a writer
-        died in between: only then is the log searched, back over the entries written since the marker."""
+    def _append(self, decision: dict[str, Any]) -> AuditEntry:
+        seq, prev = self._current_tail()
+        for _ in range(ATTEMPTS):
+            entry = self._entry_body(seq + 1, prev, decision, key=None)
+            written = self._create(entry, mine=lambda stored, digest=entry.hash: stored.hash == digest)
+            if written is not None:
+                return written
+            seq, prev = self._advance(seq + 1)  # another writer took this number: chain after it
+        raise PreconditionFailed("audit log: too much contention")
+
+    def _record_once(self, key: str, decision: dict[str, Any]) -> AuditEntry:
         name = _key_name(key)
-        try:
-            self._blobs.write(
-                self._container, name, _dump({"at": self._clock().isoformat()}), if_none_match=True
+        for _ in range(ATTEMPTS):
+            marker = self._blobs.read(self._container, name)
+            if marker is None:
+                seq, _ = self._current_tail()
+                if not self._reserve(name, seq + 1, if_match=None):
+                    continue  # another writer claimed the key first: follow its marker
+                target = seq + 1
+            else:
+                target = json.loads(marker.data).get("seq")
+                found = self._entry(_name(target)) if target else self._pending_search(key, marker)
+                if found is not None and found.key == key:
+                    return found
+                if target is None or found is not None:
+                    # The number is not (or no longer) free for this key: reserve the next free one.
+                    seq, _ = self._current_tail()
+                    if not self._reserve(name, seq + 1, if_match=marker.info.etag):
+                        continue
+                    target = seq + 1
+            # The reserved number is free: write it, whoever else tries too; exactly one create succeeds.
+            prev = GENESIS if target == 1 else self._read(_name(target - 1))[1]
+            written = self._create(
+                self._entry_body(target, prev, decision, key=key), mine=lambda stored: stored.key == key
             )
-            return None
+            if written is not None:
+                return written
+        raise PreconditionFailed(f"audit log: key {key} could not be recorded for contention")
+
+    def _reserve(self, name: str, seq: int, *, if_match: str | None) -> bool:
+        """Point the key's marker at entry `seq`: created if `if_match` is None, else moved from that ETag."""
+        body = _dump({"seq": seq, "at": self._clock().isoformat()})
+        try:
+            if if_match is None:
+                self._blobs.write(self._container, name, body, if_none_match=True)
+            else:
+                self._blobs.write(self._container, name, body, if_match=if_match)
         except PreconditionFailed:
-            marker = json.loads(self._blobs.read(self._container, name).data)
-        if "seq" in marker:
-            return self._entry(_name(marker["seq"]))
-        horizon = (datetime.fromisoformat(marker["at"]) - timedelta(seconds=CLOCK_SKEW_SECONDS)).isoformat()
+            return False
+        return True
+
+    def _create(self, entry: AuditEntry, mine: Callable[[AuditEntry], bool]) -> AuditEntry | None:
+        """Create the entry's blob; the entry it holds now, or None if another decision took the number. A
+        refusal is read back: a write whose response was lost landed, and another writer's entry for the same
+        key is this one."""
+        name = _name(entry.seq)
+        body = {k: v for k, v in vars(entry).items() if not (k == "key" and v is None)}
+        try:
+            self._blobs.write(self._container, name, _dump(body), if_none_match=True)
+        except PreconditionFailed:
+            stored = self._entry(name)
+            if stored is None or not mine(stored):
+                return None
+            entry = stored
+        self._tail = max(self._tail or (0, GENESIS), (entry.seq, entry.hash))
+        return entry
+
+    def _entry_body(self, seq: int, prev: str, decision: dict[str, Any], key: str | None) -> AuditEntry:
+        body = {"seq": seq, "time": self._clock().isoformat(), **decision, "prev": prev}
+        if key is not None:
+            body["key"] = key
+        return AuditEntry(hash=_digest(body), **body)
+
+    def _pending_search(self, key: str, marker: Blob) -> AuditEntry | None:
+        """A marker without a number (written before markers carried one) whose writer may have died after
+        its entry: look back over the entries written since the marker."""
+        at = json.loads(marker.data)["at"]
+        horizon = (datetime.fromisoformat(at) - timedelta(seconds=CLOCK_SKEW_SECONDS)).isoformat()
         seq, _ = self._current_tail()
         while seq > 0:
             entry = self._entry(_name(seq))
@@ -147,6 +202,8 @@ class AuditLog:
                 return entry
             seq -= 1
         return None
+
+    # --- reading ----------------------------------------------------------------------------------------------
 
     def _current_tail(self) -> tuple[int, str]:
         seq, digest = self._tail or self._find_tail()
@@ -180,7 +237,7 @@ class AuditLog:
 
 
 def _key_name(key: str) -> str:
-    return f"keys/{hashlib.sha256(key.encode()).hexdigest()}.json"
+    return f"keys/{hashlib.sha256(key.encode('utf-8', 'surrogatepass')).hexdigest()}.json"
 
 
 def _name(seq: int) -> str:

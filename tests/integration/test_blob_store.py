@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import threading
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -95,3 +97,47 @@ def test_audit_detects_tampering(blob_store, container: str) -> None:
     blob = blob_store.read(container, name)
     blob_store.write(container, name, blob.data.replace(b"alice", b"mallory"))
     assert any("altered" in problem for problem in audit.verify())
+
+
+class Unhurried:
+    """The store, pausing a random moment before each call: the instances' calls interleave every which way."""
+
+    def __init__(self, store, seed: int) -> None:
+        self._store = store
+        self._random = random.Random(seed)
+
+    def __getattr__(self, name: str):
+        method = getattr(self._store, name)
+
+        def call(*args, **kwargs):
+            time.sleep(self._random.uniform(0, 0.02))
+            return method(*args, **kwargs)
+
+        return call
+
+
+def test_audit_records_a_key_once_when_instances_record_it_at_once(blob_store, container: str) -> None:
+    workers, keys_each = 6, 10
+    start = threading.Barrier(workers)
+    returned: dict[str, list] = {}
+
+    def work(worker: int) -> None:
+        # One instance per host of the app, each with its own timing.
+        audit = AuditLog(Unhurried(blob_store, worker), container, lambda: datetime.now(UTC))
+        start.wait()
+        for index in range(keys_each):
+            entry = audit.record(f"w{worker}", "file.accepted", f"f{index}", key=f"file:f{index}")
+            returned.setdefault(f"file:f{index}", []).append(entry)
+            audit.record(f"w{worker}", "noise", f"f{index}")
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    audit = AuditLog(blob_store, container, lambda: datetime.now(UTC))
+    assert audit.verify() == []
+    entries = audit.entries()
+    assert sorted(e.key for e in entries if e.key) == sorted(returned)
+    assert len(entries) == keys_each * (1 + workers)
+    assert all(found == [found[0]] * workers for found in returned.values())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,7 +27,9 @@ from shared.domain.messages import (
     typed,
 )
 from shared.handlers.intake import admit
+from tests.builders import actions
 from tests.fakes import CUSTOM_TOPIC, STORAGE_TOPIC, WORKSPACE_TOPIC, FakeDeps, make_deps
+from tests.hostile import samples
 
 LANDING_SUBJECT = "/blobServices/default/containers/landing/blobs/data.csv"
 BREACH = {
@@ -169,3 +172,16 @@ def test_the_retired_v1_dataset_drift_event_is_no_longer_understood(deps: FakeDe
 
     [(_, _, reason)] = rejections(deps)
     assert reason.endswith("DatasetDriftDetected is not handled by on_drift_detected")
+
+
+def test_a_rejection_quoting_a_huge_field_keeps_a_readable_reason() -> None:
+    deps = make_deps()
+    event = samples(deps.settings)[0]  # a landed file
+    huge = {**event, "subject": "s" * 100_000, "data": {**event["data"], "url": "u" * 100_000}}
+    [parsed] = parse_body(json.dumps(huge))
+
+    assert admit(parsed, (BlobCreated,), deps, "on_data_landed") is None
+
+    [entry] = actions(deps, "event.rejected")
+    assert entry.detail["reason"].startswith("Microsoft.Storage.BlobCreated data is malformed: cannot find")
+    assert len(entry.detail["reason"]) == 1000
