@@ -12,6 +12,7 @@ from shared.handlers.release import on_model_registered, release_id
 from shared.handlers.training import lineage_tags, on_run_completed
 from shared.state import keys
 from shared.state.lease import LEASE_SECONDS, LeaseLost
+from shared.testing import invariants
 from tests.builders import (
     MODEL,
     actions,
@@ -64,6 +65,7 @@ def test_a_worker_whose_lease_expired_while_it_was_slow_registers_nothing() -> N
     assert len(deps.registry.models[MODEL]) == 1  # the slow worker stopped before registering
     assert run_state(deps, run_id)["model_version"] == "1"
     assert len(actions(deps, "model.registered")) == 1
+    assert invariants.check(deps, settled=False) == []
 
 
 def test_when_two_registrations_race_the_run_names_the_lowest_version_and_only_it_is_released() -> None:
@@ -84,6 +86,7 @@ def test_when_two_registrations_race_the_run_names_the_lowest_version_and_only_i
     assert (first.version, second.version) == ("1", "2")
     assert run_state(deps, run_id)["model_version"] == "1"
     assert deps.registry.find_by_run(MODEL, run_id) == first
+    assert f"{run_id}: registered 2 times (versions 1, 2)" in invariants.check(deps, settled=False)
 
     for announced in reversed(deps.registry.announced):  # the duplicate's event may well come first
         on_model_registered(announced, deps)
