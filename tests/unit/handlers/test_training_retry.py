@@ -13,6 +13,7 @@ from shared.ports import TrainingJob
 from tests.builders import (
     actions,
     drift_detected,
+    evaluation,
     good_csv,
     land,
     run_completed,
@@ -141,3 +142,22 @@ def test_a_submit_that_always_fails_times_out_and_is_given_up_after_the_last_try
     [given_up] = actions(deps, "run.given_up")
     assert "try 2 of 2" in given_up.detail["reason"]
     assert run_state(deps, sorted(set(calls))[0])["failure"]["stage"] == "submit"
+
+
+def test_a_run_started_for_a_new_trigger_during_the_back_off_answers_the_failed_run_instead_of_a_retry() -> (
+    None
+):
+    deps = _deps()
+    land(deps, "batch-1.csv", good_csv())
+    first = start_after_quiet_period(deps)
+    _fail(deps, first)
+
+    on_drift_detected(drift_detected(deps, event_id="evt-drift-meanwhile"), deps)
+    second = start_after_quiet_period(deps)
+    deps.jobs.complete(second, evaluation())
+    on_run_completed(run_completed(deps, second), deps)
+    deps.clock.advance(10 * BACKOFF)
+
+    assert start_training_if_due(deps) is None
+    assert sorted(deps.jobs.submitted) == sorted([first, second])
+    assert run_state(deps, second)["status"] == "registered"
