@@ -114,10 +114,18 @@ class TrainingJobs(Protocol):
 
 class ModelRegistry(Protocol):
     def register(self, name: str, results: RunResults, tags: dict[str, str]) -> ModelVersion:
-        """Register the run's model (idempotent by run id); the registry announces ModelRegistered."""
+        """Register the run's model; the registry announces ModelRegistered. A run registered already keeps its
+        version, but the look-up and the create are two calls: two registrations of one run at once can make
+        two versions (the lowest is the run's, `find_by_run`)."""
         ...
 
-    def find_by_run(self, name: str, run_id: str) -> ModelVersion | None: ...
+    def find_by_run(self, name: str, run_id: str) -> ModelVersion | None:
+        """The run's version: the lowest registered from it, None if none is."""
+        ...
+
+    def run_versions(self, name: str, run_id: str) -> list[ModelVersion]:
+        """Every version registered from the run, lowest first (more than one only if registrations raced)."""
+        ...
 
     def get(self, name: str, version: str) -> ModelVersion | None: ...
 

@@ -254,6 +254,7 @@ class FakeJobs(TrainingJobs, _FailureInjection):
         return self.statuses.get(run_id, "NotFound")
 
     def results(self, run_id: str) -> RunResults:
+        self._maybe_fail("results")
         try:
             return self._results[run_id]
         except KeyError:
@@ -281,10 +282,13 @@ class FakeJobs(TrainingJobs, _FailureInjection):
 RUN_TAG = "mlops.run_id"
 
 
-class FakeRegistry(ModelRegistry):
-    """Versions 1, 2, ... per model name; registering a run twice returns the first version, announced once."""
+class FakeRegistry(ModelRegistry, _FailureInjection):
+    """Versions 1, 2, ... per model name. Registering looks the run up, then creates, in two steps as Azure ML
+    does: a run registered again returns its version, announced once, but two registrations of one run that
+    interleave (`before_once("create", ...)` runs between the look-up and the create) make two versions."""
 
     def __init__(self, clock: FakeClock | None = None, topic: str = WORKSPACE_TOPIC) -> None:
+        _FailureInjection.__init__(self)
         self._clock = clock or FakeClock()
         self._topic = topic
         self.models: dict[str, list[ModelVersion]] = {}
@@ -295,6 +299,7 @@ class FakeRegistry(ModelRegistry):
         existing = self.find_by_run(name, results.run_id)
         if existing is not None:
             return existing
+        self._maybe_fail("create")
         versions = self.models.setdefault(name, [])
         model = ModelVersion(
             name=name,
@@ -317,7 +322,11 @@ class FakeRegistry(ModelRegistry):
         self.artifacts[(model.name, model.version)] = "0" * 64
 
     def find_by_run(self, name: str, run_id: str) -> ModelVersion | None:
-        return next((m for m in self.models.get(name, []) if m.tags.get(RUN_TAG) == run_id), None)
+        return next(iter(self.run_versions(name, run_id)), None)
+
+    def run_versions(self, name: str, run_id: str) -> list[ModelVersion]:
+        found = [m for m in self.models.get(name, []) if m.tags.get(RUN_TAG) == run_id]
+        return sorted(found, key=lambda m: int(m.version))
 
     def get(self, name: str, version: str) -> ModelVersion | None:
         return next((m for m in self.models.get(name, []) if m.version == str(version)), None)

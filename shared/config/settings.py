@@ -226,6 +226,24 @@ class RunSettings:
         number(1.0),
         "A run without a result after this long is marked failed.",
     )
+    start_timeout_seconds: float = setting(
+        "MLOPS_RUN_START_TIMEOUT_SECONDS",
+        "900",
+        number(1.0),
+        "A run whose job could not be submitted after this long (the submit keeps failing) is marked failed.",
+    )
+    max_attempts: int = setting(
+        "MLOPS_RUN_MAX_ATTEMPTS",
+        "3",
+        integer(1),
+        "Tries at a training request: a failed or timed-out run is tried again until this many have failed.",
+    )
+    retry_backoff_seconds: float = setting(
+        "MLOPS_RUN_RETRY_BACKOFF_SECONDS",
+        "300",
+        number(0.0),
+        "Wait before the first retry of a failed run; each further retry waits twice as long as the one before.",
+    )
 
 
 @dataclass(frozen=True)

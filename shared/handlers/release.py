@@ -25,6 +25,7 @@ from shared.handlers.release_steps import (
     serve_only,
     transition,
 )
+from shared.handlers.run_version import not_the_runs_version
 from shared.ports import ModelVersion
 from shared.state import keys, releases
 from shared.state.lease import decision, lease
@@ -55,6 +56,16 @@ def on_model_registered(message: ModelRegistered, deps: Deps) -> None:
     model = deps.registry.get(message.model_name, message.model_version)
     if model is None:  # the event can outrun the registry's read replica: fail, so Event Grid retries
         raise LookupError(f"model {message.model_name}:{message.model_version} is not in the registry")
+    if (duplicate := not_the_runs_version(model, deps)) is not None:
+        deps.audit.record(
+            ACTOR,
+            "event.ignored",
+            model.id,
+            key=f"ignored:{message.envelope.id}",
+            event_id=message.envelope.id,
+            reason=duplicate,
+        )
+        return
     start_release(model, message.envelope.id, deps, ACTOR)
     advance(release_id(model.name, model.version), deps, ACTOR)
 

@@ -1,9 +1,11 @@
 """Training: open requests become runs; completed runs are gated and registered, or rejected with reasons.
 
 A run's record (`runs/<run id>`) is created once per dataset version and training code (the run id derives from
-the manifest's hash and the code's and environment's content, `training_code`; a failed run leaves room for a
-next attempt), and moves starting -> running -> completing -> registered | rejected | failed under a lease, so each
-step happens once whatever is redelivered, and a crashed step is finished by `reconcile`.
+the manifest's hash and the code's and environment's content, `training_code`; a failed run is tried again as the
+next attempt, `training_retry`), and moves starting -> running -> completing -> registered | rejected | failed
+under a lease, so each step happens once whatever is redelivered, and a crashed step is finished by `reconcile`.
+The lease is renewed right before each external effect (the job's submission, the model's registration): a worker
+whose lease expired while it was slow stops there (`LeaseLost`) instead of acting a second time.
 """
 
 from __future__ import annotations
@@ -22,29 +24,29 @@ from shared.handlers.isolation import each
 from shared.handlers.release_steps import MODEL_SHA256_TAG
 from shared.handlers.training_code import CodeUnavailable, code_identity
 from shared.handlers.training_code import run_id as training_run_id
-from shared.ports import ModelVersion, TrainingJob
+from shared.handlers.training_retry import due_retry, failed
+from shared.ports import ModelVersion, RunResults, TrainingJob
 from shared.state import catalog, keys, requests
 from shared.state.datasets import build_manifest, save_manifest
+from shared.state.keys import Key
 from shared.state.lease import Held, decision, lease
 from shared.state.records import Run, RunRequest, RunStatus, TrainingRequest
-from shared.state.store import Stored
 
 log = logging.getLogger(__name__)
 COMPLETION_GRACE = timedelta(seconds=30)
 
 
 def start_training_if_due(deps: Deps, actor: str = "reconcile") -> str | None:
-    """Turn the open request into a run once it is due and nothing is in flight; return the run id started."""
-
-    def resume_start(stored: Stored[Run]) -> None:
-        with lease(deps, stored.key) as held:
-            if held is not None and held.record.status is RunStatus.STARTING:
-                _launch(held, deps)  # a start a crashed worker left half-done
-
-    starting = (
-        s for s in deps.state.list(keys.RUNS) if s.record.status is RunStatus.STARTING and not s.stuck
-    )
-    each(starting, resume_start, lambda stored: stored.key.path)
+    """Resume half-done starts, try a failed run again once its back-off is over, else turn the open request
+    into a run once it is due and nothing is in flight; return the run id started."""
+    runs = []
+    for stored in deps.state.list(keys.RUNS):
+        runs.append(stored.record)
+        if stored.record.status is RunStatus.STARTING and stored.stuck is None:
+            _resume_start(deps, stored.key, actor)
+    retry = due_retry(runs, deps.clock())
+    if retry is not None:
+        return _retry(retry, deps, actor)
     request = requests.open_request(deps.state)
     if request is None:
         return None
@@ -81,18 +83,58 @@ def start_training_if_due(deps: Deps, actor: str = "reconcile") -> str | None:
         submitted_at=now.isoformat(),
         code=identity,
     )
+    return _start(run, deps, actor)
+
+
+def _retry(failed_run: Run, deps: Deps, actor: str) -> str | None:
+    """The next try at what `failed_run` was for: its data and request, today's code and champion."""
+    try:
+        identity = code_identity(deps.settings)
+    except CodeUnavailable as problem:
+        log.warning(
+            "a retry waits for the training code", extra={"run_id": failed_run.run_id, "reason": str(problem)}
+        )
+        return None
+    run_id = _next_run_id(deps, failed_run.dataset_version, identity)
+    started = None
+    if run_id is not None:
+        champion = _champion(deps)
+        retry = Run(
+            run_id=run_id,
+            status=RunStatus.STARTING,
+            dataset_version=failed_run.dataset_version,
+            manifest=failed_run.manifest,
+            request=failed_run.request,
+            champion=champion.id if champion else None,
+            submitted_at=deps.clock().isoformat(),
+            code=identity,
+            attempt=failed_run.attempt + 1,
+        )
+        started = _start(retry, deps, actor, retry_of=failed_run.run_id)
+    with lease(deps, keys.run(failed_run.run_id)) as held:
+        if held is not None and held.record.retry_at is not None:
+            held.change(dataclasses.replace(held.record, retry_at=None))  # tried again (or answered already)
+    return started
+
+
+def _start(run: Run, deps: Deps, actor: str, **detail: object) -> str | None:
+    """Create the run's record (once, whoever else tries) and launch it; the run id, or None if another worker
+    started this very run."""
+    run_id, manifest, request = run.run_id, run.manifest, run.request
     started = decision(
         actor,
         "training.started",
         run_id,
         f"runs/{run_id}:started",
         dataset_version=manifest["id"],
-        files=len(files),
+        files=len(manifest["files"]),
         rows=manifest["rows"],
         causes=list(request.causes),
         events=list(request.events),
         champion=run.champion,
-        code=identity,
+        code=run.code,
+        attempt=run.attempt,
+        **detail,
     )
     created = False
 
@@ -104,12 +146,25 @@ def start_training_if_due(deps: Deps, actor: str = "reconcile") -> str | None:
     with lease(deps, keys.run(run_id), create=create) as held:
         if held is None or not created:
             return None  # another worker started this very run
-        _launch(held, deps)
+        _launch(held, deps, actor)
     return run_id
 
 
-def _launch(held: Held[Run], deps: Deps) -> None:
+def _resume_start(deps: Deps, key: Key[Run], actor: str) -> None:
+    """A start a crashed worker left half-done, or whose submit failed: try it again (`chase_runs` times it out
+    after MLOPS_RUN_START_TIMEOUT_SECONDS)."""
+    try:
+        with lease(deps, key) as held:
+            if held is not None and held.record.status is RunStatus.STARTING:
+                _launch(held, deps, actor)
+    except Exception:
+        # Recorded on the run by `_launch`; one run that cannot start must not stop the others.
+        log.exception("could not start a run", extra={"run": key.path})
+
+
+def _launch(held: Held[Run], deps: Deps, actor: str = "reconcile") -> None:
     """Every step of starting a run; each is harmless to repeat."""
+    held.renew()
     run = held.record
     manifest = run.manifest
     save_manifest(deps.blobs, deps.settings.containers.datasets, manifest)
@@ -120,20 +175,26 @@ def _launch(held: Held[Run], deps: Deps) -> None:
     if run.champion:
         name, _, version = run.champion.rpartition(":")
         champion = deps.registry.get(name, version)
-    deps.jobs.submit(
-        TrainingJob(
-            run_id=run.run_id,
-            dataset_version=manifest["id"],
-            manifest=manifest,
-            config={
-                **deps.settings.training.as_job_config(),
-                "code": {**deps.settings.training_code.job_config(), "identity": run.code},
-            },
-            champion=champion,
-            tags={"mlops.request": run.request.id},
-        )
+    job = TrainingJob(
+        run_id=run.run_id,
+        dataset_version=manifest["id"],
+        manifest=manifest,
+        config={
+            **deps.settings.training.as_job_config(),
+            "code": {**deps.settings.training_code.job_config(), "identity": run.code},
+        },
+        champion=champion,
+        tags={"mlops.request": run.request.id, "mlops.attempt": str(run.attempt)},
     )
-    held.change(dataclasses.replace(run, status=RunStatus.RUNNING))
+    held.renew()
+    try:
+        deps.jobs.submit(job)
+    except Exception as error:
+        reason = f"the job could not be submitted: {type(error).__name__}: {error}"
+        refused = decision(actor, "run.submit_failed", run.run_id, f"{held.key}:submit_failed", reason=reason)
+        held.change(dataclasses.replace(run, failure={"stage": "submit", "reason": reason}), refused)
+        raise
+    held.change(dataclasses.replace(run, status=RunStatus.RUNNING, failure=None))
 
 
 def on_run_completed(message: RunCompleted, deps: Deps, actor: str = "on_run_completed") -> None:
@@ -163,19 +224,16 @@ def _complete(held: Held[Run], message: RunCompleted, deps: Deps, actor: str) ->
     now = deps.clock().isoformat()
     if message.status != "Completed":
         failure = deps.jobs.failure(message.run_id)
-        failed = decision(
+        finished, decisions = failed(
+            dataclasses.replace(run, backend_status=message.status, failure=failure),
+            deps,
             actor,
             "run.failed",
-            message.run_id,
-            f"{key}:failed",
             event_id=event_id,
             status=message.status,
             **({"reason": failure.get("reason"), "stage": failure.get("stage")} if failure else {}),
         )
-        finished = dataclasses.replace(
-            run, status=RunStatus.FAILED, finished_at=now, backend_status=message.status, failure=failure
-        )
-        held.change(finished, failed)
+        held.change(finished, *decisions)
         return
     held.change(dataclasses.replace(run, status=RunStatus.COMPLETING))
     results = deps.jobs.results(message.run_id)
@@ -207,8 +265,7 @@ def _complete(held: Held[Run], message: RunCompleted, deps: Deps, actor: str) ->
         )
         held.change(dataclasses.replace(outcome, status=RunStatus.REJECTED), rejected)
         return
-    tags = lineage_tags(outcome, evaluation, gates.as_dict(), event_id)
-    model = deps.registry.register(deps.settings.model_name, results, tags)  # idempotent by run id
+    model = _register(held, outcome, results, evaluation, gates.as_dict(), deps)
     registered = decision(
         actor,
         "model.registered",
@@ -224,6 +281,23 @@ def _complete(held: Held[Run], message: RunCompleted, deps: Deps, actor: str) ->
     held.change(
         dataclasses.replace(outcome, status=RunStatus.REGISTERED, model_version=model.version), registered
     )
+
+
+def _register(
+    held: Held[Run], run: Run, results: RunResults, evaluation: dict, gates: dict, deps: Deps
+) -> ModelVersion:
+    """The run's model version: the one registered already (by an earlier delivery, or a worker whose lease
+    expired mid-registration), else a new one. Should two registrations have raced, the lowest version of the
+    run is the run's: the later one is never released (`release.on_model_registered` checks)."""
+    name = deps.settings.model_name
+    existing = deps.registry.find_by_run(name, run.run_id)
+    if existing is not None:
+        return existing
+    held.renew()  # registering takes long enough for a lease to expire: never register without one
+    model = deps.registry.register(
+        name, results, lineage_tags(run, evaluation, gates, run.completion_event or "")
+    )
+    return deps.registry.find_by_run(name, run.run_id) or model
 
 
 def gate_policy(settings: Settings) -> GatePolicy:
@@ -256,8 +330,8 @@ def lineage_tags(run: Run, evaluation: dict, gates: dict, event_id: str) -> dict
 
 
 def _next_run_id(deps: Deps, dataset_version: str, identity: dict) -> str | None:
-    """The run that trains this data with this code: a new one, or the next attempt after failed ones; None when
-    one already ran (or runs) to an answer."""
+    """The run that trains this data with this code: a new one, or the next attempt after failed ones (a retry
+    and a new trigger alike); None when one already ran (or runs) to an answer."""
     attempt = 1
     while True:
         run_id = training_run_id(dataset_version, identity, attempt)
@@ -277,10 +351,16 @@ def runs_in_flight(deps: Deps) -> list[Run]:
 def chase_runs(deps: Deps, actor: str = "reconcile") -> None:
     """Handle runs whose completion event never came, or whose handler crashed; time out the stuck ones."""
     limit = timedelta(seconds=deps.settings.runs.timeout_seconds)
+    start_limit = timedelta(seconds=deps.settings.runs.start_timeout_seconds)
 
     def chase(run: Run) -> None:
-        status = deps.jobs.status(run.run_id)
         age = deps.clock() - datetime.fromisoformat(run.submitted_at)
+        if run.status is RunStatus.STARTING:
+            if age > start_limit:  # else start_training_if_due resumes it
+                why = (run.failure or {}).get("reason") or "the start never finished"
+                _time_out(run, "NotSubmitted", deps, actor, f"not submitted within {start_limit}: {why}")
+            return
+        status = deps.jobs.status(run.run_id)
         if status in ("Completed", "Failed", "Canceled") and age > COMPLETION_GRACE:
             envelope = Envelope(f"reconcile:{run.run_id}", "reconcile", "", "", deps.clock(), {})
             try:
@@ -291,29 +371,29 @@ def chase_runs(deps: Deps, actor: str = "reconcile") -> None:
                 log.exception("could not handle a finished run", extra={"run_id": run.run_id})
             else:
                 return
-        if status == "NotFound" or age > limit:
-            _time_out(run, status, deps, actor)
+        if status == "NotFound":
+            _time_out(run, status, deps, actor, "the training backend does not know the job")
+        elif age > limit:
+            _time_out(run, status, deps, actor, f"{run.status} for longer than {limit}")
 
-    # A starting run is resumed by start_training_if_due; one broken run does not stop the others.
-    chasing = (run for run in runs_in_flight(deps) if run.status is not RunStatus.STARTING)
-    each(chasing, chase, lambda run: f"runs/{run.run_id}")
+    # One broken run does not stop the others.
+    each(runs_in_flight(deps), chase, lambda run: f"runs/{run.run_id}")
 
 
-def _time_out(run: Run, status: str, deps: Deps, actor: str) -> None:
+def _time_out(run: Run, status: str, deps: Deps, actor: str, reason: str) -> None:
     with lease(deps, keys.run(run.run_id)) as held:
         if held is None or not held.record.status.in_flight:
             return
-        timed_out = decision(
+        record, decisions = failed(
+            dataclasses.replace(held.record, backend_status=status),
+            deps,
             actor,
             "run.timed_out",
-            run.run_id,
-            f"runs/{run.run_id}:timed_out",
             backend_status=status,
             submitted_at=run.submitted_at,
+            reason=reason,
         )
-        held.change(
-            dataclasses.replace(held.record, status=RunStatus.FAILED, backend_status=status), timed_out
-        )
+        held.change(record, *decisions)
 
 
 def _champion(deps: Deps) -> ModelVersion | None:

@@ -12,6 +12,9 @@
 - Decisions go into the record's outbox in the same conditional write as the change they explain (`change`),
   and are then recorded in the audit log by key (`flush`, and on leaving), so a crash between the two loses no
   entry and a retry writes none twice.
+- Before each external effect (a job submitted, a model registered) the holder calls `renew`: the lease is
+  extended by an ETag-guarded write, or `LeaseLost` is raised when another worker took the record over while
+  this one was slow (its lease expired); a worker that lost its lease stops before acting twice.
 - Leaving normally records the outbox and gives the lease back in one write. Leaving with an error gives the
   lease back so the retry the error causes can take over at once (a process that dies gives nothing back: its
   lease expires).
@@ -50,6 +53,10 @@ STUCK_ACTOR = "retry_limit"
 log = logging.getLogger(__name__)
 
 Creation = tuple[R, tuple[Decision, ...]]
+
+
+class LeaseLost(PreconditionFailed):
+    """Another worker took the record over (this worker's lease expired while it was slow): stop, act no more."""
 
 
 class Deps(Protocol):
@@ -93,6 +100,12 @@ class Held(Generic[R]):
         outbox = (*self._stored.outbox, *_stamp(decisions, self._deps.clock()))
         self._write(dataclasses.replace(self._stored, record=record, outbox=outbox))
 
+    def renew(self) -> None:
+        """Extend the lease by LEASE_SECONDS from now, right before an external effect; LeaseLost if another
+        worker changed the record since this one last wrote it (it took the expired lease over)."""
+        extended = Lease(self.owner, (self._deps.clock() + timedelta(seconds=LEASE_SECONDS)).isoformat())
+        self._write(dataclasses.replace(self._stored, lease=extended))
+
     def flush(self) -> None:
         """Record the queued decisions in the audit log now (each once, by key) and empty the outbox."""
         if self._stored.outbox:
@@ -105,7 +118,10 @@ class Held(Generic[R]):
         self._write(dataclasses.replace(self._stored, outbox=(), lease=None, failures=None))
 
     def _write(self, stored: Stored[R]) -> None:
-        self._stored = self._deps.state.replace(stored)
+        try:
+            self._stored = self._deps.state.replace(stored)
+        except PreconditionFailed as lost:
+            raise LeaseLost(f"state/{self.key}: another worker took the lease over") from lost
 
 
 @contextmanager

@@ -142,6 +142,10 @@ class Run:
     model_version: str | None = None
     code: Json | None = None  # the content hashes of the training code and environment (the run's key)
     failure: Json | None = None  # why a failed run failed (stage, reason, the log's tail), when the job says
+    attempt: int = 1  # which try at answering its request (a retry after a failure is the next)
+    retry_at: str | None = (
+        None  # a failed run with tries left is tried again from then, unless a later run came
+    )
 
 
 # --- releases -----------------------------------------------------------------------------------------------------

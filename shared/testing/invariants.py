@@ -27,6 +27,7 @@ def check(deps: Deps, settled: bool = True) -> list[str]:
     problems += _files(deps, files, settled)
     problems += _runs(runs, entries, settled)
     problems += _registry(deps, runs)
+    problems += _one_version_per_run(deps, runs, releases)
     problems += _releases(releases, entries, settled)
     problems += _audit_complete(files, runs, releases, entries)
     if settled:
@@ -76,8 +77,8 @@ def _files(deps: Deps, files: list[LandedFile], settled: bool) -> list[str]:
 
 def _runs(runs: list[Run], entries: list[Any], settled: bool) -> list[str]:
     problems = []
-    versions = Counter(run.dataset_version for run in runs)
-    problems += [f"dataset {v} trained {n} times" for v, n in versions.items() if n > 1]
+    versions = Counter(run.dataset_version for run in runs if run.status is not RunStatus.FAILED)
+    problems += [f"dataset {v} trained {n} times" for v, n in versions.items() if n > 1]  # retries fail first
     started = Counter(e.subject for e in entries if e.action == "training.started")
     problems += [f"{run_id}: training.started recorded {n} times" for run_id, n in started.items() if n > 1]
     if settled:
@@ -93,6 +94,26 @@ def _registry(deps: Deps, runs: list[Run]) -> list[str]:
             model = deps.registry.find_by_run(deps.settings.model_name, run.run_id)
             if model is None or model.version != run.model_version:
                 problems.append(f"{run.run_id}: registered, but the registry disagrees")
+    return problems
+
+
+def _one_version_per_run(deps: Deps, runs: list[Run], releases: list[Release]) -> list[str]:
+    """At most one model version per run, and a release only for the version its run names."""
+    name = deps.settings.model_name
+    problems = []
+    named = {}
+    for run in runs:
+        versions = [m.version for m in deps.registry.run_versions(name, run.run_id)]
+        if len(versions) > 1:
+            problems.append(
+                f"{run.run_id}: registered {len(versions)} times (versions {', '.join(versions)})"
+            )
+        named[run.run_id] = run.model_version
+    for release in releases:
+        model = deps.registry.get(release.model, release.version)
+        run_id = model.tags.get("mlops.run_id") if model else None
+        if run_id in named and named[run_id] != release.version:
+            problems.append(f"{release.id}: released, but run {run_id} names version {named[run_id]}")
     return problems
 
 

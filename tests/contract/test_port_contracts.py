@@ -262,6 +262,15 @@ def test_unknown_models_are_none(platform: Platform) -> None:
     assert platform.registry.find_by_run(NAME, "train-never") is None
     assert platform.registry.get("other-model", "1") is None
     assert platform.registry.find_by_run("other-model", "train-1") is None
+    assert platform.registry.run_versions(NAME, "train-never") == []
+    assert platform.registry.run_versions("other-model", "train-1") == []
+
+
+def test_the_versions_of_a_run_are_listed_lowest_first(platform: Platform) -> None:
+    registry = platform.registry
+    registry.register(NAME, platform.finished("train-1"), {})
+    second = registry.register(NAME, platform.finished("train-2"), {})
+    assert registry.run_versions(NAME, "train-2") == [second] == [registry.find_by_run(NAME, "train-2")]
 
 
 # --- Endpoints ------------------------------------------------------------------------------------------------

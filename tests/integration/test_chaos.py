@@ -1,9 +1,11 @@
 """Chaos: seeded random deliveries — duplicates, replays with new ids, reordering, lost events, late
-redeliveries and crashes — by concurrent workers against Azurite. After the system settles, every invariant
-holds. A failing seed is printed; replay it with `pytest tests/integration/test_chaos.py -k "seed-N"`."""
+redeliveries, crashes, and workers so slow that their lease expires mid-handler while a redelivery takes over —
+by concurrent workers against Azurite, with a registry that looks a run up and creates in two steps as Azure ML
+does. After the system settles, every invariant holds. A failing seed is printed; replay it with `pytest tests/integration/test_chaos.py -k "seed-N"`."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import threading
 import uuid
@@ -19,6 +21,7 @@ from shared.handlers import reconcile as reconciliation
 from shared.handlers.data import on_blob_created
 from shared.handlers.release import on_model_registered
 from shared.handlers.training import on_run_completed
+from shared.ports import PreconditionFailed, RunResults
 from shared.state import keys
 from shared.state import lease as workflow
 from shared.testing import faults, invariants
@@ -30,6 +33,7 @@ pytestmark = pytest.mark.integration
 
 SEEDS = range(12)  # each seed about 18 s here; 20 seeds made a third of `make test`
 WORKERS = 4
+SLOW = 0.25  # the share of completions whose worker stalls past its lease
 MODEL = "mlops-model"
 
 
@@ -62,29 +66,37 @@ class Chaos:
         self.lock = threading.Lock()
         self.delivered = 0
 
-    def deliver(self, handlers: list[Callable[[Deps], Any]]) -> None:
+    def deliver(self, handlers: list[Callable[[Deps], Any]], slow: float = 0.0) -> None:
         """Each handler runs on one of several workers, in random order, some twice, some dropped, some
-        crashing after a random side effect (Event Grid then redelivers it later)."""
-        batch: list[tuple[Callable[[Deps], Any], int]] = []
+        crashing after a random side effect, some failing because their worker lost its lease (Event Grid
+        then redelivers it later); a `slow` share of them stalls past its lease (`_stalling`)."""
+        batch: list[tuple[Callable[[Deps], Any], int, bool]] = []
         for handler in handlers:
             roll = self.rng.random()
             if roll < 0.10:
                 continue  # lost: reconcile has to notice
             copies = 2 if roll > 0.85 else 1
-            batch += [(handler, self.rng.randrange(1, 12) if self.rng.random() < 0.15 else 0)] * copies
+            crash_after = self.rng.randrange(1, 12) if self.rng.random() < 0.15 else 0
+            batch += [(handler, crash_after, self.rng.random() < slow)] * copies
         self.rng.shuffle(batch)
         late: list[Callable[[Deps], Any]] = []
 
-        def work(items: list[tuple[Callable[[Deps], Any], int]]) -> None:
-            for handler, crash_after in items:
-                deps = self.deps if not crash_after else faults.inject(self.deps, crash_after)[0]
-                try:
-                    handler(deps)
-                except faults.InjectedCrash:
-                    with self.lock:
-                        late.append(handler)
+        def run(handler: Callable[[Deps], Any], deps: Deps) -> None:
+            try:
+                handler(deps)
+            except (faults.InjectedCrash, PreconditionFailed):
                 with self.lock:
-                    self.delivered += 1
+                    late.append(handler)
+            with self.lock:
+                self.delivered += 1
+
+        def work(items: list[tuple[Callable[[Deps], Any], int, bool]]) -> None:
+            for handler, crash_after, stalls in items:
+                deps = self.deps if not crash_after else faults.inject(self.deps, crash_after)[0]
+                if stalls:
+                    self._stalling(handler, deps, run)
+                else:
+                    run(handler, deps)
 
         chunks = [batch[i::WORKERS] for i in range(WORKERS)]
         threads = [threading.Thread(target=work, args=(chunk,)) for chunk in chunks]
@@ -97,9 +109,51 @@ class Chaos:
             handler(self.deps)
             self.delivered += 1
 
+    def _stalling(
+        self, handler: Callable[[Deps], Any], deps: Deps, run: Callable[[Callable[[Deps], Any], Deps], None]
+    ) -> None:
+        """The worker stalls reading the run's results until its lease has expired, and Event Grid redelivers
+        meanwhile; the redelivery's worker is held between its registry look-up and its create until the stalled
+        worker has gone on: the interleaving in which a run was registered twice."""
+        gone_on = threading.Event()
+        redelivery: list[threading.Thread] = []
+        real = deps.jobs
+
+        def hold() -> None:
+            gone_on.wait(10)
+
+        def results(run_id: str) -> RunResults:
+            if not redelivery:
+                entered = threading.Event()
+                self.deps.registry.before_once("create", lambda: (entered.set(), hold()))
+                self.deps.clock.advance(workflow.LEASE_SECONDS + 1)
+                redelivery.append(threading.Thread(target=run, args=(handler, self.deps)))
+                redelivery[0].start()
+                while not entered.wait(0.05) and redelivery[0].is_alive():
+                    pass
+            return real.results(run_id)
+
+        stalled = dataclasses.replace(deps, jobs=_Jobs(real, results))
+        try:
+            run(handler, stalled)
+        finally:
+            gone_on.set()
+            for thread in redelivery:
+                thread.join()
+
     def tick(self) -> None:
         self.deps.clock.advance(workflow.LEASE_SECONDS + 1)
         reconciliation.reconcile(self.deps)
+
+
+class _Jobs:
+    """`jobs` whose `results` is `results`; everything else as `real`."""
+
+    def __init__(self, real: Any, results: Callable[[str], RunResults]) -> None:
+        self._real, self.results = real, results
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
 
 
 @pytest.fixture()
@@ -143,7 +197,7 @@ def test_invariants_hold_whatever_the_delivery(seed_azurite: str, seed: int) -> 
                     },
                 )
                 completions.append(lambda d, r=run_id: on_run_completed(run_completed(d, r), d))
-        chaos.deliver(completions)
+        chaos.deliver(completions, slow=SLOW)
         announcements = [
             lambda d, m=model: on_model_registered(deps.registry.announcement(m), d)
             for model in deps.registry.models.get(MODEL, [])

@@ -176,3 +176,15 @@ def test_list_by_prefix_and_conditional_delete(blobs: InMemoryBlobStore) -> None
 def test_a_missing_container_is_an_error_not_a_silent_write(blobs: InMemoryBlobStore) -> None:
     with pytest.raises(LookupError):
         blobs.write("nowhere", "a", b"1")
+
+
+def test_registry_looks_up_then_creates_so_interleaved_registrations_of_a_run_make_two_versions() -> None:
+    registry = FakeRegistry()
+    results = RunResults("run-1", {}, "memory://1")
+    registry.before_once("create", lambda: registry.register("m", results, {}))  # between look-up and create
+
+    mine = registry.register("m", results, {})
+
+    assert mine.version == "2"
+    assert [m.version for m in registry.run_versions("m", "run-1")] == ["1", "2"]
+    assert registry.find_by_run("m", "run-1").version == "1"  # the lowest is the run's

@@ -43,8 +43,8 @@ class AzureMLRegistry:
             return existing  # registered by an earlier delivery; Azure ML announced it then
         from azure.ai.ml.entities import Model
 
-        # The version is the next number (the SDK reads the latest); callers hold the run's lease, so two
-        # registrations of one run do not race here.
+        # The version is the next number (the SDK reads the latest). Callers renew the run's lease right before,
+        # but a registration slower than the lease can still race another: the lowest version is the run's.
         created = self._ml().models.create_or_update(
             Model(
                 name=name,
@@ -62,17 +62,21 @@ class AzureMLRegistry:
         return model
 
     def find_by_run(self, name: str, run_id: str) -> ModelVersion | None:
+        return next(iter(self.run_versions(name, run_id)), None)
+
+    def run_versions(self, name: str, run_id: str) -> list[ModelVersion]:
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
             versions = list(self._ml().models.list(name=name))
         except ResourceNotFoundError:
-            return None  # no model of this name yet
-        for version in versions:
-            marks = (version.properties or {}, version.tags or {})
-            if any(mark.get(RUN_TAG) == run_id for mark in marks):
-                return _version(version)
-        return None
+            return []  # no model of this name yet
+        found = [
+            _version(version)
+            for version in versions
+            if any(mark.get(RUN_TAG) == run_id for mark in (version.properties or {}, version.tags or {}))
+        ]
+        return sorted(found, key=_number)
 
     def get(self, name: str, version: str) -> ModelVersion | None:
         from azure.core.exceptions import ResourceNotFoundError
@@ -105,6 +109,10 @@ class AzureMLRegistry:
                 return None  # changed while being read: the next check reads it again
             files.append((relative, hashlib.sha256(blob.data).hexdigest()))
         return files_sha256(files)
+
+
+def _number(model: ModelVersion) -> tuple[int, str]:
+    return (int(model.version), "") if model.version.isdigit() else (2**63, model.version)
 
 
 def _version(model: Any) -> ModelVersion:

@@ -40,10 +40,11 @@ class MlflowRegistry:
         return model
 
     def find_by_run(self, name: str, run_id: str) -> ModelVersion | None:
-        for version in self._versions(name):
-            if version.tags.get(RUN_TAG) == run_id:
-                return version
-        return None
+        return next(iter(self.run_versions(name, run_id)), None)
+
+    def run_versions(self, name: str, run_id: str) -> list[ModelVersion]:
+        found = [version for version in self._versions(name) if version.tags.get(RUN_TAG) == run_id]
+        return sorted(found, key=lambda version: int(version.version))  # MLflow numbers versions 1, 2, ...
 
     def get(self, name: str, version: str) -> ModelVersion | None:
         from mlflow.exceptions import MlflowException

@@ -9,7 +9,7 @@ import pytest
 
 from shared.ports import PreconditionFailed
 from shared.state import keys
-from shared.state.lease import LEASE_SECONDS, decision, lease, needs_attention
+from shared.state.lease import LEASE_SECONDS, LeaseLost, decision, lease, needs_attention
 from shared.state.records import Release, ReleaseStatus
 from shared.testing.faults import InjectedCrash
 from tests.builders import actions
@@ -199,3 +199,33 @@ def test_a_stuck_record_released_by_an_operator_is_handled_again() -> None:
     with lease(deps, KEY) as held:
         assert held is not None
     assert [e.actor for e in actions(deps, "record.released")] == ["operator"]
+
+
+def test_renewing_keeps_a_slow_worker_s_lease_past_the_first_expiry() -> None:
+    deps = make_deps()
+    _created(deps)
+
+    with lease(deps, KEY) as held:
+        deps.clock.advance(LEASE_SECONDS - 10)
+        held.renew()  # right before a slow external call
+        deps.clock.advance(LEASE_SECONDS - 10)
+        with lease(deps, KEY) as other:
+            assert other is None  # without the renewal the lease would have expired 100 s ago
+        held.change(dataclasses.replace(RELEASE, status=ReleaseStatus.SMOKE_TESTING))
+
+    assert deps.state.get(KEY).record.status is ReleaseStatus.SMOKE_TESTING
+
+
+def test_renewing_a_lease_another_worker_took_over_stops_the_slow_worker() -> None:
+    deps = make_deps()
+    _created(deps)
+
+    with pytest.raises(LeaseLost), lease(deps, KEY) as held:
+        deps.clock.advance(LEASE_SECONDS + 1)  # slow: the lease expired
+        with lease(deps, KEY) as other:
+            other.change(dataclasses.replace(RELEASE, status=ReleaseStatus.ROLLING_BACK))
+        held.renew()
+        raise AssertionError("a worker that lost its lease went on")
+
+    stored = deps.state.get(KEY)
+    assert stored.record.status is ReleaseStatus.ROLLING_BACK and stored.lease is None
