@@ -29,3 +29,11 @@ def set_status(state: StateStore, release_id: str, status: ReleaseStatus) -> Non
 
 def active(state: StateStore) -> list[Release]:
     return [stored.record for stored in state.list(keys.RELEASES) if stored.record.status.active]
+
+
+def with_status(state: StateStore, model_name: str, status: ReleaseStatus) -> list[Release]:
+    return [
+        stored.record
+        for stored in state.list(keys.RELEASES)
+        if stored.record.model == model_name and stored.record.status is status
+    ]
