@@ -166,17 +166,10 @@ def roll_back(rid: str, requested_by: str, reason: str, deps: Deps) -> tuple[int
         release = held.record
         detail = {"requested_by": requested_by, "reason": reason or "manual rollback"}
         if release.status is ReleaseStatus.PRODUCTION:
-            refused = _restore_previous(release, deps)
+            refused, restored = _restore_previous(release, deps)
             if refused is not None:
                 return 409, refused
-            publish(
-                deps,
-                RELEASE_ROLLED_BACK,
-                release,
-                f"{rid}:rolled_back",
-                restored=releases.production(deps.state, release.model).model_id,  # type: ignore[union-attr]
-                **detail,
-            )
+            publish(deps, RELEASE_ROLLED_BACK, release, f"{rid}:rolled_back", restored=restored, **detail)
             transition(held, ReleaseStatus.ROLLED_BACK, deps, "rollback", detail)
         elif release.status.active and release.status is not ReleaseStatus.ROLLING_BACK:
             transition(held, ReleaseStatus.ROLLING_BACK, deps, "rollback", detail)
@@ -186,29 +179,30 @@ def roll_back(rid: str, requested_by: str, reason: str, deps: Deps) -> tuple[int
     return 200, f"release {rid} rolled back by {requested_by}"
 
 
-def _restore_previous(release: Release, deps: Deps) -> str | None:
-    """Production back to the model before `release`, holding the endpoint; else why not."""
+def _restore_previous(release: Release, deps: Deps) -> tuple[str | None, str | None]:
+    """Production back to the model before `release`, holding the endpoint: (why not, None) or (None, the
+    model restored)."""
     rid = release.id
     key = keys.release_owner(release.model)
     with lease(deps, key) as owner:
         if owner is None and deps.state.exists(key):
-            return f"the endpoint of release {rid} is being changed; try again"
+            return f"the endpoint of release {rid} is being changed; try again", None
         on_its_way = owner.record.release if owner and owner.record.release != rid else None
         if (
             on_its_way
             and (current := deps.state.get(keys.release(on_its_way)))
             and current.record.status.active
         ):
-            return f"release {on_its_way} is on its way on this endpoint; roll it back first"
+            return f"release {on_its_way} is on its way on this endpoint; roll it back first", None
         production = releases.production(deps.state, release.model)
         previous = production.previous if production else None
         if previous is None:
-            return f"release {rid} has no previous production model to roll back to"
+            return f"release {rid} has no previous production model to roll back to", None
         serve_only(previous.deployment, deps)
         releases.set_production(deps.state, dataclasses.replace(previous, since=deps.clock().isoformat()))
         releases.set_status(deps.state, previous.release, ReleaseStatus.PRODUCTION)
         remove(release.deployment, deps)
-    return None
+    return None, previous.model_id
 
 
 def converge_traffic(deps: Deps, actor: str) -> dict[str, int] | None:

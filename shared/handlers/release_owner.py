@@ -29,10 +29,11 @@ WAIT = "wait"
 MOVING = frozenset({ReleaseStatus.APPROVED, ReleaseStatus.PROMOTING, ReleaseStatus.ROLLING_BACK})
 
 
-def outranked(release: Release, deps: Deps) -> str | None:
+def outranked(release: Release, deps: Deps, owner: ReleaseOwner | None = None) -> str | None:
     """Why `release` can never own its endpoint (a newer owner, or production already as new), else None."""
-    stored = deps.state.get(keys.release_owner(release.model))
-    owner = stored.record if stored else None
+    if owner is None:
+        stored = deps.state.get(keys.release_owner(release.model))
+        owner = stored.record if stored else None
     if owner is not None and owner.release != release.id and not newer(release.version, owner.version):
         return f"superseded by {owner.release}: the endpoint releases its newest model only"
     production = releases.production(deps.state, release.model)
@@ -44,10 +45,13 @@ def outranked(release: Release, deps: Deps) -> str | None:
 def standing(release: Release, deps: Deps, actor: str) -> tuple[str, str | None]:
     """(OWNER, None): `release` owns its endpoint (claimed now if it was free or older); (WAIT, None): the owner
     record is being changed, try later; ("superseded", reason): it never will."""
-    reason = outranked(release, deps)
+    key = keys.release_owner(release.model)
+    stored = deps.state.get(key)
+    if stored is not None and stored.record.release == release.id:
+        return OWNER, None
+    reason = outranked(release, deps, stored.record if stored else None)
     if reason is not None:
         return "superseded", reason
-    key = keys.release_owner(release.model)
 
     def create() -> tuple[ReleaseOwner, tuple]:
         return _owner(release, deps), (_claimed(release, None, actor),)
@@ -76,6 +80,9 @@ def owning(release: Release, deps: Deps) -> Iterator[bool | None]:
 
 def converge_traffic(deps: Deps, model: str, actor: str) -> dict[str, int] | None:
     """Bring the endpoint's traffic back to what the records say; returns the traffic set, if it had to."""
+    stored = deps.state.get(keys.release_owner(model))
+    if stored is None or _wanted(stored.record, deps) is None:
+        return None  # as it should be (a look without the lease: most ticks change nothing)
     with lease(deps, keys.release_owner(model)) as held:
         if held is None:
             return None
@@ -85,7 +92,28 @@ def converge_traffic(deps: Deps, model: str, actor: str) -> dict[str, int] | Non
 def converge(held: Held[ReleaseOwner], deps: Deps, actor: str) -> dict[str, int] | None:
     """Under the owner record's lease: production serves alone, or with the owner's canary share while the
     owner bakes; a change is recorded with what was there."""
-    desired = _desired(held.record, deps)
+    wanted = _wanted(held.record, deps)
+    if wanted is None:
+        return None
+    live = {name: share for name, share in deps.endpoints.traffic().items() if share}
+    deps.endpoints.set_traffic(wanted)
+    restored = {name: share for name, share in wanted.items() if share}
+    deps.audit.record(
+        actor,
+        "traffic.restored",
+        held.record.model,
+        key=f"{held.key}:traffic:{deps.clock().isoformat()}:{sorted(live.items())}",
+        found=live,
+        restored=restored,
+        owner=held.record.release,
+        reason="the endpoint's traffic was not what the production record and the owning release say",
+    )
+    return wanted
+
+
+def _wanted(owner: ReleaseOwner, deps: Deps) -> dict[str, int] | None:
+    """The traffic to set (every deployment's share) when the endpoint's differs from what the records say."""
+    desired = _desired(owner, deps)
     if desired is None:
         return None
     current = deps.endpoints.traffic()
@@ -94,20 +122,7 @@ def converge(held: Held[ReleaseOwner], deps: Deps, actor: str) -> dict[str, int]
         return None
     if any(name not in current for name in desired):
         return None  # a deployment the records name is gone; the release that owns it deals with that
-    wanted = {name: desired.get(name, 0) for name in current}
-    deps.endpoints.set_traffic(wanted)
-    now = deps.clock().isoformat()
-    deps.audit.record(
-        actor,
-        "traffic.restored",
-        held.record.model,
-        key=f"{held.key}:traffic:{now}",
-        found=live,
-        restored={name: share for name, share in wanted.items() if share},
-        owner=held.record.release,
-        reason="the endpoint's traffic was not what the production record and the owning release say",
-    )
-    return wanted
+    return {name: desired.get(name, 0) for name in current}
 
 
 def _desired(owner: ReleaseOwner, deps: Deps) -> dict[str, int] | None:

@@ -217,6 +217,7 @@ def _canary(release: Release, deps: Deps) -> Outcome:
     deployment = deps.endpoints.deployment(release.deployment)
     healthy = deployment is not None and deployment.state == "Succeeded"
     stats, problem = _canary_stats(release, baked, deps)
+    stats = _live(stats, release)
     verdict = verdicts.canary(stats or {}, healthy, settings.canary_max_error_rate, settings.latency_slo_ms)
     if not verdict.passed:
         return ReleaseStatus.ROLLING_BACK, {
@@ -237,6 +238,21 @@ def _canary(release: Release, deps: Deps) -> Outcome:
             f"{settings.canary_min_requests} required (MLOPS_CANARY_MIN_REQUESTS): no evidence to promote on"
         )
     return ReleaseStatus.ROLLING_BACK, {"reason": reason, "evidence": {"stats": stats, "healthy": healthy}}
+
+
+def _live(stats: dict[str, Any] | None, release: Release) -> dict[str, Any] | None:
+    """The canary's requests without the platform's own: a smoke test sent less than a minute before the canary
+    began may fall in its first metrics minute (Azure Monitor counts whole minutes), and is no evidence."""
+    smoke = next((s for s in reversed(release.history) if "smoke_test" in s.detail), None)
+    if stats is None or smoke is None:
+        return stats
+    began = datetime.fromisoformat(release.entered_at)
+    if (began - datetime.fromisoformat(smoke.at)).total_seconds() >= 60:
+        return stats
+    evidence = smoke.detail["smoke_test"]
+    probes = int(evidence.get("requests", 0)) + int(evidence.get("warmup", 0))
+    counted = int(stats.get("requests") or 0)
+    return {**stats, "requests": max(0, counted - probes), "counted": counted, "probes_excluded": probes}
 
 
 def _canary_stats(release: Release, baked: float, deps: Deps) -> tuple[dict[str, Any] | None, str | None]:

@@ -32,7 +32,7 @@ def test_a_canary_without_requests_bakes_on_then_is_rolled_back_saying_how_many_
 
     deps.clock.advance(301)
     assert advance(rid, deps, "reconcile") == "canary"  # baked, but nobody asked it anything yet
-    deps.endpoints.set_stats("model-v2", requests=5)
+    deps.endpoints.set_stats("model-v2", requests=13)  # 8 of which may be the smoke test's own
     deps.clock.advance(600)
     assert advance(rid, deps, "reconcile") == "rolled_back"
 
@@ -49,12 +49,28 @@ def test_a_canary_whose_requests_come_during_the_extension_is_promoted_on_them()
     deps.clock.advance(301)
     assert advance(rid, deps, "reconcile") == "canary"
 
-    deps.endpoints.set_stats("model-v2", requests=25, errors=0, p95_ms=30)
+    deps.endpoints.set_stats("model-v2", requests=40, errors=0, p95_ms=30)
     deps.clock.advance(60)
 
     assert advance(rid, deps, "reconcile") == "production"
     [promoting] = [s for s in release_state(deps, rid)["history"] if s["status"] == "promoting"]
-    assert promoting["detail"]["canary"]["requests"] == 25
+    assert promoting["detail"]["canary"]["requests"] >= 20
+
+
+def test_the_platforms_own_smoke_requests_are_no_canary_evidence() -> None:
+    deps = make_deps(**CANARY)  # 5 smoke-test rows after 3 warm-up requests, just before the canary began
+    rid = second_release(deps)
+    assert advance(rid, deps, "reconcile") == "canary"
+    deps.endpoints.set_stats("model-v2", requests=25)  # Azure Monitor's first whole minute may hold those 8
+    deps.clock.advance(301)
+    assert advance(rid, deps, "reconcile") == "canary"
+
+    deps.endpoints.set_stats("model-v2", requests=28)
+
+    assert advance(rid, deps, "reconcile") == "production"
+    [promoting] = [s for s in release_state(deps, rid)["history"] if s["status"] == "promoting"]
+    canary = promoting["detail"]["canary"]
+    assert (canary["requests"], canary["counted"], canary["probes_excluded"]) == (20, 28, 8)
 
 
 def test_unreadable_canary_metrics_are_retried_then_roll_the_release_back_with_the_reason() -> None:
