@@ -7,7 +7,6 @@ A step looks at the release and the world and answers the next status with its e
 from __future__ import annotations
 
 import dataclasses
-import io
 import logging
 import time
 from collections.abc import Callable
@@ -17,9 +16,9 @@ from typing import Any
 from shared.deps import Deps
 from shared.domain.decisions import release as verdicts
 from shared.handlers.release_owner import OWNER, WAIT, owning, standing
+from shared.handlers.release_smoke import smoke_sample, warm_up
 from shared.ports import ModelVersion, OutgoingEvent
 from shared.state import keys, releases
-from shared.state.datasets import load_manifest
 from shared.state.lease import Held, decision
 from shared.state.records import Production, Release, ReleaseStatus, ReleaseStep
 
@@ -136,12 +135,12 @@ def _deploying(release: Release, deps: Deps) -> Outcome:
 
 def _smoke_testing(release: Release, deps: Deps) -> Outcome:
     settings = deps.settings
-    columns, rows, expected = _smoke_sample(release, deps)
+    columns, rows, expected = smoke_sample(release, deps)
     answers: list[Any] = []
     errors: list[str] = []
     latencies: list[float] = []
     warmup = settings.release.smoke_warmup_requests
-    warmup_errors = _warm_up(release, columns, rows, warmup, deps)
+    warmup_errors = warm_up(release, columns, rows, warmup, deps)
     for row in rows:  # one request per row: errors and latency are per request, as clients see them
         payload = {"input_data": {"columns": columns, "index": [0], "data": [row]}}
         started = time.perf_counter()
@@ -173,19 +172,6 @@ def _smoke_testing(release: Release, deps: Deps) -> Outcome:
         publish(deps, APPROVAL_REQUESTED, release, f"{release.id}:approval", approve=approve)
         return ReleaseStatus.AWAITING_APPROVAL, {"smoke_test": evidence}
     return ReleaseStatus.APPROVED, {"smoke_test": evidence}
-
-
-def _warm_up(release: Release, columns: list[str], rows: list[list[Any]], count: int, deps: Deps) -> int:
-    """Send `count` requests that are not measured, so a cold start (loading the model, the first imports) is
-    not taken for the deployment's latency; returns how many failed (the measured requests judge errors)."""
-    failed = 0
-    for i in range(count if rows else 0):
-        payload = {"input_data": {"columns": columns, "index": [0], "data": [rows[i % len(rows)]]}}
-        try:
-            deps.endpoints.invoke(payload, deployment=release.deployment)
-        except Exception:  # a failing deployment fails the measured requests too, with their messages
-            failed += 1
-    return failed
 
 
 def _awaiting_approval(release: Release, deps: Deps) -> Outcome:
@@ -430,34 +416,3 @@ def _prune(serving: str, previous: Production | None, deps: Deps) -> None:
     for deployment in deps.endpoints.deployments():
         if deployment.name not in keep:
             deps.endpoints.delete_deployment(deployment.name)
-
-
-def _smoke_sample(release: Release, deps: Deps) -> tuple[list[str], list[list[Any]], list[Any] | None]:
-    """Holdout rows and the model's offline predictions, from its training run; else rows of its data."""
-    model = deps.registry.get(release.model, release.version)
-    run_id = model.tags.get("mlops.run_id") if model else None
-    if run_id:
-        try:
-            smoke = deps.jobs.results(run_id).evaluation.get("smoke")
-        except LookupError:
-            smoke = None
-        if smoke and smoke.get("data"):
-            rows = smoke["data"][: deps.settings.release.smoke_test_rows]
-            return smoke["columns"], rows, smoke["predictions"][: len(rows)]
-    return (*_dataset_rows(model, deps), None)
-
-
-def _dataset_rows(model: ModelVersion | None, deps: Deps) -> tuple[list[str], list[list[Any]]]:
-    import pandas as pd
-
-    if model is None:
-        raise LookupError("the release's model is not in the registry")
-    manifest = load_manifest(
-        deps.blobs, deps.settings.containers.datasets, model.tags["mlops.dataset_version"]
-    )
-    first = manifest["files"][0]
-    blob = deps.blobs.read(deps.settings.containers.datasets, first["path"])
-    reader = pd.read_parquet if first["path"].endswith(".parquet") else pd.read_csv
-    frame = reader(io.BytesIO(blob.data))
-    features = frame.drop(columns=[deps.settings.training.target]).head(deps.settings.release.smoke_test_rows)
-    return list(features.columns), features.astype(object).where(features.notna(), None).to_numpy().tolist()
