@@ -1,10 +1,10 @@
 """One release at a time per endpoint: who may change its traffic and the production pointer.
 
 The owner record (`release-owner/<model>`) names the newest release admitted. A release claims it when it first
-moves (an ETag-guarded write under the record's lease) if it is newer than the owner and than production; a
-release that is not newer is superseded, and an owner that lost to a newer one is superseded at its next step
-(its deployment removed, the reason in its history and the audit log). Ownership only moves to newer versions,
-so a release that lost it never gets it back.
+moves (an ETag-guarded write under the record's lease) if it is newer than production and than the owner (or the
+owner's release has finished); a release that is not is superseded, and an owner that lost to a newer one is
+superseded at its next step (its deployment removed, the reason in its history and the audit log). Superseded is
+final, so a release that lost the endpoint never gets it back.
 
 Every traffic or production write happens while holding the owner record's lease and only by the owner
 (`owning`), so two releases never interleave their writes. A stalled worker whose lease expired can still land a
@@ -34,7 +34,7 @@ def outranked(release: Release, deps: Deps, owner: ReleaseOwner | None = None) -
     if owner is None:
         stored = deps.state.get(keys.release_owner(release.model))
         owner = stored.record if stored else None
-    if owner is not None and owner.release != release.id and not newer(release.version, owner.version):
+    if owner is not None and owner.release != release.id and _holds(owner, release, deps):
         return f"superseded by {owner.release}: the endpoint releases its newest model only"
     production = releases.production(deps.state, release.model)
     if production and production.release != release.id and not newer(release.version, production.version):
@@ -62,7 +62,7 @@ def standing(release: Release, deps: Deps, actor: str) -> tuple[str, str | None]
         owner = held.record
         if owner.release == release.id:
             return OWNER, None
-        if not newer(release.version, owner.version):
+        if _holds(owner, release, deps):
             return "superseded", f"superseded by {owner.release}: the endpoint releases its newest model only"
         held.change(_owner(release, deps), _claimed(release, owner.release, actor))
         # The previous owner's canary share, if it had one, is void: production serves alone again.
@@ -143,6 +143,14 @@ def _canary_share(release: Release, deps: Deps) -> int:
         if step.status is ReleaseStatus.CANARY and "percent" in step.detail:
             return int(step.detail["percent"])
     return deps.settings.release.canary_percent
+
+
+def _holds(owner: ReleaseOwner, release: Release, deps: Deps) -> bool:
+    """Whether `owner` keeps the endpoint from `release`: it is as new, and still on its way."""
+    if newer(release.version, owner.version):
+        return False
+    stored = deps.state.get(keys.release(owner.release))
+    return stored is None or stored.record.status.active
 
 
 def _owner(release: Release, deps: Deps) -> ReleaseOwner:

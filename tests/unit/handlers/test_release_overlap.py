@@ -101,7 +101,7 @@ def test_a_late_event_for_an_older_version_is_never_deployed() -> None:
     assert production_state(deps)["version"] == "3"
     assert [e.subject for e in actions(deps, "deployment.started")] == [f"{MODEL}-v1", third]
     [superseded] = actions(deps, "release.superseded")
-    assert superseded.subject == late and "superseded by" in superseded.detail["reason"]
+    assert superseded.subject == late and "not newer than production version 3" in superseded.detail["reason"]
 
 
 def test_interleaved_promotions_leave_one_production_release_and_the_newer_deployment() -> None:
@@ -144,3 +144,21 @@ def test_each_tick_brings_traffic_back_to_what_the_records_say() -> None:
     [restored] = actions(deps, "traffic.restored")
     assert restored.detail["found"] == {"model-v1": 100}
     assert restored.detail["restored"] == {"model-v2": 100}
+
+
+def test_once_the_newer_release_failed_a_late_older_one_newer_than_production_is_released() -> None:
+    deps = make_deps(MLOPS_CANARY_SECONDS="0")
+    deploy(deps, train(deps))
+    deps.endpoints.set_state("model-v1", "Succeeded")
+    reconciliation.reconcile(deps)
+    older = _next_model(deps, 2)  # its ModelRegistered comes late
+    third = deploy(deps, _next_model(deps, 3))
+    deps.endpoints.set_state("model-v3", "Failed", detail="image build failed")
+    assert advance(third, deps, "reconcile") == "rolled_back"
+
+    late = deploy(deps, older)
+    deps.endpoints.set_state("model-v2", "Succeeded")
+
+    assert advance(late, deps, "reconcile") == "production"
+    assert production_state(deps)["version"] == "2"
+    assert deps.endpoints.traffic() == {"model-v1": 0, "model-v2": 100}
