@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -364,6 +365,7 @@ class FakeEndpoints(Endpoints, _FailureInjection):
         self._mirror: dict[str, int] = {}
         # What `stats` answers per deployment; tests set it with `set_stats`.
         self._stats: dict[str, dict[str, Any]] = {}
+        self._cold: dict[str, list[float]] = {}  # seconds each of a deployment's next requests takes
 
     def begin_deployment(self, name: str, model: ModelVersion) -> None:
         self._maybe_fail("begin_deployment")
@@ -396,6 +398,8 @@ class FakeEndpoints(Endpoints, _FailureInjection):
             raise LookupError("no deployment takes traffic")
         if self.scoring_error is not None:
             raise self.scoring_error
+        if deployment is not None and self._cold.get(deployment):
+            time.sleep(self._cold[deployment].pop(0))
         self.payloads.append(payload)
         rows = len(payload["input_data"]["data"])
         return [self.prediction] * rows
@@ -422,6 +426,10 @@ class FakeEndpoints(Endpoints, _FailureInjection):
         return self._stats.get(name, {**empty, "mirror": dict(empty)})
 
     # test controls
+    def cold_start(self, name: str, requests: int, seconds: float) -> None:
+        """The next `requests` requests to `name` take `seconds` each (a process loading its model)."""
+        self._cold[name] = [seconds] * requests
+
     def set_state(self, name: str, state: str, detail: str = "") -> None:
         current = self._deployments[name]
         self._deployments[name] = Deployment(current.name, current.model, state, detail)

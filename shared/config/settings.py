@@ -376,6 +376,31 @@ class ReleaseSettings:
         number(0.0, 1.0),
         "A canary with a higher live error rate is rolled back.",
     )
+    canary_min_requests: int = setting(
+        "MLOPS_CANARY_MIN_REQUESTS",
+        "20",
+        integer(0),
+        "Live requests a canary must answer in its bake period before it is promoted; until then it bakes on.",
+    )
+    canary_max_seconds: float = setting(
+        "MLOPS_CANARY_MAX_SECONDS",
+        "3600",
+        number(0.0),
+        "Deadline of a canary's bake: without enough requests (or readable metrics) by then it is rolled back.",
+    )
+    smoke_warmup_requests: int = setting(
+        "MLOPS_SMOKE_WARMUP_REQUESTS",
+        "3",
+        integer(0),
+        "Requests sent to a new deployment, and not measured, before its smoke test (a cold start is no answer).",
+    )
+    step_timeout_seconds: float = setting(
+        "MLOPS_RELEASE_STEP_TIMEOUT_SECONDS",
+        "3600",
+        number(1.0),
+        "Longest a release stays deploying, smoke testing, approved, promoting or rolling back; past it, it is "
+        "rolled back (a rollback that long is recorded as stuck).",
+    )
     approval_timeout_seconds: float = setting(
         "MLOPS_APPROVAL_TIMEOUT_SECONDS",
         "86400",

@@ -4,7 +4,8 @@
 - a file, run or release a crashed worker left half-done is finished (its lease has expired);
 - the open training request starts once due; runs whose completion event never came are asked about, and
   stuck ones time out;
-- a registered model whose ModelRegistered never came gets its release; releases move on.
+- a registered model whose ModelRegistered never came gets its release; releases move on;
+- the endpoint's traffic is brought back to what the production record says (a stalled worker's late call).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ def reconcile(deps: Deps) -> dict[str, Any]:
         "started": lambda: training.start_training_if_due(deps, ACTOR),
         "missing_releases": lambda: ensure_releases(deps),
         "releases": lambda: advance_releases(deps),
+        "traffic": lambda: release.converge_traffic(deps, ACTOR),
     }
     outcome: dict[str, Any] = {}
     failures = []

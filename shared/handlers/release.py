@@ -2,6 +2,10 @@
 
     deploying -> smoke_testing -> [awaiting_approval ->] approved -> [canary ->] promoting -> production
     any failure on the way -> rolling_back -> rolled_back        (awaiting_approval -> rejected | expired)
+    a newer release registered on the way -> superseded           a rollback past its deadline -> stuck
+
+One release at a time per endpoint: the newest registered owns its traffic and the production pointer
+(`release_owner`); older ones on their way give way. Every status on the way has a deadline.
 
 A new deployment takes no live traffic until it has answered the smoke test exactly as the model did
 offline, within the latency SLO. With a model already in production, it then serves a canary share for the
@@ -15,13 +19,17 @@ from __future__ import annotations
 import dataclasses
 
 from shared.deps import Deps
+from shared.domain.decisions.release import newer
 from shared.domain.messages import ModelRegistered
+from shared.handlers import release_owner
 from shared.handlers.release_steps import (
     RELEASE_ROLLED_BACK,
     STEPS,
+    gate,
     integrity,
     publish,
     remove,
+    run_step,
     serve_only,
     transition,
 )
@@ -67,7 +75,21 @@ def on_model_registered(message: ModelRegistered, deps: Deps) -> None:
         )
         return
     start_release(model, message.envelope.id, deps, ACTOR)
-    advance(release_id(model.name, model.version), deps, ACTOR)
+    rid = release_id(model.name, model.version)
+    advance(rid, deps, ACTOR)
+    give_way(rid, deps, ACTOR)
+
+
+def give_way(rid: str, deps: Deps, actor: str) -> None:
+    """Once `rid` owns its endpoint, the older releases still on their way are superseded now (a release
+    another worker is moving is superseded at its next step)."""
+    stored = deps.state.get(keys.release(rid))
+    owner = deps.state.get(keys.release_owner(stored.record.model)) if stored else None
+    if stored is None or owner is None or owner.record.release != rid:
+        return
+    for other in releases.active(deps.state):
+        if other.model == stored.record.model and newer(stored.record.version, other.version):
+            advance(other.id, deps, actor)
 
 
 def start_release(model: ModelVersion, event_id: str, deps: Deps, actor: str) -> None:
@@ -76,16 +98,19 @@ def start_release(model: ModelVersion, event_id: str, deps: Deps, actor: str) ->
     deployment = deployment_name(model.version)
     key = keys.release(rid)
 
+    release = Release(
+        id=rid,
+        model=model.name,
+        version=model.version,
+        deployment=deployment,
+        status=ReleaseStatus.DEPLOYING,
+        event_id=event_id,
+        history=(ReleaseStep(ReleaseStatus.DEPLOYING, deps.clock().isoformat()),),
+    )
+    # A newer release owns the endpoint (or production is as new): `advance` supersedes this one, undeployed.
+    outranked = release_owner.outranked(release, deps) is not None
+
     def create() -> tuple[Release, tuple]:
-        release = Release(
-            id=rid,
-            model=model.name,
-            version=model.version,
-            deployment=deployment,
-            status=ReleaseStatus.DEPLOYING,
-            event_id=event_id,
-            history=(ReleaseStep(ReleaseStatus.DEPLOYING, deps.clock().isoformat()),),
-        )
         started = decision(
             actor,
             "deployment.started",
@@ -94,11 +119,11 @@ def start_release(model: ModelVersion, event_id: str, deps: Deps, actor: str) ->
             event_id=event_id,
             deployment=deployment,
         )
-        return release, (started,)
+        return release, () if outranked else (started,)
 
     with lease(deps, key, create=create) as held:
         deploying = held is not None and held.record.status is ReleaseStatus.DEPLOYING
-        if deploying and integrity(model, deps)[1] is None:  # else `advance` rolls it back with the reason
+        if deploying and not outranked and integrity(model, deps)[1] is None:  # else `advance` says why
             deps.endpoints.begin_deployment(deployment, model)  # idempotent by name
 
 
@@ -112,7 +137,9 @@ def advance(rid: str, deps: Deps, actor: str) -> ReleaseStatus:
                 raise LookupError(f"release {rid} does not exist")
             return current.record.status  # another worker is moving it
         while (step := STEPS.get(held.record.status)) is not None:
-            outcome = step(held.record, deps)
+            proceed, outcome = gate(held.record, deps, actor)
+            if outcome is None:
+                outcome = run_step(step, held.record, deps, proceed)
             if outcome is None:
                 break  # waiting for something outside: a deployment, an approver, the bake period
             transition(held, outcome[0], deps, actor, outcome[1])
@@ -150,17 +177,10 @@ def roll_back(rid: str, requested_by: str, reason: str, deps: Deps) -> tuple[int
         release = held.record
         detail = {"requested_by": requested_by, "reason": reason or "manual rollback"}
         if release.status is ReleaseStatus.PRODUCTION:
-            production = releases.production(deps.state, release.model)
-            previous = production.previous if production else None
-            if previous is None:
-                return 409, f"release {rid} has no previous production model to roll back to"
-            serve_only(previous.deployment, deps)
-            releases.set_production(deps.state, dataclasses.replace(previous, since=deps.clock().isoformat()))
-            releases.set_status(deps.state, previous.release, ReleaseStatus.PRODUCTION)
-            remove(release.deployment, deps)
-            publish(
-                deps, RELEASE_ROLLED_BACK, release, f"{rid}:rolled_back", restored=previous.model_id, **detail
-            )
+            refused, restored = _restore_previous(release, deps)
+            if refused is not None:
+                return 409, refused
+            publish(deps, RELEASE_ROLLED_BACK, release, f"{rid}:rolled_back", restored=restored, **detail)
             transition(held, ReleaseStatus.ROLLED_BACK, deps, "rollback", detail)
         elif release.status.active and release.status is not ReleaseStatus.ROLLING_BACK:
             transition(held, ReleaseStatus.ROLLING_BACK, deps, "rollback", detail)
@@ -168,6 +188,37 @@ def roll_back(rid: str, requested_by: str, reason: str, deps: Deps) -> tuple[int
             return 409, f"release {rid} is {release.status}; there is nothing to roll back"
     advance(rid, deps, "rollback")
     return 200, f"release {rid} rolled back by {requested_by}"
+
+
+def _restore_previous(release: Release, deps: Deps) -> tuple[str | None, str | None]:
+    """Production back to the model before `release`, holding the endpoint: (why not, None) or (None, the
+    model restored)."""
+    rid = release.id
+    key = keys.release_owner(release.model)
+    with lease(deps, key) as owner:
+        if owner is None and deps.state.exists(key):
+            return f"the endpoint of release {rid} is being changed; try again", None
+        on_its_way = owner.record.release if owner and owner.record.release != rid else None
+        if (
+            on_its_way
+            and (current := deps.state.get(keys.release(on_its_way)))
+            and current.record.status.active
+        ):
+            return f"release {on_its_way} is on its way on this endpoint; roll it back first", None
+        production = releases.production(deps.state, release.model)
+        previous = production.previous if production else None
+        if previous is None:
+            return f"release {rid} has no previous production model to roll back to", None
+        serve_only(previous.deployment, deps)
+        releases.set_production(deps.state, dataclasses.replace(previous, since=deps.clock().isoformat()))
+        releases.set_status(deps.state, previous.release, ReleaseStatus.PRODUCTION)
+        remove(release.deployment, deps)
+    return None, previous.model_id
+
+
+def converge_traffic(deps: Deps, actor: str) -> dict[str, int] | None:
+    """Each tick: the endpoint's traffic back to what the production record (and a baking canary) say."""
+    return release_owner.converge_traffic(deps, deps.settings.model_name, actor)
 
 
 def active_releases(deps: Deps) -> list[str]:

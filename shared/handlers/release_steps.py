@@ -7,7 +7,7 @@ A step looks at the release and the world and answers the next status with its e
 from __future__ import annotations
 
 import dataclasses
-import io
+import logging
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -15,9 +15,10 @@ from typing import Any
 
 from shared.deps import Deps
 from shared.domain.decisions import release as verdicts
+from shared.handlers.release_owner import OWNER, WAIT, owning, standing
+from shared.handlers.release_smoke import smoke_sample, warm_up
 from shared.ports import ModelVersion, OutgoingEvent
-from shared.state import releases
-from shared.state.datasets import load_manifest
+from shared.state import keys, releases
 from shared.state.lease import Held, decision
 from shared.state.records import Production, Release, ReleaseStatus, ReleaseStep
 
@@ -29,6 +30,70 @@ MODEL_SHA256_TAG = "mlops.model_sha256"  # the evaluated model's content hash, t
 
 Outcome = tuple[ReleaseStatus, dict[str, Any]] | None
 Step = Callable[[Release, Deps], Outcome]
+
+log = logging.getLogger(__name__)
+METRICS_ATTEMPTS = 3  # reads of a canary's metrics per tick; a tick with none readable counts as no evidence
+# Statuses that a release leaves by itself within MLOPS_RELEASE_STEP_TIMEOUT_SECONDS, or it is stopped (an
+# approval and a canary have deadlines of their own).
+DEADLINED = frozenset(
+    {
+        ReleaseStatus.DEPLOYING,
+        ReleaseStatus.SMOKE_TESTING,
+        ReleaseStatus.APPROVED,
+        ReleaseStatus.PROMOTING,
+        ReleaseStatus.ROLLING_BACK,
+    }
+)
+
+
+def gate(release: Release, deps: Deps, actor: str) -> tuple[bool, Outcome]:
+    """Before a step: (True, None) to run it, else (False, the outcome instead; None to wait). A release that
+    lost its endpoint to a newer release is superseded, its deployment removed."""
+    state, reason = standing(release, deps, actor)
+    if state in (OWNER, WAIT) or release.status is ReleaseStatus.ROLLING_BACK:
+        return (
+            state != WAIT,
+            None,
+        )  # a rollback finishes by itself: its step knows whether it owns the endpoint
+    if not remove(release.deployment, deps):
+        return False, None  # it still takes traffic: the owner, or the next reconcile tick, takes that away
+    return False, (ReleaseStatus.SUPERSEDED, {"reason": reason})
+
+
+def run_step(step: Step, release: Release, deps: Deps, proceed: bool) -> Outcome:
+    """The step's outcome; past its status's deadline, a step that cannot move on now (waits, or fails) gives
+    way to the rollback (a rollback past it is stuck), with the reason."""
+    late = _overdue(release, deps)
+    if late is None:
+        return step(release, deps) if proceed else None
+    problem = None
+    if proceed:
+        try:
+            outcome = step(release, deps)
+        except Exception as error:  # past the deadline a failing step is recorded, not retried for ever
+            log.warning("release step failed past its deadline", extra={"release": release.id}, exc_info=True)
+            outcome, problem = None, f"{type(error).__name__}: {error}"[:300]
+        if outcome is not None:
+            return outcome
+    status, detail = late
+    return status, {**detail, **({"last_error": problem} if problem else {})}
+
+
+def _overdue(release: Release, deps: Deps) -> Outcome:
+    limit = deps.settings.release.step_timeout_seconds
+    waited = _seconds_since(release.entered_at, deps)
+    if release.status not in DEADLINED or waited <= limit:
+        return None
+    if release.status is ReleaseStatus.ROLLING_BACK:
+        reason = (
+            f"not rolled back within {limit:.0f} s (MLOPS_RELEASE_STEP_TIMEOUT_SECONDS): deployment "
+            f"{release.deployment} may still exist and take traffic; see the endpoint"
+        )
+        return ReleaseStatus.STUCK, {"reason": reason}
+    reason = (
+        f"{release.status} for {waited:.0f} s, longer than MLOPS_RELEASE_STEP_TIMEOUT_SECONDS ({limit:.0f} s)"
+    )
+    return ReleaseStatus.ROLLING_BACK, {"reason": reason}
 
 
 def integrity(model: ModelVersion, deps: Deps) -> tuple[str, str | None]:
@@ -70,10 +135,12 @@ def _deploying(release: Release, deps: Deps) -> Outcome:
 
 def _smoke_testing(release: Release, deps: Deps) -> Outcome:
     settings = deps.settings
-    columns, rows, expected = _smoke_sample(release, deps)
+    columns, rows, expected = smoke_sample(release, deps)
     answers: list[Any] = []
     errors: list[str] = []
     latencies: list[float] = []
+    warmup = settings.release.smoke_warmup_requests
+    warmup_errors = warm_up(release, columns, rows, warmup, deps)
     for row in rows:  # one request per row: errors and latency are per request, as clients see them
         payload = {"input_data": {"columns": columns, "index": [0], "data": [row]}}
         started = time.perf_counter()
@@ -92,17 +159,19 @@ def _smoke_testing(release: Release, deps: Deps) -> Outcome:
         latencies,
         settings.release.smoke_tolerance,
         settings.release.latency_slo_ms,
+        warmup,
     )
+    evidence = {**verdict.evidence, **({"warmup_errors": warmup_errors} if warmup_errors else {})}
     if not verdict.passed:
         return ReleaseStatus.ROLLING_BACK, {
             "reason": f"smoke test: {'; '.join(verdict.reasons)}",
-            "smoke_test": verdict.evidence,
+            "smoke_test": evidence,
         }
     if settings.release.require_approval:
         approve = f"/api/releases/{release.id}/approve"
         publish(deps, APPROVAL_REQUESTED, release, f"{release.id}:approval", approve=approve)
-        return ReleaseStatus.AWAITING_APPROVAL, {"smoke_test": verdict.evidence}
-    return ReleaseStatus.APPROVED, {"smoke_test": verdict.evidence}
+        return ReleaseStatus.AWAITING_APPROVAL, {"smoke_test": evidence}
+    return ReleaseStatus.APPROVED, {"smoke_test": evidence}
 
 
 def _awaiting_approval(release: Release, deps: Deps) -> Outcome:
@@ -119,29 +188,68 @@ def _approved(release: Release, deps: Deps) -> Outcome:
     if production is None or deps.settings.release.canary_seconds <= 0:
         return ReleaseStatus.PROMOTING, {}
     share = deps.settings.release.canary_percent
-    deps.endpoints.set_traffic({production.deployment: 100 - share, release.deployment: share})
+    with owning(release, deps) as owner:
+        if not owner:
+            return None  # busy, or superseded (the next step's gate says so)
+        deps.endpoints.set_traffic({production.deployment: 100 - share, release.deployment: share})
     return ReleaseStatus.CANARY, {"percent": share, "bake_seconds": deps.settings.release.canary_seconds}
 
 
 def _canary(release: Release, deps: Deps) -> Outcome:
-    settings = deps.settings
-    baked = (deps.clock() - datetime.fromisoformat(release.entered_at)).total_seconds()
+    """Watch the canary; promote it once baked and it has served enough live requests, bake on until the
+    deadline if it has not (or its metrics cannot be read), then roll it back saying what came."""
+    settings = deps.settings.release
+    baked = _seconds_since(release.entered_at, deps)
     deployment = deps.endpoints.deployment(release.deployment)
-    stats = deps.endpoints.stats(release.deployment, since_seconds=max(baked, 1.0))
-    verdict = verdicts.canary(
-        stats,
-        deployment is not None and deployment.state == "Succeeded",
-        settings.release.canary_max_error_rate,
-        settings.release.latency_slo_ms,
-    )
+    healthy = deployment is not None and deployment.state == "Succeeded"
+    stats, problem = _canary_stats(release, baked, deps)
+    stats = _live(stats, release)
+    verdict = verdicts.canary(stats or {}, healthy, settings.canary_max_error_rate, settings.latency_slo_ms)
     if not verdict.passed:
         return ReleaseStatus.ROLLING_BACK, {
             "reason": f"canary: {'; '.join(verdict.reasons)}",
             "evidence": verdict.evidence,
         }
-    if baked >= settings.release.canary_seconds:
-        return ReleaseStatus.PROMOTING, {"canary": stats}
-    return None
+    if baked < settings.canary_seconds:
+        return None
+    if verdicts.enough_evidence(stats, settings.canary_min_requests):
+        return ReleaseStatus.PROMOTING, {"canary": stats, "min_requests": settings.canary_min_requests}
+    if baked < max(settings.canary_max_seconds, settings.canary_seconds):
+        return None  # the bake goes on until enough requests have come, up to the deadline
+    if stats is None:
+        reason = f"canary: its metrics could not be read in {baked:.0f} s: {problem}"
+    else:
+        reason = (
+            f"canary: {stats.get('requests') or 0} live requests in {baked:.0f} s, fewer than the "
+            f"{settings.canary_min_requests} required (MLOPS_CANARY_MIN_REQUESTS): no evidence to promote on"
+        )
+    return ReleaseStatus.ROLLING_BACK, {"reason": reason, "evidence": {"stats": stats, "healthy": healthy}}
+
+
+def _live(stats: dict[str, Any] | None, release: Release) -> dict[str, Any] | None:
+    """The canary's requests without the platform's own: a smoke test sent less than a minute before the canary
+    began may fall in its first metrics minute (Azure Monitor counts whole minutes), and is no evidence."""
+    smoke = next((s for s in reversed(release.history) if "smoke_test" in s.detail), None)
+    if stats is None or smoke is None:
+        return stats
+    began = datetime.fromisoformat(release.entered_at)
+    if (began - datetime.fromisoformat(smoke.at)).total_seconds() >= 60:
+        return stats
+    evidence = smoke.detail["smoke_test"]
+    probes = int(evidence.get("requests", 0)) + int(evidence.get("warmup", 0))
+    counted = int(stats.get("requests") or 0)
+    return {**stats, "requests": max(0, counted - probes), "counted": counted, "probes_excluded": probes}
+
+
+def _canary_stats(release: Release, baked: float, deps: Deps) -> tuple[dict[str, Any] | None, str | None]:
+    """The canary's live statistics since it began, read up to METRICS_ATTEMPTS times; else the last error."""
+    problem = None
+    for _ in range(METRICS_ATTEMPTS):
+        try:
+            return deps.endpoints.stats(release.deployment, since_seconds=max(baked, 1.0)), None
+        except Exception as error:  # any failure to read metrics is missing evidence, bounded by the deadline
+            problem = f"{type(error).__name__}: {error}"[:300]
+    return None, problem
 
 
 def _promoting(release: Release, deps: Deps) -> Outcome:
@@ -149,23 +257,30 @@ def _promoting(release: Release, deps: Deps) -> Outcome:
     problem = integrity(model, deps)[1] if model is not None else "the model is no longer in the registry"
     if problem is not None:
         return ReleaseStatus.ROLLING_BACK, {"reason": problem}
-    current = releases.production(deps.state, release.model)
-    previous = current
-    if previous and previous.release == release.id:  # a retry after this step half-ran
-        previous = previous.previous
-    serve_only(release.deployment, deps)
-    pointer = Production(
-        model=release.model,
-        version=release.version,
-        deployment=release.deployment,
-        release=release.id,
-        since=deps.clock().isoformat(),
-        previous=previous,
-    )
-    releases.set_production(deps.state, pointer)
-    _prune(release.deployment, previous, deps)
-    if previous:
-        releases.set_status(deps.state, previous.release, ReleaseStatus.SUPERSEDED)
+    with owning(release, deps) as owner:
+        if not owner:
+            return None  # busy, or superseded (the next step's gate says so)
+        current = releases.production(deps.state, release.model)
+        if current and current.release != release.id and not verdicts.newer(release.version, current.version):
+            reason = f"version {release.version} is not newer than production version {current.version}"
+            return ReleaseStatus.ROLLING_BACK, {"reason": reason}
+        previous = current
+        if previous and previous.release == release.id:  # a retry after this step half-ran
+            previous = previous.previous
+        serve_only(release.deployment, deps)
+        pointer = Production(
+            model=release.model,
+            version=release.version,
+            deployment=release.deployment,
+            release=release.id,
+            since=deps.clock().isoformat(),
+            previous=previous,
+        )
+        releases.set_production(deps.state, pointer)
+        _prune(release.deployment, previous, deps)
+        for other in releases.with_status(deps.state, release.model, ReleaseStatus.PRODUCTION):
+            if other.id != release.id:  # one production release per model, whatever ran before
+                releases.set_status(deps.state, other.id, ReleaseStatus.SUPERSEDED)
     publish(
         deps,
         MODEL_PROMOTED,
@@ -177,13 +292,22 @@ def _promoting(release: Release, deps: Deps) -> Outcome:
 
 
 def _rolling_back(release: Release, deps: Deps) -> Outcome:
-    production = releases.production(deps.state, release.model)
-    serving = production.deployment if production and production.release != release.id else None
-    if serving:
-        serve_only(serving, deps)
-    else:
-        _drain(release.deployment, deps)
-    remove(release.deployment, deps)
+    """Give production back its traffic (only the endpoint's owner touches traffic) and remove the deployment."""
+    production = None
+    with owning(release, deps) as owner:
+        if owner is None:
+            return None
+        if owner:
+            production = releases.production(deps.state, release.model)
+            if production and production.release == release.id:  # a promotion half-ran before this
+                production = _restore_previous(production, deps)
+            if production:
+                serve_only(production.deployment, deps)
+            else:
+                _drain(release.deployment, deps)
+        if not remove(release.deployment, deps):
+            return None  # it still takes traffic, and only the owner may change that
+    serving = production.deployment if production else None
     publish(
         deps,
         RELEASE_ROLLED_BACK,
@@ -239,10 +363,15 @@ def serve_only(deployment: str, deps: Deps) -> None:
     )
 
 
-def remove(deployment: str, deps: Deps) -> None:
-    if deps.endpoints.deployment(deployment) is not None:
-        _drain(deployment, deps)
-        deps.endpoints.delete_deployment(deployment)
+def remove(deployment: str, deps: Deps) -> bool:
+    """Delete `deployment` unless it takes traffic (Azure refuses, and only the endpoint's owner moves traffic);
+    returns whether it is gone."""
+    if deps.endpoints.deployment(deployment) is None:
+        return True
+    if deps.endpoints.traffic().get(deployment):
+        return False
+    deps.endpoints.delete_deployment(deployment)
+    return True
 
 
 def publish(deps: Deps, event_type: str, release: Release, event_id: str, **data: Any) -> None:
@@ -255,6 +384,21 @@ def publish(deps: Deps, event_type: str, release: Release, event_id: str, **data
         **data,
     }
     deps.publisher.publish([OutgoingEvent(event_type, f"releases/{release.id}", payload, id=event_id)])
+
+
+def _restore_previous(production: Production, deps: Deps) -> Production | None:
+    """The pointer back to the model before `production` (or none), and that release back in production."""
+    previous = production.previous
+    if previous is None:
+        deps.state.delete(keys.production(production.model))
+        return None
+    releases.set_production(deps.state, dataclasses.replace(previous, since=deps.clock().isoformat()))
+    releases.set_status(deps.state, previous.release, ReleaseStatus.PRODUCTION)
+    return previous
+
+
+def _seconds_since(moment: str, deps: Deps) -> float:
+    return (deps.clock() - datetime.fromisoformat(moment)).total_seconds()
 
 
 def _drain(deployment: str, deps: Deps) -> None:
@@ -272,34 +416,3 @@ def _prune(serving: str, previous: Production | None, deps: Deps) -> None:
     for deployment in deps.endpoints.deployments():
         if deployment.name not in keep:
             deps.endpoints.delete_deployment(deployment.name)
-
-
-def _smoke_sample(release: Release, deps: Deps) -> tuple[list[str], list[list[Any]], list[Any] | None]:
-    """Holdout rows and the model's offline predictions, from its training run; else rows of its data."""
-    model = deps.registry.get(release.model, release.version)
-    run_id = model.tags.get("mlops.run_id") if model else None
-    if run_id:
-        try:
-            smoke = deps.jobs.results(run_id).evaluation.get("smoke")
-        except LookupError:
-            smoke = None
-        if smoke and smoke.get("data"):
-            rows = smoke["data"][: deps.settings.release.smoke_test_rows]
-            return smoke["columns"], rows, smoke["predictions"][: len(rows)]
-    return (*_dataset_rows(model, deps), None)
-
-
-def _dataset_rows(model: ModelVersion | None, deps: Deps) -> tuple[list[str], list[list[Any]]]:
-    import pandas as pd
-
-    if model is None:
-        raise LookupError("the release's model is not in the registry")
-    manifest = load_manifest(
-        deps.blobs, deps.settings.containers.datasets, model.tags["mlops.dataset_version"]
-    )
-    first = manifest["files"][0]
-    blob = deps.blobs.read(deps.settings.containers.datasets, first["path"])
-    reader = pd.read_parquet if first["path"].endswith(".parquet") else pd.read_csv
-    frame = reader(io.BytesIO(blob.data))
-    features = frame.drop(columns=[deps.settings.training.target]).head(deps.settings.release.smoke_test_rows)
-    return list(features.columns), features.astype(object).where(features.notna(), None).to_numpy().tolist()

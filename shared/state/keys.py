@@ -6,7 +6,7 @@
     training/waiting                     WaitingNote       drift/cooldown/<model>    Cooldown
     datasets/schema                      FrozenSchema      quality/cooldown/<model>  Cooldown
     labels/files/<hash of name and ETag> LabelFile         quality/checks/<model>    QualityCheck
-    drift/monitor-runs/<hash of run id>  MonitorRun
+    drift/monitor-runs/<hash of run id>  MonitorRun        release-owner/<model>     ReleaseOwner
 
 Prefixes never nest: listing one kind never returns another.
 """
@@ -27,6 +27,7 @@ from shared.state.records import (
     Production,
     QualityCheck,
     Release,
+    ReleaseOwner,
     Run,
     TrainingCause,
     WaitingNote,
@@ -59,6 +60,7 @@ CAUSES = Prefix("training/requests/", TrainingCause)
 RUNS = Prefix("runs/", Run)
 RELEASES = Prefix("releases/", Release)
 PRODUCTIONS = Prefix("production/", Production)
+RELEASE_OWNERS = Prefix("release-owner/", ReleaseOwner)
 COOLDOWNS = Prefix("drift/cooldown/", Cooldown)
 MONITOR_RUNS = Prefix("drift/monitor-runs/", MonitorRun)
 QUALITY_COOLDOWNS = Prefix("quality/cooldown/", Cooldown)
@@ -92,6 +94,10 @@ def release(release_id: str) -> Key[Release]:
 
 def production(model_name: str) -> Key[Production]:
     return PRODUCTIONS.key(model_name)
+
+
+def release_owner(model_name: str) -> Key[ReleaseOwner]:
+    return RELEASE_OWNERS.key(model_name)
 
 
 def drift_cooldown(model_name: str) -> Key[Cooldown]:

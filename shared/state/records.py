@@ -164,6 +164,7 @@ class ReleaseStatus(StrEnum):
     ROLLED_BACK = "rolled_back"
     REJECTED = "rejected"
     EXPIRED = "expired"
+    STUCK = "stuck"  # its rollback did not finish in time: a person has to look (its audit entry says what)
 
     @property
     def active(self) -> bool:
@@ -227,6 +228,17 @@ class Production:
     @property
     def model_id(self) -> str:
         return f"{self.model}:{self.version}"
+
+
+@dataclass(frozen=True)
+class ReleaseOwner:
+    """The one release that may change a model's endpoint traffic and production pointer: the newest admitted.
+    Ownership only moves to newer versions, so a release that lost it never gets it back."""
+
+    model: str
+    release: str
+    version: str
+    since: str
 
 
 # --- cooldowns ----------------------------------------------------------------------------------------------------

@@ -30,3 +30,11 @@ def set_status(state: StateStore, release_id: str, status: ReleaseStatus) -> Non
 def active(state: StateStore) -> list[Release]:
     """Releases on their way (a stuck one is not: it is set aside)."""
     return [s.record for s in state.list(keys.RELEASES) if s.record.status.active and s.stuck is None]
+
+
+def with_status(state: StateStore, model_name: str, status: ReleaseStatus) -> list[Release]:
+    return [
+        stored.record
+        for stored in state.list(keys.RELEASES)
+        if stored.record.model == model_name and stored.record.status is status
+    ]

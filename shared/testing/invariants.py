@@ -29,6 +29,7 @@ def check(deps: Deps, settled: bool = True) -> list[str]:
     problems += _registry(deps, runs)
     problems += _one_version_per_run(deps, runs, releases)
     problems += _releases(releases, entries, settled)
+    problems += _serving(deps, releases)
     problems += _audit_complete(files, runs, releases, entries)
     if settled:
         leased = (keys.FILES, keys.RUNS, keys.RELEASES)
@@ -123,6 +124,33 @@ def _releases(releases: list[Release], entries: list[Any], settled: bool) -> lis
     problems += [f"model version {v} released {n} times" for v, n in per_version.items() if n > 1]
     promoted = Counter(e.subject for e in entries if e.action == "release.promoted")
     problems += [f"{rid}: promoted {n} times" for rid, n in promoted.items() if n > 1]
+    serving = Counter(r.model for r in releases if r.status is ReleaseStatus.PRODUCTION)
+    problems += [f"{model}: {n} releases in production" for model, n in serving.items() if n > 1]
+    return problems
+
+
+def _serving(deps: Deps, releases: list[Release]) -> list[str]:
+    """Traffic is what the production record says once no release is on its way, and every canary that was
+    promoted served at least the minimum of live requests first."""
+    problems = []
+    minimum = deps.settings.release.canary_min_requests
+    for release in releases:
+        seen = {step.status for step in release.history}
+        if ReleaseStatus.PRODUCTION in seen and ReleaseStatus.CANARY in seen:
+            evidence = next(
+                (s.detail.get("canary") for s in release.history if s.status is ReleaseStatus.PROMOTING), None
+            )
+            requests = evidence.get("requests") if isinstance(evidence, dict) else None
+            if not isinstance(requests, int) or requests < minimum:
+                problems.append(
+                    f"{release.id}: promoted after a canary with {requests} requests (< {minimum})"
+                )
+    if not any(r.status.active for r in releases):
+        stored = deps.state.get(keys.production(deps.settings.model_name))
+        expected = {stored.record.deployment: 100} if stored else {}
+        live = {name: share for name, share in deps.endpoints.traffic().items() if share}
+        if live != expected:
+            problems.append(f"traffic {live} is not what the production record says ({expected})")
     return problems
 
 
@@ -137,8 +165,8 @@ def _audit_complete(
     }
     expected |= {("training.started", r.run_id) for r in runs if r.status is not RunStatus.STARTING}
     expected |= {("challenger.rejected", r.run_id) for r in runs if r.status is RunStatus.REJECTED}
-    promoted = (ReleaseStatus.PRODUCTION, ReleaseStatus.SUPERSEDED)
-    expected |= {("release.promoted", r.id) for r in releases if r.status in promoted}
+    promoted = [r for r in releases if any(s.status is ReleaseStatus.PRODUCTION for s in r.history)]
+    expected |= {("release.promoted", r.id) for r in promoted}
     problems = [f"audit log lacks {action} for {subject}" for action, subject in sorted(expected - recorded)]
     counted = Counter(e.key for e in entries if e.key)
     problems += [f"audit entry {key} recorded {n} times" for key, n in counted.items() if n > 1]

@@ -35,6 +35,7 @@ DEMO_ENV = {
     "MLOPS_MODEL_NAME": "diabetes-progression",
     "MLOPS_CANARY_PERCENT": "20",
     "MLOPS_CANARY_SECONDS": "4",
+    "MLOPS_CANARY_MIN_REQUESTS": "5",  # a canary is promoted on live requests: the story's client sends them
     "MLOPS_QUALITY_MIN_ROWS": "50",
 }
 DEMO_ROWS_PER_REQUEST = 10
@@ -127,7 +128,7 @@ class Story:
         for index, part in enumerate(_split(self.high, 2), start=1):
             self.upload(landing, f"clinic-b/batch-{index}.csv", part)
         self.wait_for(lambda: self._second_run_decided(), "the challenger's verdict", 180)
-        self.wait_for(lambda: not self._release_active(), "the release to settle", 120)
+        self.wait_for(self._settled_while_serving, "the release to settle", 120)
         for entry in self._entries("model.registered", "challenger.rejected")[1:]:
             if entry.action == "model.registered":
                 self.out(
@@ -258,6 +259,13 @@ class Story:
     def _second_run_decided(self) -> bool:
         runs = [stored.record for stored in self.deps.state.list(keys.RUNS)]
         return len(runs) >= 2 and not any(run.status.in_flight for run in runs)
+
+    def _settled_while_serving(self) -> bool:
+        """Clients keep scoring while a release is on its way: its canary is promoted on their requests."""
+        if not self._release_active():
+            return True
+        self.serve(self.high.head(DEMO_ROWS_PER_REQUEST), rows_per_request=1)
+        return False
 
     def _release_active(self) -> bool:
         from shared.handlers.release import active_releases

@@ -1,7 +1,10 @@
 """Chaos: seeded random deliveries — duplicates, replays with new ids, reordering, lost events, late
 redeliveries, crashes, and workers so slow that their lease expires mid-handler while a redelivery takes over —
 by concurrent workers against Azurite, with a registry that looks a run up and creates in two steps as Azure ML
-does. After the system settles, every invariant holds. A failing seed is printed; replay it with `pytest tests/integration/test_chaos.py -k "seed-N"`."""
+does, and a reconcile tick running alongside each batch. Releases overlap: a model registered by hand while the
+last one is on its way, canaries with and without live requests, a stalled worker's late traffic call. After the
+system settles, every invariant holds. A failing seed is printed; replay it with
+`pytest tests/integration/test_chaos.py -k "seed-N"`."""
 
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ from shared.handlers import reconcile as reconciliation
 from shared.handlers.data import on_blob_created
 from shared.handlers.release import on_model_registered
 from shared.handlers.training import on_run_completed
-from shared.ports import PreconditionFailed, RunResults
+from shared.ports import ModelVersion, PreconditionFailed, RunResults
 from shared.state import keys
 from shared.state import lease as workflow
 from shared.testing import faults, invariants
@@ -48,6 +51,8 @@ def _deps(connection_string: str, seed: int) -> Deps:
         **containers,
         MLOPS_QUIET_PERIOD_SECONDS="30",
         MLOPS_MAX_WAIT_SECONDS="300",
+        MLOPS_CANARY_SECONDS="240",  # two ticks
+        MLOPS_CANARY_MAX_SECONDS="480",  # four: a canary without requests is rolled back while settling
     )
 
 
@@ -65,8 +70,11 @@ class Chaos:
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
         self.delivered = 0
+        self.overlapping_ticks = 0
 
-    def deliver(self, handlers: list[Callable[[Deps], Any]], slow: float = 0.0) -> None:
+    def deliver(
+        self, handlers: list[Callable[[Deps], Any]], slow: float = 0.0, tick_alongside: bool = False
+    ) -> None:
         """Each handler runs on one of several workers, in random order, some twice, some dropped, some
         crashing after a random side effect, some failing because their worker lost its lease (Event Grid
         then redelivers it later); a `slow` share of them stalls past its lease (`_stalling`)."""
@@ -98,8 +106,19 @@ class Chaos:
                 else:
                     run(handler, deps)
 
+        def reconcile_alongside() -> None:
+            """The timer fires while the handlers run; one that fails (a lost race) fires again later."""
+            try:
+                reconciliation.reconcile(self.deps)
+            except Exception:
+                return
+            with self.lock:
+                self.overlapping_ticks += 1
+
         chunks = [batch[i::WORKERS] for i in range(WORKERS)]
         threads = [threading.Thread(target=work, args=(chunk,)) for chunk in chunks]
+        if tick_alongside:
+            threads.append(threading.Thread(target=reconcile_alongside))
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -156,6 +175,33 @@ class _Jobs:
         return getattr(self._real, name)
 
 
+def _by_hand(deps: Deps, burst: int) -> ModelVersion:
+    """A version registered by hand from an existing dataset, as a person may while a release is on its way."""
+    dataset = next(stored.record.dataset_version for stored in deps.state.list(keys.RUNS))
+    evaluation = {
+        "primary_metric": "rmse",
+        "greater_is_better": False,
+        "challenger": {"rmse": 2.0, "r2": 0.8},
+    }
+    results = deps.jobs.complete(f"by-hand-{burst}", evaluation)
+    return deps.registry.register(MODEL, results, {"mlops.dataset_version": dataset})
+
+
+def _succeed(deps: Deps, rng: random.Random) -> None:
+    """Deployments being created finish; each canary gets live requests, a few too few to be evidence."""
+    for deployment in deps.endpoints.deployments():
+        if deployment.state == "Creating":
+            deps.endpoints.set_state(deployment.name, "Succeeded")
+            deps.endpoints.set_stats(deployment.name, requests=rng.choice([60, 60, 60, 5]))
+
+
+def _late_traffic_call(deps: Deps, stale: dict[str, int]) -> None:
+    """A stalled worker's traffic call lands after the world moved on (when Azure would still accept it)."""
+    current = deps.endpoints.traffic()
+    if sum(stale.values()) == 100 and all(name in current for name, share in stale.items() if share):
+        deps.endpoints.set_traffic({name: stale.get(name, 0) for name in current})
+
+
 @pytest.fixture()
 def seed_azurite(tmp_path: Path) -> Iterator[str]:
     """An Azurite of the seed's own: a seed's cost never depends on the seeds before it."""
@@ -202,11 +248,15 @@ def test_invariants_hold_whatever_the_delivery(seed_azurite: str, seed: int) -> 
             lambda d, m=model: on_model_registered(deps.registry.announcement(m), d)
             for model in deps.registry.models.get(MODEL, [])
         ]
-        chaos.deliver(announcements)
-        for deployment in deps.endpoints.deployments():
-            if deployment.state == "Creating":
-                deps.endpoints.set_state(deployment.name, "Succeeded")
-        chaos.tick()
+        chaos.deliver(announcements, tick_alongside=True)
+        _succeed(deps, rng)
+        stale = deps.endpoints.traffic()
+        # While that release is on its way (the tick alongside moves it on), another version is registered.
+        hand = _by_hand(deps, burst)
+        announced = [lambda d, m=hand: on_model_registered(deps.registry.announcement(m), d)]
+        chaos.deliver(announced, tick_alongside=True)
+        if rng.random() < 0.5:
+            _late_traffic_call(deps, stale)
     for _ in range(4):  # settle: runs still out are chased, releases move on
         for run_id, status in list(deps.jobs.statuses.items()):
             if status in ("Queued", "Running"):
@@ -219,9 +269,7 @@ def test_invariants_hold_whatever_the_delivery(seed_azurite: str, seed: int) -> 
                         "champion": None,
                     },
                 )
-        for deployment in deps.endpoints.deployments():
-            if deployment.state == "Creating":
-                deps.endpoints.set_state(deployment.name, "Succeeded")
+        _succeed(deps, rng)
         chaos.tick()
 
     problems = invariants.check(deps, settled=True)
@@ -229,4 +277,14 @@ def test_invariants_hold_whatever_the_delivery(seed_azurite: str, seed: int) -> 
     runs = [stored.record for stored in deps.state.list(keys.RUNS)]
     assert len(deps.jobs.submitted) == len(runs) == len({r.dataset_version for r in runs}), f"seed {seed}"
     assert chaos.delivered >= 150, f"seed {seed}: only {chaos.delivered} deliveries"
+    assert chaos.overlapping_ticks >= 4, (
+        f"seed {seed}: only {chaos.overlapping_ticks} ticks overlapped handlers"
+    )
+    releases = [stored.record for stored in deps.state.list(keys.RELEASES)]
+    overlapped = [
+        r.id
+        for r in releases
+        if r.status == "superseded" and all(step.status != "production" for step in r.history)
+    ]
+    assert overlapped, f"seed {seed}: no release was superseded on its way: releases never overlapped"
     assert deps.state.exists(keys.production(MODEL)), f"seed {seed}: nothing reached production"

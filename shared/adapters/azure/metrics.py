@@ -20,6 +20,10 @@ API_VERSION = "2023-10-01"
 REQUESTS = "RequestsPerMinute"
 LATENCY_P95 = "RequestLatency_P95"
 SUCCESS_CLASS = "2xx"
+# A metrics query that hangs must not hold up the tick: the release step reads again (bounded) and, past the
+# canary's deadline, rolls it back with the error.
+CONNECT_TIMEOUT_SECONDS = 10
+READ_TIMEOUT_SECONDS = 30
 
 
 def empty_stats() -> dict[str, Any]:
@@ -87,7 +91,9 @@ class EndpointMetrics:
                 "$filter": filter_,
             },
         )
-        response = self._pipeline().send_request(request)
+        response = self._pipeline().send_request(
+            request, connection_timeout=CONNECT_TIMEOUT_SECONDS, read_timeout=READ_TIMEOUT_SECONDS
+        )
         if response.status_code != 200:
             raise HttpResponseError(response=response, message=f"metrics {metric}: {response.text()[:300]}")
         key = aggregation.lower()

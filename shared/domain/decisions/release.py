@@ -28,6 +28,7 @@ def smoke(
     latencies_ms: list[float],
     tolerance: float,
     slo_ms: float,
+    warmup: int = 0,
 ) -> Verdict:
     """Every request answered, each answer equal to the model's offline prediction, p95 within the SLO."""
     reasons = (
@@ -60,6 +61,7 @@ def smoke(
         "mismatches": len(mismatched),
         "p95_ms": round(latency, 1),
         "slo_ms": slo_ms,
+        "warmup": warmup,  # requests sent first and not measured: a cold start says nothing of serving
     }
     return Verdict(not reasons, tuple(reasons), evidence)
 
@@ -74,6 +76,19 @@ def canary(stats: dict[str, Any], healthy: bool, max_error_rate: float, slo_ms: 
     if stats.get("requests") and (stats.get("p95_ms") or 0.0) > slo_ms:
         reasons.append(f"live p95 latency {stats['p95_ms']:.0f} ms exceeds the SLO of {slo_ms:.0f} ms")
     return Verdict(not reasons, tuple(reasons), {"stats": stats, "healthy": healthy})
+
+
+def enough_evidence(stats: dict[str, Any] | None, min_requests: int) -> bool:
+    """A canary is promoted on what it served: at least `min_requests` live requests in its bake period."""
+    return stats is not None and int(stats.get("requests") or 0) >= min_requests
+
+
+def newer(version: str, than: str) -> bool:
+    """Whether model `version` is later than `than`: registry versions are counted up (numbers compare as
+    numbers; other labels as text)."""
+    if version.isdigit() and than.isdigit():
+        return int(version) > int(than)
+    return version > than
 
 
 def _flat(values: list[Any]) -> list[Any]:

@@ -26,6 +26,7 @@ def test_the_whole_loop_leaves_an_intact_audit_chain() -> None:
         "training.started",
         "model.registered",
         "deployment.started",
+        "release.owns_endpoint",
         "release.smoke_testing",
         "release.approved",
         "release.promoting",

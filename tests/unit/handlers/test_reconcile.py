@@ -150,19 +150,20 @@ def test_a_file_that_can_never_be_finished_does_not_stop_the_files_after_it_and_
     assert stuck.detail["status"] == "accepting"
 
 
-def test_a_release_of_a_version_registered_by_hand_is_set_aside_and_releases_after_it_still_move() -> None:
-    deps = make_deps(MLOPS_MAX_ATTEMPTS="2")
+def test_a_release_of_a_version_registered_by_hand_is_set_aside_and_production_keeps_serving() -> None:
+    deps = make_deps(MLOPS_MAX_ATTEMPTS="2", MLOPS_CANARY_SECONDS="0")
+    deps.endpoints.initial_state = "Succeeded"
+    ours = deploy(deps, train(deps))
+    assert release_status(deps, ours) == "production"
     results = deps.jobs.complete("by-hand", evaluation())
     by_hand = deps.registry.register(MODEL, results, {})  # none of our tags: no run, no dataset
-    deps.endpoints.initial_state = "Succeeded"
     with pytest.raises(KeyError):
         deploy(deps, by_hand)
-    ours = deploy(deps, train(deps))
 
-    with pytest.raises(RuntimeError, match="releases: releases/mlops-model-v1"):
+    with pytest.raises(RuntimeError, match=f"releases: releases/{MODEL}-v2"):
         reconciliation.reconcile(deps)
-    assert release_status(deps, ours) == "production"
+    assert reconciliation.reconcile(deps)["releases"] == {}  # set aside: the tick no longer fails
 
-    assert reconciliation.reconcile(deps)["releases"] == {}
     [stuck] = actions(deps, "record.stuck")
-    assert stuck.subject == "releases/mlops-model-v1" and stuck.detail["attempts"] == 2
+    assert stuck.subject == f"releases/{MODEL}-v2" and stuck.detail["attempts"] == 2
+    assert production_state(deps)["version"] == "1" and deps.endpoints.traffic()["model-v1"] == 100

@@ -52,8 +52,11 @@ def test_a_succeeded_deployment_is_smoke_tested_and_promoted_to_production() -> 
     assert production is not None
     assert (production["model"], production["version"], production["deployment"]) == (MODEL, "1", "model-v1")
     assert production["previous"] is None
-    payloads = deps.endpoints.payloads  # one request per row, as clients send them
-    assert len(payloads) == deps.settings.release.smoke_test_rows
+    payloads = (
+        deps.endpoints.payloads
+    )  # a few warm-up requests, then one request per row, as clients send them
+    release = deps.settings.release
+    assert len(payloads) == release.smoke_warmup_requests + release.smoke_test_rows
     assert all(
         p["input_data"]["columns"] == ["x1", "x2"] for p in payloads
     )  # features only, never the target
@@ -173,7 +176,7 @@ def test_a_redelivery_after_a_failed_deployment_request_retries_the_deployment()
     assert deps.endpoints.deployment("model-v1") is not None
 
 
-def test_promoting_one_release_keeps_the_deployment_of_another_awaiting_approval() -> None:
+def test_a_newer_model_supersedes_a_release_awaiting_approval() -> None:
     deps = make_deps(MLOPS_REQUIRE_APPROVAL="true", MLOPS_CANARY_SECONDS="0")
     first = train(deps)
     first_release = deploy(deps, first)
@@ -184,16 +187,19 @@ def test_promoting_one_release_keeps_the_deployment_of_another_awaiting_approval
     deps.jobs.complete(run_id, evaluation())
     on_run_completed(run_completed(deps, run_id), deps)
     second_release = deploy(deps, deps.registry.models[MODEL][1])
+
+    assert release_status(deps, first_release) == "superseded"
+    assert deps.endpoints.deployment("model-v1") is None
+    refused, message = decide_approval(first_release, True, "alice", "", deps)
+    assert refused == 409 and "superseded" in message
     deps.endpoints.set_state("model-v2", "Succeeded")
     assert advance(second_release, deps, "reconcile") == "awaiting_approval"
-
-    decide_approval(first_release, True, "alice", "", deps)
-
-    assert deps.endpoints.deployment("model-v2") is not None
     done, _ = decide_approval(second_release, True, "alice", "", deps)
-    assert done
+    assert done == 200
     assert release_status(deps, second_release) == "production"
-    assert deps.endpoints.traffic() == {"model-v1": 0, "model-v2": 100}
+    assert deps.endpoints.traffic() == {"model-v2": 100}
+    [superseded] = actions(deps, "release.superseded")
+    assert superseded.subject == first_release and second_release in superseded.detail["reason"]
 
 
 def test_a_production_release_can_be_rolled_back_by_hand() -> None:
