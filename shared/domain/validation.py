@@ -124,6 +124,7 @@ class _Findings:
     def __init__(self) -> None:
         self.problems: list[Problem] = []
         self.reasons: list[str] = []
+        self.format = ""
 
     def add(self, code: str, column: str | None, message: str) -> None:
         self.problems.append(Problem(code, column, message))
@@ -146,24 +147,10 @@ def validate(name: str, data: bytes, schema: Schema | Mapping[str, Any] | None, 
         reasons, problems = tuple(findings.reasons), tuple(findings.problems)
         return Validation(False, reasons, sha, rows, problems=problems, format=format_)
 
-    suffix = name[name.rfind(".") :].lower() if "." in name else ""
-    lines = expected is not None and JSON_LINES in expected.formats
-    readable = (*SUPPORTED_FORMATS, JSON_LINES) if lines else SUPPORTED_FORMATS
-    if suffix not in readable:
-        findings.add(
-            UNSUPPORTED_FORMAT,
-            None,
-            f"format {suffix or '(none)'} is not one of {', '.join(readable)}",
-        )
-        return rejected()
+    suffix = check_format(name, expected, findings)
+    if suffix is None:
+        return rejected(format_=findings.format)
     format_ = suffix[1:]
-    if expected is not None and suffix not in expected.formats:
-        findings.add(
-            UNSUPPORTED_FORMAT,
-            None,
-            f"format {suffix} is not one of the schema's {', '.join(expected.formats)}",
-        )
-        return rejected(format_=format_)
     if len(data) > limits.max_bytes:
         findings.add(
             FILE_TOO_LARGE, None, f"file has {len(data)} bytes, more than the limit of {limits.max_bytes}"
@@ -225,6 +212,27 @@ def validate(name: str, data: bytes, schema: Schema | Mapping[str, Any] | None, 
         encoding,
         frame,
     )
+
+
+def check_format(name: str, expected: Schema | None, findings: _Findings) -> str | None:
+    """The file's suffix (".csv"), or None after recording why its format is not accepted."""
+    suffix = name[name.rfind(".") :].lower() if "." in name else ""
+    lines = expected is not None and JSON_LINES in expected.formats
+    readable = (*SUPPORTED_FORMATS, JSON_LINES) if lines else SUPPORTED_FORMATS
+    if suffix not in readable:
+        findings.add(
+            UNSUPPORTED_FORMAT, None, f"format {suffix or '(none)'} is not one of {', '.join(readable)}"
+        )
+        return None
+    if expected is not None and suffix not in expected.formats:
+        findings.format = suffix[1:]
+        findings.add(
+            UNSUPPORTED_FORMAT,
+            None,
+            f"format {suffix} is not one of the schema's {', '.join(expected.formats)}",
+        )
+        return None
+    return suffix
 
 
 def learn_schema(frame: Any, encoding: str | None = "utf-8") -> Schema:

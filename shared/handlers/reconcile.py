@@ -92,7 +92,7 @@ def resume_files(deps: Deps) -> int:
             continue
         with lease(deps, stored.key) as held:
             if held is not None:
-                resume_file(held, deps, None, ACTOR)
+                resume_file(held, deps, ACTOR)
                 resumed += 1
     return resumed
 

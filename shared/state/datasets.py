@@ -14,13 +14,17 @@ def file_path(sha256: str, name: str) -> str:
     return f"files/{sha256}{suffix}"
 
 
-def store_file(blobs: BlobStore, container: str, sha256: str, name: str, data: bytes) -> str:
-    """Copy an accepted file under its content hash; identical content is stored once."""
+def store_copy(
+    blobs: BlobStore, source_container: str, name: str, etag: str, container: str, sha256: str
+) -> str:
+    """Copy an accepted file version under its content hash, server-side; identical content is stored once.
+    LookupError if the version is gone before it was stored (and so cannot be trained on)."""
     path = file_path(sha256, name)
     try:
-        blobs.write(container, path, data, if_none_match=True)
+        blobs.copy(source_container, name, container, path, source_etag=etag, if_none_match=True)
     except PreconditionFailed:
-        return path  # already stored: same hash, same bytes
+        if blobs.info(container, path) is None:  # not "already stored": the source changed or vanished
+            raise LookupError(f"{name} changed or vanished before it was stored") from None
     return path
 
 
