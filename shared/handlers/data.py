@@ -71,7 +71,8 @@ def resume_file(held: Held[LandedFile], deps: Deps, actor: str = ACTOR) -> None:
     path = store_copy(
         deps.blobs, containers.landing, record.blob, record.etag, containers.datasets, record.sha256
     )
-    catalog.add(deps.state, CatalogEntry(record.sha256, record.blob, record.rows, path, record.event_id))
+    entry = CatalogEntry(record.sha256, record.blob, record.rows, path, record.event_id, etag=record.etag)
+    catalog.add(deps.state, entry)
     held.change(dataclasses.replace(record, path=path))
     held.flush()
     request_training(

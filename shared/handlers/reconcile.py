@@ -1,6 +1,7 @@
 """The clock and the safety net. Each tick repairs what events did not:
 
 - a landed data or label file whose BlobCreated never came is validated now;
+- a content no landed version holds any more (overwritten or deleted, its event lost) is retracted;
 - a file, run or release a crashed worker left half-done is finished (its lease has expired);
 - the open training request starts once due; runs whose completion event never came are asked about, and
   stuck ones time out;
@@ -18,6 +19,7 @@ from shared.deps import Deps
 from shared.domain.messages import BlobCreated, Envelope, RequestTraining
 from shared.handlers import labels, release, training
 from shared.handlers.data import on_blob_created, resume_file
+from shared.handlers.retractions import retract_stale
 from shared.handlers.training_requests import request_training
 from shared.state import keys
 from shared.state.lease import lease, needs_attention
@@ -31,6 +33,7 @@ def reconcile(deps: Deps) -> dict[str, Any]:
     steps = {
         "landing": lambda: sweep_landing(deps),
         "files": lambda: resume_files(deps),
+        "retractions": lambda: len(retract_stale(deps, ACTOR)),
         "labels": lambda: labels.sweep(deps, ACTOR),
         "label_files": lambda: labels.resume_files(deps),
         "outboxes": lambda: flush_outboxes(deps),
