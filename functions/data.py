@@ -2,9 +2,10 @@ import azure.functions as func
 
 from functions._trigger import parse
 from shared.bootstrap import deps
-from shared.domain.messages import BlobCreated
+from shared.domain.messages import BlobCreated, BlobDeleted
 from shared.handlers.data import on_blob_created
 from shared.handlers.intake import admit
+from shared.handlers.retractions import on_blob_deleted
 
 bp = func.Blueprint()
 
@@ -15,3 +16,11 @@ def on_data_landed(event: func.EventGridEvent) -> None:
     d = deps()
     if message := admit(parse(event), (BlobCreated,), d, "on_data_landed"):
         on_blob_created(message, d)
+
+
+@bp.function_name("on_data_deleted")
+@bp.event_grid_trigger(arg_name="event")
+def on_data_deleted(event: func.EventGridEvent) -> None:
+    d = deps()
+    if message := admit(parse(event), (BlobDeleted,), d, "on_data_deleted"):
+        on_blob_deleted(message, d)

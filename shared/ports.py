@@ -31,12 +31,44 @@ class Blob:
     data: bytes
 
 
+@dataclass(frozen=True)
+class BlobStream:
+    """One version of a blob, read a chunk at a time: memory stays bounded whatever its size. If the blob
+    changes while its chunks are read, iterating raises PreconditionFailed (the chunks are of one version)."""
+
+    info: BlobInfo
+    chunks: Iterator[bytes]
+
+
+class CopyPending(Exception):
+    """A server-side copy was accepted but has not finished; asking again later finds it done."""
+
+
 class BlobStore(Protocol):
     def ensure_containers(self, names: Sequence[str]) -> None: ...
 
     def read(self, container: str, name: str) -> Blob | None: ...
 
     def info(self, container: str, name: str) -> BlobInfo | None: ...
+
+    def open(self, container: str, name: str) -> BlobStream | None:
+        """The blob's current version as a stream of chunks, or None if absent."""
+        ...
+
+    def copy(
+        self,
+        source_container: str,
+        source_name: str,
+        container: str,
+        name: str,
+        *,
+        source_etag: str | None = None,
+        if_none_match: bool = False,
+    ) -> None:
+        """Copy a blob within the account on the server side: no byte passes through this process. With
+        `source_etag`, only that version of the source; PreconditionFailed if the source changed or is gone,
+        or (`if_none_match`) the target exists. CopyPending if the service has not finished the copy yet."""
+        ...
 
     def write(
         self,

@@ -24,6 +24,7 @@ from shared.ports import (
     Blob,
     BlobInfo,
     BlobStore,
+    BlobStream,
     Deployment,
     Endpoints,
     EventPublisher,
@@ -116,6 +117,9 @@ class InMemoryBlobStore(BlobStore, _FailureInjection):
         self._containers: dict[str, dict[str, _StoredBlob]] = {}
         self._etags = itertools.count(1)
         self._atomic = threading.RLock()  # a conditional write checks and stores as one step, as Azure does
+        self.chunk_bytes = 4 * 1024 * 1024  # what `open` hands out at a time, as the Azure adapter does
+        # bytes handed out by `read` and `open`, by container: what went through the app's memory
+        self.bytes_read: dict[str, int] = {}
 
     # test helpers
     def names(self, container: str) -> list[str]:
@@ -137,7 +141,46 @@ class InMemoryBlobStore(BlobStore, _FailureInjection):
         stored = self._container(container).get(name)
         if stored is None:
             return None
+        self.bytes_read[container] = self.bytes_read.get(container, 0) + len(stored.data)
         return Blob(info=self._info(container, name, stored), data=bytes(stored.data))
+
+    def open(self, container: str, name: str) -> BlobStream | None:
+        self._maybe_fail("open")
+        stored = self._container(container).get(name)
+        if stored is None:
+            return None
+        return BlobStream(self._info(container, name, stored), self._chunks(container, name, stored))
+
+    def _chunks(self, container: str, name: str, stored: _StoredBlob) -> Iterator[bytes]:
+        for start in range(0, len(stored.data), self.chunk_bytes):
+            current = self._container(container).get(name)
+            if current is None or current.etag != stored.etag:  # Azure asks for each chunk if-match
+                raise PreconditionFailed(f"{container}/{name} changed while it was read")
+            chunk = stored.data[start : start + self.chunk_bytes]
+            self.bytes_read[container] = self.bytes_read.get(container, 0) + len(chunk)
+            yield chunk
+
+    def copy(
+        self,
+        source_container: str,
+        source_name: str,
+        container: str,
+        name: str,
+        *,
+        source_etag: str | None = None,
+        if_none_match: bool = False,
+    ) -> None:
+        self._maybe_fail("copy")
+        source = self._container(source_container).get(source_name)
+        if source is None:
+            raise PreconditionFailed(f"{source_container}/{source_name}: the source is gone")
+        if source_etag is not None and source.etag != source_etag:
+            raise PreconditionFailed(
+                f"{source_container}/{source_name} changed: {source.etag} != {source_etag}"
+            )
+        self._check(container, name, if_none_match=if_none_match, if_match=None)
+        copied = _StoredBlob(source.data, self._new_etag(), self._clock(), "block", source.content_type)
+        self._container(container)[name] = copied
 
     def info(self, container: str, name: str) -> BlobInfo | None:
         self._maybe_fail("info")

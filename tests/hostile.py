@@ -103,8 +103,11 @@ def samples(settings: Settings) -> list[dict[str, Any]]:
             "predictionDrift": {"drifted": False},
         },
     }
+    deleted = sample("blob_deleted", STORAGE_TOPIC)
+    gone = f"/blobServices/default/containers/{containers.landing}/blobs/old.csv"
     return [
         blob(containers.landing, "new.csv"),
+        {**deleted, "subject": gone},
         blob(containers.labels, "labels.csv"),
         sample("run_completed", WORKSPACE_TOPIC),
         sample("run_status_changed", WORKSPACE_TOPIC),

@@ -31,6 +31,7 @@ from shared.domain.event_fields import (
 )
 
 BLOB_CREATED = "Microsoft.Storage.BlobCreated"
+BLOB_DELETED = "Microsoft.Storage.BlobDeleted"
 RUN_COMPLETED = "Microsoft.MachineLearningServices.RunCompleted"
 RUN_STATUS_CHANGED = "Microsoft.MachineLearningServices.RunStatusChanged"
 MODEL_REGISTERED = "Microsoft.MachineLearningServices.ModelRegistered"
@@ -72,6 +73,17 @@ class BlobCreated:
     etag: str
     content_length: int
     content_type: str
+
+
+@dataclass(frozen=True)
+class BlobDeleted:
+    """A blob was deleted. The event names no ETag: which version went is for the store to say now."""
+
+    envelope: Envelope
+    container: str
+    blob_name: str
+    url: str
+    sequencer: str
 
 
 @dataclass(frozen=True)
@@ -150,6 +162,7 @@ class UnknownEvent:
 
 Message = (
     BlobCreated
+    | BlobDeleted
     | RunCompleted
     | RunStatusChanged
     | MonitorAlert
@@ -303,6 +316,9 @@ def _typed(envelope: Envelope) -> Parsed:
             content_length=data.count("contentLength"),
             content_type=data.text("contentType"),
         )
+    if kind == BLOB_DELETED.lower():
+        container, blob_name = _blob_location(envelope.subject, data.text("url"))
+        return BlobDeleted(envelope, container, blob_name, data.text("url"), data.text("sequencer"))
     if kind == RUN_STATUS_CHANGED.lower() and (breach := _monitor_breach(data)) is not None:
         return _monitor_alert(envelope, data, breach)
     if kind in (RUN_COMPLETED.lower(), RUN_STATUS_CHANGED.lower()):

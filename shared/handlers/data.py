@@ -1,7 +1,9 @@
 """New data landed: validate it, quarantine what fails, keep what passes, ask for training.
 
 One record per blob version (`files/<hash of name and ETag>`) is the claim: of two deliveries of the same
-version, one does the work. Every step after the claim can run again without a second effect, so a crash at
+version, one does the work. No file is ever held in memory whole: its size is checked (from the event, then its
+properties) before a byte is read, it is hashed and validated a chunk at a time, and it is copied to the dataset
+store or to quarantine by the Blob service itself. Every step after the claim can run again without a second effect, so a crash at
 any point is finished by a redelivery or by `reconcile` (`resume_file`).
 """
 
@@ -10,14 +12,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+from typing import Any
 
 from shared.deps import Deps
+from shared.domain.chunked_validation import validate_chunks
 from shared.domain.messages import BlobCreated, RequestTraining
-from shared.domain.validation import Limits, validate
+from shared.domain.validation import Limits, Validation
 from shared.handlers.training_requests import request_training
-from shared.ports import PreconditionFailed
+from shared.ports import BlobInfo, PreconditionFailed
 from shared.state import catalog, keys
-from shared.state.datasets import store_file
+from shared.state.datasets import store_copy
 from shared.state.lease import Creation, Held, decision, lease
 from shared.state.records import CatalogEntry, FileStatus, FrozenSchema, LandedFile
 
@@ -37,41 +41,38 @@ def on_blob_created(message: BlobCreated, deps: Deps, actor: str = ACTOR) -> Non
             reason=f"container {message.container!r} is not the landing container",
         )
         return
-    blob = deps.blobs.read(settings.containers.landing, message.blob_name)
-    if blob is None:
+    # The properties only (no byte of the file): the version there now, and its size.
+    info = deps.blobs.info(settings.containers.landing, message.blob_name)
+    if info is None:
         # Moved to quarantine by an earlier delivery, or deleted by its owner: nothing to lose.
         log.info("landed blob is gone", extra={"event_id": event_id, "blob": message.blob_name})
         return
-    key = keys.landed_file(message.blob_name, blob.info.etag)
+    key = keys.landed_file(message.blob_name, info.etag)
 
     def claim() -> Creation[LandedFile] | None:
-        return _claim(message.blob_name, blob.info.etag, blob.data, event_id, deps, actor)
+        return _claim(message, info, deps, actor)
 
     with lease(deps, key, create=claim) as held:
         if held is not None:  # None: handled already, or in the hands of another worker
-            resume_file(held, deps, blob.data, actor)
+            resume_file(held, deps, actor)
 
 
-def resume_file(held: Held[LandedFile], deps: Deps, data: bytes | None, actor: str = ACTOR) -> None:
-    """Finish the steps a file's record still needs; every step may already have happened."""
+def resume_file(held: Held[LandedFile], deps: Deps, actor: str = ACTOR) -> None:
+    """Finish the steps a file's record still needs; every step may already have happened. No step reads the
+    file: it is copied where it goes by the Blob service."""
     record = held.record
     if record.status.final:
         return
     containers = deps.settings.containers
-    if data is None:
-        blob = deps.blobs.read(containers.landing, record.blob)
-        data = blob.data if blob is not None and blob.info.etag == record.etag else None
     if record.status is FileStatus.QUARANTINING:
-        _quarantine(record, data, deps)
+        _quarantine(record, deps)
         held.change(dataclasses.replace(record, status=FileStatus.QUARANTINED))
         return
-    if data is None:
-        stored = deps.blobs.read(containers.datasets, record.path or "")
-        data = stored.data if stored is not None else None
-    if data is None:
-        raise LookupError(f"{record.blob} changed or vanished before it was stored")
-    path = store_file(deps.blobs, containers.datasets, record.sha256, record.blob, data)
-    catalog.add(deps.state, CatalogEntry(record.sha256, record.blob, record.rows, path, record.event_id))
+    path = store_copy(
+        deps.blobs, containers.landing, record.blob, record.etag, containers.datasets, record.sha256
+    )
+    entry = CatalogEntry(record.sha256, record.blob, record.rows, path, record.event_id, etag=record.etag)
+    catalog.add(deps.state, entry)
     held.change(dataclasses.replace(record, path=path))
     held.flush()
     request_training(
@@ -80,14 +81,37 @@ def resume_file(held: Held[LandedFile], deps: Deps, data: bytes | None, actor: s
     held.change(dataclasses.replace(held.record, status=FileStatus.ACCEPTED))
 
 
-def _claim(name: str, etag: str, data: bytes, event_id: str, deps: Deps, actor: str) -> Creation[LandedFile]:
+def _validate(
+    message: BlobCreated, info: BlobInfo, spec: Any, limits: Limits, deps: Deps
+) -> Validation | None:
+    """Validate the version `info` names, reading it in chunks; None when it changed or vanished meanwhile
+    (its successor is a file of its own). An oversized file, by the event or by its properties, is never read."""
+    name = info.name
+    if message.etag in ("", info.etag) and message.content_length > limits.max_bytes:
+        return validate_chunks(name, (), spec, limits, size=message.content_length)
+    if info.size > limits.max_bytes:
+        return validate_chunks(name, (), spec, limits, size=info.size)
+    stream = deps.blobs.open(deps.settings.containers.landing, name)
+    if stream is None or stream.info.etag != info.etag:
+        return None
+    try:
+        return validate_chunks(name, stream.chunks, spec, limits, size=stream.info.size)
+    except PreconditionFailed:
+        return None
+
+
+def _claim(message: BlobCreated, info: BlobInfo, deps: Deps, actor: str) -> Creation[LandedFile] | None:
     """Validate the file: the record to create, and the decision it carries."""
     settings = deps.settings
+    name, etag, event_id = info.name, info.etag, message.envelope.id
     frozen = deps.state.get(keys.SCHEMA)
     declared = settings.data.schema
     spec = declared or (frozen.record.spec or frozen.record.columns if frozen else None)
     limits = Limits(settings.data.max_file_bytes, settings.data.min_rows, settings.training.target)
-    result = validate(name, data, spec, limits)
+    result = _validate(message, info, spec, limits, deps)
+    if result is None:
+        log.info("landed blob changed while it was read", extra={"event_id": event_id, "blob": name})
+        return None
     key = keys.landed_file(name, etag)
     record = LandedFile(
         name, etag, event_id, result.sha256, result.rows, deps.clock().isoformat(), FileStatus.ACCEPTING
@@ -118,7 +142,7 @@ def _claim(name: str, etag: str, data: bytes, event_id: str, deps: Deps, actor: 
         )
         frozen = deps.state.create(keys.SCHEMA, learned) or deps.state.get(keys.SCHEMA)
         if frozen is not None and frozen.record.learned_from != name and not declared:
-            return _claim(name, etag, data, event_id, deps, actor)  # another file's schema froze first
+            return _claim(message, info, deps, actor)  # another file's schema froze first
     if frozen is not None and frozen.record.learned_from == name:
         deps.audit.record(
             actor,
@@ -141,7 +165,7 @@ def _claim(name: str, etag: str, data: bytes, event_id: str, deps: Deps, actor: 
     return record, (accepted,)
 
 
-def _quarantine(record: LandedFile, data: bytes | None, deps: Deps) -> None:
+def _quarantine(record: LandedFile, deps: Deps) -> None:
     reason = {
         "blob": record.blob,
         "etag": record.etag,
@@ -149,20 +173,21 @@ def _quarantine(record: LandedFile, data: bytes | None, deps: Deps) -> None:
         "reasons": list(record.reasons),
         "quarantined_at": record.at,
     }
-    quarantine_blob(deps, deps.settings.containers.landing, record.blob, record.etag, data, reason)
+    quarantine_blob(deps, deps.settings.containers.landing, record.blob, record.etag, reason)
 
 
-def quarantine_blob(
-    deps: Deps, container: str, name: str, etag: str, data: bytes | None, reason: dict, target: str = ""
-) -> None:
-    """Move a rejected blob to the quarantine container (as `target`, default its own name) beside a
-    `.reason.json`. Copy first, then delete: a crash in between leaves a copy too many, never a loss."""
+def quarantine_blob(deps: Deps, container: str, name: str, etag: str, reason: dict, target: str = "") -> None:
+    """Move a rejected blob version to the quarantine container (as `target`, default its own name) beside a
+    `.reason.json`, by a server-side copy: however large, no byte of it passes through this worker. Copy first,
+    then delete: a crash in between leaves a copy too many, never a loss."""
     quarantine = deps.settings.containers.quarantine
     target = target or name
-    if data is not None:
-        deps.blobs.write(quarantine, target, data)
-    elif deps.blobs.info(quarantine, target) is None:
-        raise LookupError(f"{name} is neither in {container} nor in quarantine")
+    try:
+        deps.blobs.copy(container, name, quarantine, target, source_etag=etag)
+    except PreconditionFailed:
+        # Gone or changed: an earlier attempt copied it and deleted it, or its owner replaced it.
+        if deps.blobs.info(quarantine, target) is None:
+            raise LookupError(f"{name} is neither in {container} nor in quarantine") from None
     deps.blobs.write(
         quarantine,
         f"{target}.reason.json",

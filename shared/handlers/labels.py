@@ -99,7 +99,7 @@ def resume_label_file(
             "quarantined_at": record.at,
         }
         target = QUARANTINE_FOLDER + record.blob
-        quarantine_blob(deps, containers.labels, record.blob, record.etag, data, reason, target)
+        quarantine_blob(deps, containers.labels, record.blob, record.etag, reason, target)
         held.change(dataclasses.replace(record, status=FileStatus.QUARANTINED))
         return
     at = datetime.fromisoformat(record.at)

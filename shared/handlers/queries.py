@@ -48,6 +48,7 @@ def lineage(name: str, version: str, deps: Deps) -> dict[str, Any] | None:
     if run is not None:
         subjects |= {run.run_id, *run.request.events}
     subjects |= {f["name"] for f in manifest.get("files", [])}
+    subjects |= {f["name"] for f in manifest.get("retracted", [])}
     steps = [
         {"time": e.time, "actor": e.actor, "action": e.action, "subject": e.subject, "detail": e.detail}
         for e in deps.audit.entries()
@@ -58,6 +59,7 @@ def lineage(name: str, version: str, deps: Deps) -> dict[str, Any] | None:
         "run_id": tags.get("mlops.run_id"),
         "dataset_version": dataset_version,
         "files": manifest.get("files", []),
+        "retracted": manifest.get("retracted", []),
         "causes": tags.get("mlops.causes", "").split(",") if tags.get("mlops.causes") else [],
         "trigger_events": json.loads(tags.get("mlops.trigger_events", "[]")),
         "metrics": json.loads(tags.get("mlops.metrics", "null")),

@@ -1,6 +1,7 @@
 """The clock and the safety net. Each tick repairs what events did not:
 
 - a landed data or label file whose BlobCreated never came is validated now;
+- a content no landed version holds any more (overwritten or deleted, its event lost) is retracted;
 - a file, run or release a crashed worker left half-done is finished (its lease has expired);
 - the open training request starts once due; runs whose completion event never came are asked about, and
   stuck ones time out;
@@ -20,6 +21,7 @@ from shared.domain.messages import BlobCreated, Envelope, RequestTraining
 from shared.handlers import labels, release, training
 from shared.handlers.data import on_blob_created, resume_file
 from shared.handlers.isolation import ItemsFailed, each
+from shared.handlers.retractions import retract_stale
 from shared.handlers.training_requests import request_training
 from shared.ports import BlobInfo
 from shared.state import keys
@@ -35,6 +37,7 @@ def reconcile(deps: Deps) -> dict[str, Any]:
     steps = {
         "landing": lambda: sweep_landing(deps),
         "files": lambda: resume_files(deps),
+        "retractions": lambda: len(retract_stale(deps, ACTOR)),
         "labels": lambda: labels.sweep(deps, ACTOR),
         "label_files": lambda: labels.resume_files(deps),
         "outboxes": lambda: flush_outboxes(deps),
@@ -96,7 +99,7 @@ def resume_files(deps: Deps) -> int:
     def resume(stored: Stored[LandedFile]) -> bool:
         with lease(deps, stored.key) as held:
             if held is not None:
-                resume_file(held, deps, None, ACTOR)
+                resume_file(held, deps, ACTOR)
         return held is not None
 
     waiting = (

@@ -22,12 +22,13 @@ from shared.domain.decisions.gates import GatePolicy, decide, parse_absolute_gat
 from shared.domain.messages import Envelope, RunCompleted
 from shared.handlers.isolation import each
 from shared.handlers.release_steps import MODEL_SHA256_TAG
+from shared.handlers.retractions import retract_stale
 from shared.handlers.training_code import CodeUnavailable, code_identity
 from shared.handlers.training_code import run_id as training_run_id
 from shared.handlers.training_retry import due_retry, failed
 from shared.ports import ModelVersion, RunResults, TrainingJob
 from shared.state import catalog, keys, requests
-from shared.state.datasets import build_manifest, save_manifest
+from shared.state.datasets import build_manifest, retracted_files, save_manifest
 from shared.state.keys import Key
 from shared.state.lease import Held, decision, lease
 from shared.state.records import Run, RunRequest, RunStatus, TrainingRequest
@@ -55,13 +56,15 @@ def start_training_if_due(deps: Deps, actor: str = "reconcile") -> str | None:
     opened, updated = datetime.fromisoformat(request.opened_at), datetime.fromisoformat(request.updated_at)
     if not ready_to_start(opened, updated, now, timing) or runs_in_flight(deps):
         return None
-    accepted = catalog.entries(deps.state)
+    retract_stale(deps, actor)  # the newest version of each name wins, a deleted file is out
+    everything = catalog.entries(deps.state)
+    accepted = [entry for entry in everything.values() if entry.retracted is None]
     schema = deps.state.get(keys.SCHEMA)
     if schema is None or not accepted:
         _note_waiting(request, deps, actor, "no accepted data yet")
         return None
-    files = [{"name": f.name, "sha256": f.sha256, "rows": f.rows, "path": f.path} for f in accepted.values()]
-    manifest = build_manifest(files, schema.record.columns)
+    files = [{"name": f.name, "sha256": f.sha256, "rows": f.rows, "path": f.path} for f in accepted]
+    manifest = build_manifest(files, schema.record.columns, retracted_files(everything.values()))
     try:
         identity = code_identity(deps.settings)
     except CodeUnavailable as problem:

@@ -56,8 +56,29 @@ class FrozenSchema:
 
 
 @dataclass(frozen=True)
+class FileVersion:
+    """One version of one landed blob: its name and ETag."""
+
+    name: str
+    etag: str
+
+
+@dataclass(frozen=True)
+class Retraction:
+    """Why a content left the catalog: every landed version holding it was overwritten or deleted.
+    `reason` is `overwritten` or `deleted`; `why` says it for people ("overwritten by etag X", "deleted at T")."""
+
+    reason: str
+    why: str
+    at: str
+    event_id: str
+    by_etag: str | None = None  # the version that overwrote it
+
+
+@dataclass(frozen=True)
 class CatalogEntry:
-    """An accepted file's content, which every later dataset version includes."""
+    """An accepted file's content, which every later dataset version includes while a landed version holds it:
+    the newest version of a name wins, and a content no version holds any more is retracted."""
 
     sha256: str
     name: str
@@ -65,6 +86,12 @@ class CatalogEntry:
     path: str
     event_id: str
     dataset_version: str | None = None  # the first version it joined
+    etag: str = ""  # the version of `name` it came from ("" in entries older than retractions)
+    holders: tuple[FileVersion, ...] = ()  # other accepted versions with the same content
+    retracted: Retraction | None = None
+
+    def versions(self) -> tuple[FileVersion, ...]:
+        return (FileVersion(self.name, self.etag), *self.holders)
 
 
 # --- training -----------------------------------------------------------------------------------------------------

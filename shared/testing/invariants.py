@@ -1,5 +1,8 @@
 """What must hold after any mix of duplicates, reordering, lost events, crashes and concurrent workers.
 
+Every landed file is in exactly one place: quarantine (with its reason), a dataset version, or retracted (its
+name overwritten or deleted in landing: out of every version built since, with why and an audit entry).
+
 `check(deps)` returns the violations (empty when all hold). With `settled=True` (after the system has had
 time to finish: redeliveries and reconcile ticks), work in progress counts as a violation too.
 """
@@ -26,6 +29,7 @@ def check(deps: Deps, settled: bool = True) -> list[str]:
     problems += [f"audit: {p}" for p in deps.audit.verify()]
     problems += _files(deps, files, settled)
     problems += _runs(runs, entries, settled)
+    problems += _retracted_stay_out(deps, runs)
     problems += _registry(deps, runs)
     problems += _one_version_per_run(deps, runs, releases)
     problems += _releases(releases, entries, settled)
@@ -42,6 +46,7 @@ def _files(deps: Deps, files: list[LandedFile], settled: bool) -> list[str]:
     problems = []
     containers = deps.settings.containers
     catalog = catalog_store.entries(deps.state)
+    landing = {info.name: info.etag for info in deps.blobs.list(containers.landing)}
     manifests: dict[str, set[str]] = {}
     for record in files:
         name = record.blob
@@ -59,13 +64,23 @@ def _files(deps: Deps, files: list[LandedFile], settled: bool) -> list[str]:
             version = entry.dataset_version if entry else None
             if entry is None:
                 problems.append(f"{name}: accepted but not in the catalog")
-            elif version:
+                continue
+            current = landing.get(name) == record.etag
+            if entry.retracted is not None:
+                # Its third place: out of future versions, with why (and in the versions built before).
+                if current:
+                    problems.append(f"{name}: retracted but still in landing")
+                if not entry.retracted.why:
+                    problems.append(f"{name}: retracted without saying why")
+            elif settled and not catalog_store.held(entry, landing):
+                problems.append(f"{name}: overwritten or deleted in landing but not retracted")
+            if version:
                 if version not in manifests:
                     manifest = load_manifest(deps.blobs, containers.datasets, version) or {"files": []}
                     manifests[version] = {f["sha256"] for f in manifest["files"]}
                 if record.sha256 not in manifests[version]:
                     problems.append(f"{name}: its dataset version {version} does not list it")
-            elif settled:
+            elif settled and entry.retracted is None:
                 problems.append(f"{name}: accepted but in no dataset version")
         elif settled:
             problems.append(f"{name}: left {record.status}")
@@ -85,6 +100,22 @@ def _runs(runs: list[Run], entries: list[Any], settled: bool) -> list[str]:
     if settled:
         unfinished = (RunStatus.STARTING, RunStatus.COMPLETING)
         problems += [f"{r.run_id}: left {r.status}" for r in runs if r.status in unfinished]
+    return problems
+
+
+def _retracted_stay_out(deps: Deps, runs: list[Run]) -> list[str]:
+    """No dataset version started after a content's retraction holds it, and each retraction is audited."""
+    retracted = {e.sha256: e for e in catalog_store.entries(deps.state).values() if e.retracted is not None}
+    problems = []
+    for run in runs:
+        for file in run.manifest.get("files", []):
+            entry = retracted.get(file["sha256"])
+            if entry is not None and run.submitted_at > entry.retracted.at:
+                problems.append(f"{run.run_id}: trains on {entry.name}, retracted before it started")
+    audited = {e.detail.get("sha256") for e in deps.audit.entries() if e.action == "file.retracted"}
+    problems += [
+        f"{e.name}: retracted without an audit entry" for sha, e in retracted.items() if sha not in audited
+    ]
     return problems
 
 

@@ -141,3 +141,34 @@ def test_audit_records_a_key_once_when_instances_record_it_at_once(blob_store, c
     assert sorted(e.key for e in entries if e.key) == sorted(returned)
     assert len(entries) == keys_each * (1 + workers)
     assert all(found == [found[0]] * workers for found in returned.values())
+
+
+def test_a_blob_is_read_in_chunks_of_one_version(blob_store, container: str) -> None:
+    data = bytes(range(256)) * 40_000  # 10 MB: more than one chunk
+    blob_store.write(container, "big.bin", data)
+    stream = blob_store.open(container, "big.bin")
+    chunks = list(stream.chunks)
+    assert len(chunks) > 1 and max(map(len, chunks)) <= 4 * 1024 * 1024
+    assert b"".join(chunks) == data and stream.info.size == len(data)
+    assert blob_store.open(container, "absent.bin") is None
+
+    stream = blob_store.open(container, "big.bin")
+    first = next(stream.chunks)
+    assert first
+    blob_store.write(container, "big.bin", b"replaced")
+    with pytest.raises(PreconditionFailed):
+        list(stream.chunks)
+
+
+def test_a_copy_is_made_by_the_service_and_only_of_the_version_asked_for(blob_store, container: str) -> None:
+    etag = blob_store.write(container, "source.csv", b"a,b\n1,2\n")
+    blob_store.copy(container, "source.csv", container, "copy.csv", source_etag=etag)
+    assert blob_store.read(container, "copy.csv").data == b"a,b\n1,2\n"
+    with pytest.raises(PreconditionFailed):  # the target exists
+        blob_store.copy(container, "source.csv", container, "copy.csv", if_none_match=True)
+    blob_store.write(container, "source.csv", b"changed")
+    with pytest.raises(PreconditionFailed):  # the source changed
+        blob_store.copy(container, "source.csv", container, "other.csv", source_etag=etag)
+    with pytest.raises(PreconditionFailed):  # the source is gone
+        blob_store.copy(container, "absent.csv", container, "other.csv")
+    assert blob_store.info(container, "other.csv") is None

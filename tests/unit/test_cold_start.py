@@ -32,6 +32,7 @@ def _probe() -> dict:
 def test_function_app_indexes_every_function_with_its_trigger() -> None:
     assert _probe()["functions"] == {
         "on_data_landed": "eventGridTrigger",
+        "on_data_deleted": "eventGridTrigger",
         "on_run_completed": "eventGridTrigger",
         "on_model_registered": "eventGridTrigger",
         "on_drift_detected": "eventGridTrigger",

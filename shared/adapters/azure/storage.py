@@ -17,10 +17,14 @@ from azure.core.exceptions import (
     ResourceNotFoundError,
 )
 
-from shared.ports import Blob, BlobInfo, PreconditionFailed
+from shared.ports import Blob, BlobInfo, BlobStream, CopyPending, PreconditionFailed
 
 if TYPE_CHECKING:
-    from azure.storage.blob import BlobServiceClient
+    from azure.storage.blob import BlobServiceClient, StorageStreamDownloader
+
+# A streamed download holds one chunk at a time; the SDK's defaults would fetch the first 32 MiB at once.
+CHUNK_BYTES = 4 * 1024 * 1024
+_CLIENT_OPTIONS = {"max_single_get_size": CHUNK_BYTES, "max_chunk_get_size": CHUNK_BYTES}
 
 
 class AzureBlobStore:
@@ -31,13 +35,13 @@ class AzureBlobStore:
     def from_connection_string(cls, connection_string: str) -> AzureBlobStore:
         from azure.storage.blob import BlobServiceClient
 
-        return cls(BlobServiceClient.from_connection_string(connection_string))
+        return cls(BlobServiceClient.from_connection_string(connection_string, **_CLIENT_OPTIONS))
 
     @classmethod
     def from_account_url(cls, account_url: str, credential: object) -> AzureBlobStore:
         from azure.storage.blob import BlobServiceClient
 
-        return cls(BlobServiceClient(account_url, credential=credential))
+        return cls(BlobServiceClient(account_url, credential=credential, **_CLIENT_OPTIONS))
 
     def close(self) -> None:
         """Close pooled connections (a storage emulator waits for open connections before it exits)."""
@@ -66,6 +70,51 @@ class AzureBlobStore:
         except ResourceNotFoundError:
             return None
         return _info(container, name, props.etag, props.size, props.last_modified)
+
+    def open(self, container: str, name: str) -> BlobStream | None:
+        client = self._service.get_blob_client(container, name)
+        try:
+            # max_concurrency=1: chunks arrive in order, one in memory at a time; every request after the first
+            # is conditional on the first one's ETag, so the chunks are all of one version.
+            downloader = client.download_blob(max_concurrency=1)
+        except ResourceNotFoundError:
+            return None
+        props = downloader.properties
+        info = _info(container, name, props.etag, props.size, props.last_modified)
+        return BlobStream(info=info, chunks=_chunks(downloader, f"{container}/{name}"))
+
+    def copy(
+        self,
+        source_container: str,
+        source_name: str,
+        container: str,
+        name: str,
+        *,
+        source_etag: str | None = None,
+        if_none_match: bool = False,
+    ) -> None:
+        source = self._service.get_blob_client(source_container, source_name)
+        kwargs: dict[str, object] = {}
+        if source_etag:
+            kwargs["source_etag"] = source_etag
+            kwargs["source_match_condition"] = MatchConditions.IfNotModified
+        if if_none_match:
+            kwargs["match_condition"] = MatchConditions.IfMissing  # If-None-Match: *
+        label = f"{source_container}/{source_name} -> {container}/{name}"
+        try:
+            result = self._service.get_blob_client(container, name).start_copy_from_url(source.url, **kwargs)
+        except ResourceNotFoundError as error:
+            raise PreconditionFailed(f"{label}: the source is gone") from error
+        except (ResourceExistsError, ResourceModifiedError) as error:
+            raise PreconditionFailed(f"{label}: {error.reason or 'condition not met'}") from error
+        except HttpResponseError as error:
+            if error.error_code == "PendingCopyOperation":
+                raise CopyPending(f"{label}: a copy is still under way") from error
+            if error.status_code in (409, 412):
+                raise PreconditionFailed(f"{label}: {error.reason}") from error
+            raise
+        if str(result.get("copy_status") or "success").lower() == "pending":
+            raise CopyPending(f"{label}: the copy is under way")
 
     def write(
         self,
@@ -122,6 +171,17 @@ class AzureBlobStore:
 
     def url(self, container: str, name: str) -> str:
         return self._service.get_blob_client(container, name).url
+
+
+def _chunks(downloader: StorageStreamDownloader, label: str) -> Iterator[bytes]:
+    try:
+        yield from downloader.chunks()
+    except (ResourceModifiedError, ResourceNotFoundError) as error:
+        raise PreconditionFailed(f"{label} changed while it was read") from error
+    except HttpResponseError as error:
+        if error.status_code in (404, 412):
+            raise PreconditionFailed(f"{label} changed while it was read") from error
+        raise
 
 
 def _info(container: str, name: str, etag: str, size: int | None, modified: datetime | None) -> BlobInfo:

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from shared.domain.messages import (
     BlobCreated,
+    BlobDeleted,
     DriftDetected,
     Envelope,
     ModelDeployed,
@@ -36,6 +37,7 @@ from tests.hostile import hostile_bodies, hostile_events, json_values, samples, 
 DEPS = make_deps()
 MESSAGES = (
     BlobCreated,
+    BlobDeleted,
     RunCompleted,
     RunStatusChanged,
     MonitorAlert,
@@ -46,6 +48,7 @@ MESSAGES = (
 ROUTES: list[tuple[str, tuple[type, ...]]] = [
     ("on_data_landed", (BlobCreated,)),
     ("on_labels_landed", (BlobCreated,)),
+    ("on_data_deleted", (BlobDeleted,)),
     ("on_run_completed", (RunCompleted, RunStatusChanged, MonitorAlert)),
     ("on_model_registered", (ModelRegistered,)),
     ("on_drift_detected", (DriftDetected,)),

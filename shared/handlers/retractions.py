@@ -1,0 +1,84 @@
+"""Files overwritten or deleted in landing leave future dataset versions.
+
+The newest version of a name wins: once no landed version holds a content any more (its name was overwritten
+with other bytes, or deleted), the content is retracted from the catalog, with why ("overwritten by etag X",
+"deleted at T"), an audit entry, and, if a dataset version had taken it in, a request to train without it.
+What landing holds now decides, so events arriving late or out of order cannot retract the version that won:
+`Microsoft.Storage.BlobDeleted` looks now, the `reconcile` tick looks again (an event lost is a retraction
+late, not missed), and so does every start of training before it builds the dataset version.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from shared.deps import Deps
+from shared.domain.messages import BlobDeleted, RequestTraining
+from shared.handlers.training_requests import request_training
+from shared.state import catalog, keys
+
+log = logging.getLogger(__name__)
+ACTOR = "on_data_deleted"
+
+
+def on_blob_deleted(message: BlobDeleted, deps: Deps, actor: str = ACTOR) -> None:
+    if message.container != deps.settings.containers.landing:
+        deps.audit.record(
+            actor,
+            "event.ignored",
+            message.envelope.subject,
+            event_id=message.envelope.id,
+            reason=f"container {message.container!r} is not the landing container",
+        )
+        return
+    retract_stale(deps, actor, message.envelope.id, message.envelope.time.isoformat())
+
+
+def retract_stale(deps: Deps, actor: str, event_id: str = "", at: str | None = None) -> list[str]:
+    """Retract every content no landed version holds; bring back a retracted one that is held again. Returns
+    the contents retracted now."""
+    landing = {info.name: info.etag for info in deps.blobs.list(deps.settings.containers.landing)}
+    at = at or deps.clock().isoformat()
+    retracted = []
+    for entry in catalog.entries(deps.state).values():
+        held = catalog.held(entry, landing)
+        if entry.retracted is not None:
+            if held:
+                _restore(entry.sha256, entry.name, deps, actor)
+            continue
+        if held:
+            continue
+        why = catalog.retraction(entry, landing, at, event_id or f"{actor}:{at}")
+        # The decision first, by key (once), then the record: a crash between is finished by the next look.
+        deps.audit.record(
+            actor,
+            "file.retracted",
+            entry.name,
+            key=f"{keys.catalog_entry(entry.sha256)}:retracted:{entry.etag}:{why.by_etag or 'deleted'}",
+            event_id=why.event_id,
+            sha256=entry.sha256,
+            etag=entry.etag,
+            reason=why.reason,
+            why=why.why,
+            by_etag=why.by_etag,
+            dataset_version=entry.dataset_version,
+        )
+        if not catalog.retract(deps.state, entry.sha256, why):
+            continue
+        retracted.append(entry.sha256)
+        log.info("file retracted", extra={"blob": entry.name, "sha256": entry.sha256, "why": why.why})
+        if entry.dataset_version:  # a model may have learned from it: train on the data without it
+            cause = RequestTraining(
+                "data",
+                f"retracted:{entry.sha256}:{entry.etag}",
+                {"file": entry.name, "retracted": entry.sha256, "why": why.why},
+            )
+            request_training(cause, deps, actor)
+    return retracted
+
+
+def _restore(sha256: str, name: str, deps: Deps, actor: str) -> None:
+    """A retracted content whose version is in landing again (it was landed anew meanwhile)."""
+    stored = catalog.restore(deps.state, sha256)
+    if stored is not None:
+        deps.audit.record(actor, "file.restored", name, sha256=sha256, etag=stored.etag)
