@@ -8,19 +8,31 @@ from shared.deps import Deps
 from shared.state import keys
 from shared.state.keys import Key, Prefix
 from shared.state.lease import release_stuck
+from shared.state.records import Release, ReleaseStatus, ReleaseStep
 from shared.state.store import to_json
 
 LEASED: tuple[Prefix[Any], ...] = (keys.FILES, keys.LABEL_FILES, keys.RUNS, keys.RELEASES)
 
 
 def stuck(deps: Deps) -> list[dict[str, Any]]:
-    """What is set aside: its key and status, since when, and the last error."""
-    return [
-        {"key": stored.key.path, "status": str(getattr(stored.record, "status", "")), **to_json(stored.stuck)}
-        for prefix in LEASED
-        for stored in deps.state.list(prefix)
-        if stored.stuck is not None
-    ]
+    """What is set aside (its key and status, since when, the last error), and releases whose rollback did not
+    finish in time (status `stuck`: a person has to look at the endpoint)."""
+    found = []
+    for prefix in LEASED:
+        for stored in deps.state.list(prefix):
+            status = str(getattr(stored.record, "status", ""))
+            if stored.stuck is not None:
+                found.append({"key": stored.key.path, "status": status, **to_json(stored.stuck)})
+            elif isinstance(stored.record, Release) and stored.record.status is ReleaseStatus.STUCK:
+                step = stored.record.history[-1]
+                found.append(
+                    {"key": stored.key.path, "status": status, "at": step.at, "reason": _reason(step)}
+                )
+    return found
+
+
+def _reason(step: ReleaseStep) -> str:
+    return str(step.detail.get("reason", "its rollback did not finish in time"))
 
 
 def retry(path: Any, requested_by: str, deps: Deps) -> tuple[int, str]:

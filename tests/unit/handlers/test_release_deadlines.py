@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from shared.handlers.queries import status
 from shared.handlers.release import advance
 from tests.builders import (
     actions,
@@ -125,6 +126,8 @@ def test_a_rollback_that_cannot_finish_is_recorded_as_stuck() -> None:
     [stuck] = actions(deps, "release.stuck")
     assert "not rolled back within 600 s" in stuck.detail["reason"]
     assert "endpoint API unavailable" in stuck.detail["last_error"]
+    [listed] = status(deps)["stuck"]
+    assert listed["key"] == f"releases/{rid}" and "not rolled back within 600 s" in listed["reason"]
 
 
 def test_a_cold_start_is_warmed_up_and_not_measured() -> None:
