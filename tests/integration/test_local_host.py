@@ -59,6 +59,7 @@ def test_indexes_the_real_function_app(services: LocalServices) -> None:
     assert status["functions"] == sorted(
         [
             "on_data_landed",
+            "on_data_deleted",
             "on_run_completed",
             "on_model_registered",
             "on_drift_detected",
@@ -73,6 +74,7 @@ def test_indexes_the_real_function_app(services: LocalServices) -> None:
             "approve",
             "reject",
             "rollback",
+            "retry_stuck",
             "retrain",
         ]
     )
