@@ -106,9 +106,13 @@ def _decisions(services: LocalServices) -> list[Any]:
 
 
 def _settled(services: LocalServices) -> bool:
+    """The registered version's release has begun and ended (a ModelRegistered that outran the run's record
+    is ignored, and the tick starts the release: until then no release exists)."""
     from shared.handlers.release import active_releases
+    from shared.state import keys
 
-    return not active_releases(services.deps)
+    began = any(True for _ in services.deps.state.list(keys.RELEASES))
+    return began and not active_releases(services.deps)
 
 
 def _reconcile_until(services: LocalServices, condition: Callable[[], Any], timeout: float) -> Any:
