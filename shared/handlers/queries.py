@@ -27,7 +27,7 @@ def status(deps: Deps) -> dict[str, Any]:
         "stuck": stuck(deps),
         "recent_decisions": [
             {"time": e.time, "actor": e.actor, "action": e.action, "subject": e.subject}
-            for e in deps.audit.entries()[-10:]
+            for e in deps.audit.recent(10)
         ],
     }
 

@@ -13,6 +13,11 @@ retry follows a crash or a lost response. The key's marker blob, created with if
 number reserved for the key; whoever records the key writes that number, so of two concurrent writers one
 creates the entry and the other finds it. Only when another decision took the number first is the marker
 moved, with if-match, to the next free number.
+
+What it costs: an entry is one create, a keyed entry two (the marker, then the entry), when the number this
+process knows to be next is free; a number another instance took first costs a refused create and a step on.
+No write reads the log: a process finds the tail once, from a checkpoint written every `CHECKPOINT_EVERY`
+entries and a few probes of entry numbers (never a listing), and `recent` reads only the entries it returns.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ log = logging.getLogger(__name__)
 GENESIS = "0" * 64
 CLOCK_SKEW_SECONDS = 5
 PREFIX = "entries/"
+CHECKPOINT = "tail.json"  # the number of a recent entry: where finding the tail starts
+CHECKPOINT_EVERY = 1000
 ATTEMPTS = 1000
 
 
@@ -113,10 +120,20 @@ class AuditLog:
                 problems.append(f"key {key} recorded {len(seqs)} times (entries {numbers})")
         return problems
 
+    def recent(self, count: int) -> list[AuditEntry]:
+        """The newest `count` entries, oldest first: found from the tail, not by reading the log."""
+        seq, _ = self._tail or self._find_tail()
+        found = []
+        for number in range(max(1, seq - count + 1), seq + 1):
+            entry = self._entry(_name(number))
+            if entry is not None:
+                found.append(entry)
+        return found
+
     # --- writing ----------------------------------------------------------------------------------------------
 
     def _append(self, decision: dict[str, Any]) -> AuditEntry:
-        seq, prev = self._current_tail()
+        seq, prev = self._known_tail()
         for _ in range(ATTEMPTS):
             entry = self._entry_body(seq + 1, prev, decision, key=None)
             written = self._create(entry, mine=lambda stored, digest=entry.hash: stored.hash == digest)
@@ -126,45 +143,52 @@ class AuditLog:
         raise PreconditionFailed("audit log: too much contention")
 
     def _record_once(self, key: str, decision: dict[str, Any]) -> AuditEntry:
+        """The key's marker is created first, naming the next number this process knows of (two writes, no
+        read, when the key is new); only a marker that exists already is read and followed."""
         name = _key_name(key)
+        seq, _ = self._known_tail()
+        target = seq + 1
+        etag = self._reserve(name, target, if_match=None)
         for _ in range(ATTEMPTS):
-            marker = self._blobs.read(self._container, name)
-            if marker is None:
-                seq, _ = self._current_tail()
-                if not self._reserve(name, seq + 1, if_match=None):
-                    continue  # another writer claimed the key first: follow its marker
-                target = seq + 1
-            else:
+            if etag is None:  # the key has a marker: follow it
+                marker = self._blobs.read(self._container, name)
+                if marker is None:
+                    target = self._known_tail()[0] + 1
+                    etag = self._reserve(name, target, if_match=None)
+                    continue
                 target = json.loads(marker.data).get("seq")
                 found = self._entry(_name(target)) if target else self._pending_search(key, marker)
                 if found is not None and found.key == key:
                     return found
+                etag = marker.info.etag
                 if target is None or found is not None:
                     # The number is not (or no longer) free for this key: reserve the next free one.
-                    seq, _ = self._current_tail()
-                    if not self._reserve(name, seq + 1, if_match=marker.info.etag):
-                        continue
-                    target = seq + 1
+                    target = self._advance_from(target) + 1
+                    etag = self._reserve(name, target, if_match=etag)
+                    if etag is None:
+                        continue  # another writer moved the marker first: follow it again
             # The reserved number is free: write it, whoever else tries too; exactly one create succeeds.
-            prev = GENESIS if target == 1 else self._read(_name(target - 1))[1]
             written = self._create(
-                self._entry_body(target, prev, decision, key=key), mine=lambda stored: stored.key == key
+                self._entry_body(target, self._hash_of(target - 1), decision, key=key),
+                mine=lambda stored: stored.key == key,
             )
             if written is not None:
                 return written
+            # Another decision took the number: move the marker on to the next free one.
+            target = self._advance_from(target) + 1
+            etag = self._reserve(name, target, if_match=etag)
         raise PreconditionFailed(f"audit log: key {key} could not be recorded for contention")
 
-    def _reserve(self, name: str, seq: int, *, if_match: str | None) -> bool:
-        """Point the key's marker at entry `seq`: created if `if_match` is None, else moved from that ETag."""
+    def _reserve(self, name: str, seq: int, *, if_match: str | None) -> str | None:
+        """Point the key's marker at entry `seq`: created if `if_match` is None, else moved from that ETag. Its
+        new ETag, or None when the condition failed (the marker exists, or moved meanwhile)."""
         body = _dump({"seq": seq, "at": self._clock().isoformat()})
         try:
             if if_match is None:
-                self._blobs.write(self._container, name, body, if_none_match=True)
-            else:
-                self._blobs.write(self._container, name, body, if_match=if_match)
+                return self._blobs.write(self._container, name, body, if_none_match=True)
+            return self._blobs.write(self._container, name, body, if_match=if_match)
         except PreconditionFailed:
-            return False
-        return True
+            return None
 
     def _create(self, entry: AuditEntry, mine: Callable[[AuditEntry], bool]) -> AuditEntry | None:
         """Create the entry's blob; the entry it holds now, or None if another decision took the number. A
@@ -180,6 +204,8 @@ class AuditLog:
                 return None
             entry = stored
         self._tail = max(self._tail or (0, GENESIS), (entry.seq, entry.hash))
+        if entry.seq % CHECKPOINT_EVERY == 0:
+            self._blobs.write(self._container, CHECKPOINT, _dump({"seq": entry.seq}))
         return entry
 
     def _entry_body(self, seq: int, prev: str, decision: dict[str, Any], key: str | None) -> AuditEntry:
@@ -193,7 +219,7 @@ class AuditLog:
         its entry: look back over the entries written since the marker."""
         at = json.loads(marker.data)["at"]
         horizon = (datetime.fromisoformat(at) - timedelta(seconds=CLOCK_SKEW_SECONDS)).isoformat()
-        seq, _ = self._current_tail()
+        seq = self._advance_from(None)
         while seq > 0:
             entry = self._entry(_name(seq))
             if entry is None or entry.time < horizon:
@@ -205,26 +231,56 @@ class AuditLog:
 
     # --- reading ----------------------------------------------------------------------------------------------
 
-    def _current_tail(self) -> tuple[int, str]:
-        seq, digest = self._tail or self._find_tail()
-        if seq and self._blobs.info(self._container, _name(seq + 1)) is not None:
-            return self._advance(seq + 1)
-        return seq, digest
+    def _known_tail(self) -> tuple[int, str]:
+        """The newest entry this process knows of (found once per process): a write at the number after it
+        that another instance took first costs a refused create, never a wrong chain."""
+        if self._tail is None:
+            self._tail = self._find_tail()
+        return self._tail
+
+    def _hash_of(self, seq: int) -> str:
+        if seq == 0:
+            return GENESIS
+        if self._tail is not None and self._tail[0] == seq:
+            return self._tail[1]
+        return self._read(_name(seq))[1]
+
+    def _advance_from(self, seq: int | None) -> int:
+        """The newest entry's number, looking on from entry `seq` (which exists) or from the known tail."""
+        start = seq if seq else self._known_tail()[0]
+        return self._advance(start)[0] if start else self._find_tail()[0]
 
     def _entry(self, name: str) -> AuditEntry | None:
         blob = self._blobs.read(self._container, name)
         return None if blob is None else AuditEntry(**json.loads(blob.data))
 
+    def _exists(self, seq: int) -> bool:
+        return self._blobs.info(self._container, _name(seq)) is not None
+
     def _find_tail(self) -> tuple[int, str]:
-        names = sorted(info.name for info in self._blobs.list(self._container, PREFIX))
-        if not names:
-            return 0, GENESIS
-        return self._read(names[-1])
+        """The newest entry without listing the log: from the last checkpoint (written every CHECKPOINT_EVERY
+        entries), probe forward in doubling steps past the end, then halve back onto it. Entries are numbered
+        without gaps, so this costs about 2 log2(CHECKPOINT_EVERY) probes however long the log is."""
+        blob = self._blobs.read(self._container, CHECKPOINT)
+        low = int(json.loads(blob.data)["seq"]) if blob is not None else 0
+        if low and not self._exists(low):
+            low = 0  # a checkpoint ahead of the log (the log was replaced): search from the start
+        step = 1
+        while self._exists(low + step):
+            low, step = low + step, step * 2
+        high = low + step  # absent
+        while high - low > 1:
+            middle = (low + high) // 2
+            if self._exists(middle):
+                low = middle
+            else:
+                high = middle
+        return (0, GENESIS) if low == 0 else self._read(_name(low))
 
     def _advance(self, seq: int) -> tuple[int, str]:
         """Skip to the newest entry from `seq` on (it exists)."""
         current = self._read(_name(seq))
-        while self._blobs.info(self._container, _name(current[0] + 1)) is not None:
+        while self._exists(current[0] + 1):
             current = self._read(_name(current[0] + 1))
         return current
 

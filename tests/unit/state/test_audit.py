@@ -14,6 +14,7 @@ import pytest
 
 from shared.ports import BlobStore, PreconditionFailed
 from shared.state.audit import AuditEntry, AuditLog
+from shared.testing.counting import CountingBlobStore
 from tests.fakes import FakeClock, InMemoryBlobStore
 
 
@@ -250,3 +251,65 @@ def test_instances_recording_the_same_keys_at_once_record_each_once(blobs: InMem
     assert sorted(e.key for e in keyed) == sorted(f"file:f{index}" for index in range(10))
     assert all(entries == [entries[0]] * workers for entries in returned.values())
     assert len(audit.entries()) == 10 + 10 * workers
+
+
+# --- what it costs --------------------------------------------------------------------------------------------
+
+
+def _counted(blobs: InMemoryBlobStore) -> tuple[AuditLog, CountingBlobStore]:
+    counting = CountingBlobStore(blobs)
+    return AuditLog(counting, "audit", FakeClock()), counting
+
+
+def test_a_new_key_costs_its_marker_and_its_entry_and_nothing_else(blobs: InMemoryBlobStore) -> None:
+    audit, counting = _counted(blobs)
+    audit.record("x", "first", "y")
+    counting.reset()
+
+    audit.record("on_data_landed", "file.accepted", "a.csv", key="file:a.csv")
+    audit.record("reconcile", "training.started", "train-1")
+
+    assert counting.reset() == {("write", "audit/keys"): 1, ("write", "audit/entries"): 2}
+    assert audit.verify() == []
+
+
+@pytest.mark.parametrize("length", [10, 2_500])
+def test_the_tail_is_found_without_listing_the_log_at_a_cost_that_does_not_grow(
+    blobs: InMemoryBlobStore, length: int
+) -> None:
+    writer = AuditLog(blobs, "audit", FakeClock())
+    for index in range(length):
+        writer.record("x", "step", str(index))
+    fresh, counting = _counted(blobs)  # a new process
+
+    entry = fresh.record("y", "next", "z")
+
+    assert entry.seq == length + 1 and entry.prev == writer.recent(1)[0].hash
+    counts = counting.reset()
+    assert not [op for op, _ in counts if op == "list"]
+    assert sum(counts.values()) <= 2 + 2 * 10 + 2, counts  # checkpoint, probes, tail entry, the write
+    assert fresh.verify() == []
+
+
+def test_a_stale_checkpoint_or_none_still_finds_the_tail(blobs: InMemoryBlobStore) -> None:
+    writer = AuditLog(blobs, "audit", FakeClock())
+    for index in range(1_050):
+        writer.record("x", "step", str(index))
+    blobs.delete("audit", "tail.json")
+    assert AuditLog(blobs, "audit", FakeClock()).record("y", "next", "z").seq == 1_051
+    blobs.write("audit", "tail.json", json.dumps({"seq": 5_000}).encode())  # ahead of the log
+    assert AuditLog(blobs, "audit", FakeClock()).record("y", "next", "z").seq == 1_052
+    assert writer.verify() == []
+
+
+def test_recent_reads_only_the_entries_it_returns(blobs: InMemoryBlobStore) -> None:
+    writer = AuditLog(blobs, "audit", FakeClock())
+    for index in range(300):
+        writer.record("x", "step", str(index))
+    reader, counting = _counted(blobs)
+
+    recent = reader.recent(10)
+
+    assert [e.subject for e in recent] == [str(index) for index in range(290, 300)]
+    assert counting.reset()[("read", "audit/entries")] <= 11
+    assert AuditLog(blobs, "audit", FakeClock()).recent(10)[-1] == writer.entries()[-1]
