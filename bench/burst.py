@@ -1,13 +1,18 @@
 """A burst: 1,000 BlobCreated events for 1,000 small files, 10 % delivered twice, pushed by 4 concurrent
 deliverers through the local host's Event Grid webhook, against Azurite.
 
-Prints events/s, p50 and p95 handler latency, and the number of training runs started (1 expected; 2 if the
-burst outlived the maximum wait).  Usage: python bench/burst.py [--files 1000] [--deliverers 4]
+Throughput here is the store's operation rate divided by the operations a file costs, so the bench counts them
+(every call of the handlers' blob store, by operation and by what it was for) and measures, in the same run,
+the raw rate of the store: 4 threads writing small blobs, as the handlers do. Prints `storage ops per file N`
+with the breakdown, events/s beside the ceiling the raw rate allows (raw writes/s / ops per file), p50 and p95
+handler latency, and the number of training runs started (1 expected; 2 if the burst outlived the maximum wait).
+Usage: python bench/burst.py [--files 1000] [--deliverers 4]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import random
 import statistics
 import sys
@@ -20,11 +25,56 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from shared import bootstrap
+from shared.deps import Deps
 from shared.handlers import reconcile
 from shared.host.azurite import free_port
 from shared.host.services import LocalServices
 from shared.host.watcher import blob_created_event
+from shared.ports import BlobStore
+from shared.state.audit import AuditLog
+from shared.state.store import StateStore
 from shared.testing import invariants
+from shared.testing.counting import CountingBlobStore, breakdown
+
+RAW_WRITES = 1000
+
+
+def raw_write_rate(blobs: BlobStore, container: str, threads: int) -> float:
+    """Writes/s of `threads` threads writing small blobs to `container`: the store's own ceiling."""
+    body = b"x" * 400
+    names = iter(range(RAW_WRITES))
+    lock = threading.Lock()
+
+    def write() -> None:
+        while True:
+            with lock:
+                index = next(names, None)
+            if index is None:
+                return
+            blobs.write(container, f"raw/{index:05d}.json", body, if_none_match=True)
+
+    workers = [threading.Thread(target=write) for _ in range(threads)]
+    started = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return RAW_WRITES / (time.perf_counter() - started)
+
+
+def counted(deps: Deps) -> tuple[Deps, CountingBlobStore]:
+    """`deps` whose blob store (under the state store and the audit log too) counts its operations."""
+    containers = deps.settings.containers
+    roles = {getattr(containers, f.name): f.name for f in dataclasses.fields(containers)}
+    blobs = CountingBlobStore(deps.blobs, roles)
+    wrapped = dataclasses.replace(
+        deps,
+        blobs=blobs,
+        state=StateStore(blobs, containers.state),
+        audit=AuditLog(blobs, containers.audit, deps.clock),
+    )
+    return wrapped, blobs
 
 
 def main() -> int:
@@ -42,8 +92,12 @@ def main() -> int:
         "MLOPS_MIN_ROWS": "5",
     }
     with LocalServices(env, in_memory_storage=True, timers=False, watch=False) as services:
-        deps = services.deps
+        deps, counter = counted(services.deps)
+        bootstrap.install(deps)  # the functions the host invokes use the counting store
         landing = deps.settings.containers.landing
+        scratch = "bench-raw-writes"
+        services.deps.blobs.ensure_containers([scratch])
+        raw_rate = raw_write_rate(services.deps.blobs, scratch, args.deliverers)
         events = []
         started = time.perf_counter()
         for index in range(args.files):
@@ -76,6 +130,7 @@ def main() -> int:
                 if response.status_code != 200:
                     failures.append(response.text[:200])
 
+        counter.reset()
         started = time.perf_counter()
         threads = [threading.Thread(target=deliver) for _ in range(args.deliverers)]
         for thread in threads:
@@ -83,6 +138,7 @@ def main() -> int:
         for thread in threads:
             thread.join()
         elapsed = time.perf_counter() - started
+        operations = counter.reset()
         latencies = sorted(i.duration_ms for i in services.host.invocations if i.function == "on_data_landed")
         time.sleep(float(env["MLOPS_QUIET_PERIOD_SECONDS"]) + 0.5)
         reconcile.reconcile(deps)
@@ -94,7 +150,14 @@ def main() -> int:
             f"deliveries       {len(deliveries)} ({len(deliveries) - len(events)} duplicates), "
             f"{args.deliverers} deliverers, {len(failures)} failed"
         )
-        print(f"throughput       {len(deliveries) / elapsed:.1f} events/s ({elapsed:.1f} s)")
+        ops_per_file = sum(operations.values()) / args.files
+        print("\n".join(breakdown(operations, args.files)))
+        print(f"raw store rate   {raw_rate:.0f} writes/s ({args.deliverers} threads, same Azurite)")
+        print(
+            f"throughput       {len(deliveries) / elapsed:.1f} events/s ({elapsed:.1f} s); ceiling "
+            f"{raw_rate / ops_per_file:.1f} files/s (raw rate / ops per file), "
+            f"{args.files / elapsed / (raw_rate / ops_per_file):.2f} of it"
+        )
         print(
             f"handler latency  p50 {statistics.median(latencies):.0f} ms, "
             f"p95 {latencies[int(len(latencies) * 0.95) - 1]:.0f} ms"

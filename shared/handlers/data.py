@@ -18,8 +18,8 @@ from shared.deps import Deps
 from shared.domain.chunked_validation import validate_chunks
 from shared.domain.messages import BlobCreated, RequestTraining
 from shared.domain.validation import Limits, Validation
-from shared.handlers.training_requests import request_training
-from shared.ports import BlobInfo, PreconditionFailed
+from shared.handlers.training_requests import open_cause
+from shared.ports import BlobInfo, BlobStream, PreconditionFailed
 from shared.state import catalog, keys
 from shared.state.datasets import store_copy
 from shared.state.lease import Creation, Held, decision, lease
@@ -27,6 +27,7 @@ from shared.state.records import CatalogEntry, FileStatus, FrozenSchema, LandedF
 
 log = logging.getLogger(__name__)
 ACTOR = "on_data_landed"
+FRESH_BYTES = 4 * 1024 * 1024  # one chunk: a file this small is validated before its record is looked up
 
 
 def on_blob_created(message: BlobCreated, deps: Deps, actor: str = ACTOR) -> None:
@@ -41,18 +42,27 @@ def on_blob_created(message: BlobCreated, deps: Deps, actor: str = ACTOR) -> Non
             reason=f"container {message.container!r} is not the landing container",
         )
         return
-    # The properties only (no byte of the file): the version there now, and its size.
-    info = deps.blobs.info(settings.containers.landing, message.blob_name)
-    if info is None:
+    limits = _limits(deps)
+    if message.content_length > limits.max_bytes:
+        # Oversized by its event: the properties only, never a byte of the file.
+        found = deps.blobs.info(settings.containers.landing, message.blob_name)
+        source: BlobInfo | BlobStream | None = found
+    else:
+        # The version there now: its properties and first chunk come in one request.
+        source = deps.blobs.open(settings.containers.landing, message.blob_name)
+    if source is None:
         # Moved to quarantine by an earlier delivery, or deleted by its owner: nothing to lose.
         log.info("landed blob is gone", extra={"event_id": event_id, "blob": message.blob_name})
         return
-    key = keys.landed_file(message.blob_name, info.etag)
+    info = source.info if isinstance(source, BlobStream) else source
+    key = keys.landed_file(info.name, info.etag)
 
     def claim() -> Creation[LandedFile] | None:
-        return _claim(message, info, deps, actor)
+        return _claim(message, source, limits, deps, actor)
 
-    with lease(deps, key, create=claim) as held:
+    # A small file is most likely new (a duplicate costs one more read of it); a large one is looked up first.
+    fresh = info.size <= FRESH_BYTES
+    with lease(deps, key, create=claim, fresh=fresh, settled=lambda file: file.status.final) as held:
         if held is not None:  # None: handled already, or in the hands of another worker
             resume_file(held, deps, actor)
 
@@ -66,49 +76,54 @@ def resume_file(held: Held[LandedFile], deps: Deps, actor: str = ACTOR) -> None:
     containers = deps.settings.containers
     if record.status is FileStatus.QUARANTINING:
         _quarantine(record, deps)
-        held.change(dataclasses.replace(record, status=FileStatus.QUARANTINED))
+        held.finish(dataclasses.replace(record, status=FileStatus.QUARANTINED))
         return
     path = store_copy(
         deps.blobs, containers.landing, record.blob, record.etag, containers.datasets, record.sha256
     )
     entry = CatalogEntry(record.sha256, record.blob, record.rows, path, record.event_id, etag=record.etag)
-    catalog.add(deps.state, entry)
-    held.change(dataclasses.replace(record, path=path))
-    held.flush()
-    request_training(
-        RequestTraining("data", record.event_id, {"file": record.blob, "sha256": record.sha256}), deps, actor
-    )
-    held.change(dataclasses.replace(held.record, status=FileStatus.ACCEPTED))
+    if not catalog.add(deps.state, entry).dataset_version:  # else a run took this content in already
+        detail = {"file": record.blob, "sha256": record.sha256}
+        open_cause(RequestTraining("data", record.event_id, detail), deps)
+    held.finish(dataclasses.replace(record, path=path, status=FileStatus.ACCEPTED))
+
+
+def _limits(deps: Deps) -> Limits:
+    settings = deps.settings
+    return Limits(settings.data.max_file_bytes, settings.data.min_rows, settings.training.target)
 
 
 def _validate(
-    message: BlobCreated, info: BlobInfo, spec: Any, limits: Limits, deps: Deps
+    message: BlobCreated, source: BlobInfo | BlobStream, spec: Any, limits: Limits, deps: Deps
 ) -> Validation | None:
-    """Validate the version `info` names, reading it in chunks; None when it changed or vanished meanwhile
-    (its successor is a file of its own). An oversized file, by the event or by its properties, is never read."""
-    name = info.name
+    """Validate the version `source` names, reading it in chunks (from `source` when it is a stream not read
+    yet); None when it changed or vanished meanwhile (its successor is a file of its own). An oversized file, by
+    the event or by its properties, is never read."""
+    info = source.info if isinstance(source, BlobStream) else source
     if message.etag in ("", info.etag) and message.content_length > limits.max_bytes:
-        return validate_chunks(name, (), spec, limits, size=message.content_length)
+        return validate_chunks(info.name, (), spec, limits, size=message.content_length)
     if info.size > limits.max_bytes:
-        return validate_chunks(name, (), spec, limits, size=info.size)
-    stream = deps.blobs.open(deps.settings.containers.landing, name)
+        return validate_chunks(info.name, (), spec, limits, size=info.size)
+    stream = source if isinstance(source, BlobStream) else deps.blobs.open(info.container, info.name)
     if stream is None or stream.info.etag != info.etag:
         return None
     try:
-        return validate_chunks(name, stream.chunks, spec, limits, size=stream.info.size)
+        return validate_chunks(info.name, stream.chunks, spec, limits, size=info.size)
     except PreconditionFailed:
         return None
 
 
-def _claim(message: BlobCreated, info: BlobInfo, deps: Deps, actor: str) -> Creation[LandedFile] | None:
+def _claim(
+    message: BlobCreated, source: BlobInfo | BlobStream, limits: Limits, deps: Deps, actor: str
+) -> Creation[LandedFile] | None:
     """Validate the file: the record to create, and the decision it carries."""
     settings = deps.settings
+    info = source.info if isinstance(source, BlobStream) else source
     name, etag, event_id = info.name, info.etag, message.envelope.id
-    frozen = deps.state.get(keys.SCHEMA)
+    frozen = deps.state.fixed(keys.SCHEMA)
     declared = settings.data.schema
     spec = declared or (frozen.record.spec or frozen.record.columns if frozen else None)
-    limits = Limits(settings.data.max_file_bytes, settings.data.min_rows, settings.training.target)
-    result = _validate(message, info, spec, limits, deps)
+    result = _validate(message, source, spec, limits, deps)
     if result is None:
         log.info("landed blob changed while it was read", extra={"event_id": event_id, "blob": name})
         return None
@@ -142,7 +157,8 @@ def _claim(message: BlobCreated, info: BlobInfo, deps: Deps, actor: str) -> Crea
         )
         frozen = deps.state.create(keys.SCHEMA, learned) or deps.state.get(keys.SCHEMA)
         if frozen is not None and frozen.record.learned_from != name and not declared:
-            return _claim(message, info, deps, actor)  # another file's schema froze first
+            # Another file's schema froze first: validate again against it (the file read anew).
+            return _claim(message, info, limits, deps, actor)
     if frozen is not None and frozen.record.learned_from == name:
         deps.audit.record(
             actor,

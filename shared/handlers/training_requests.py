@@ -7,18 +7,14 @@ from typing import Any
 
 from shared.deps import Deps
 from shared.domain.messages import RequestTraining
-from shared.state import catalog, keys, requests
+from shared.state import keys, requests
 from shared.state.records import TrainingCause
 
 
 def request_training(command: RequestTraining, deps: Deps, actor: str) -> bool:
-    """Ask for training once per event: a redelivered event, or a file that a run has taken in already, asks
-    for nothing. Returns whether this call asked."""
-    sha = command.detail.get("sha256")
-    if sha and (entry := catalog.entry(deps.state, str(sha))) and entry.dataset_version:
-        return False  # a retry after a run consumed the request: the run covers this file
-    cause = TrainingCause(command.cause, command.event_id, deps.clock().isoformat(), dict(command.detail))
-    if not requests.add_cause(deps.state, cause):
+    """Ask for training once per event: a redelivered event asks for nothing. Returns whether this call
+    asked."""
+    if not requests.add_cause(deps.state, _cause(command, deps)):
         return False  # consumed by a run between our write and our read: the run covers this event
     deps.audit.record(
         actor,
@@ -30,6 +26,16 @@ def request_training(command: RequestTraining, deps: Deps, actor: str) -> bool:
         **command.detail,
     )
     return True
+
+
+def open_cause(command: RequestTraining, deps: Deps) -> None:
+    """Ask for training once per event, as part of a decision recorded on its own (a landed file's
+    `file.accepted`): the cause is opened, with no `training.requested` entry of its own."""
+    requests.open_cause(deps.state, _cause(command, deps))
+
+
+def _cause(command: RequestTraining, deps: Deps) -> TrainingCause:
+    return TrainingCause(command.cause, command.event_id, deps.clock().isoformat(), dict(command.detail))
 
 
 def retrain(command: RequestTraining, deps: Deps, actor: str) -> dict[str, Any]:

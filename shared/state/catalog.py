@@ -17,9 +17,10 @@ from shared.state.records import CatalogEntry, FileVersion, Retraction
 from shared.state.store import StateStore
 
 
-def add(state: StateStore, entry: CatalogEntry) -> None:
+def add(state: StateStore, entry: CatalogEntry) -> CatalogEntry:
     """Record an accepted file version (once per content: another version with the same bytes is one more
-    holder, and brings a retracted content back)."""
+    holder, and brings a retracted content back); the entry as stored. A content is most often new: it is
+    created without looking first."""
     version = FileVersion(entry.name, entry.etag)
 
     def merged(found: CatalogEntry | None) -> CatalogEntry | None:
@@ -31,7 +32,9 @@ def add(state: StateStore, entry: CatalogEntry) -> None:
             return None
         return dataclasses.replace(found, holders=(*found.holders, version))
 
-    state.update(keys.catalog_entry(entry.sha256), merged)
+    stored = state.update(keys.catalog_entry(entry.sha256), merged, fresh=True)
+    assert stored is not None  # `merged` writes an entry whenever there is none
+    return stored.record
 
 
 def entries(state: StateStore) -> dict[str, CatalogEntry]:

@@ -15,6 +15,9 @@
 - Before each external effect (a job submitted, a model registered) the holder calls `renew`: the lease is
   extended by an ETag-guarded write, or `LeaseLost` is raised when another worker took the record over while
   this one was slow (its lease expired); a worker that lost its lease stops before acting twice.
+- `fresh=True` (a record most likely new, as a landed file's) builds and creates it before looking, saving the
+  read; `finish` is the last change and the lease's give-back in one write, so a handler that creates a record
+  and finishes it writes it twice.
 - Leaving normally records the outbox and gives the lease back in one write. Leaving with an error gives the
   lease back so the retry the error causes can take over at once (a process that dies gives nothing back: its
   lease expires).
@@ -81,6 +84,7 @@ class Held(Generic[R]):
     def __init__(self, deps: Deps, stored: Stored[R]) -> None:
         self._deps = deps
         self._stored = stored
+        self.finished = False
 
     @property
     def record(self) -> R:
@@ -106,6 +110,15 @@ class Held(Generic[R]):
         extended = Lease(self.owner, (self._deps.clock() + timedelta(seconds=LEASE_SECONDS)).isoformat())
         self._write(dataclasses.replace(self._stored, lease=extended))
 
+    def finish(self, record: R, *decisions: Decision) -> None:
+        """The last change: record the outbox (with `decisions`) in the audit log, then write `record` with the
+        lease given back, in one write. Leaving the lease afterwards writes nothing more."""
+        outbox = (*self._stored.outbox, *_stamp(decisions, self._deps.clock()))
+        _record(self._deps, outbox)
+        final = dataclasses.replace(self._stored, record=record, outbox=(), lease=None, failures=None)
+        self._write(final)
+        self.finished = True
+
     def flush(self) -> None:
         """Record the queued decisions in the audit log now (each once, by key) and empty the outbox."""
         if self._stored.outbox:
@@ -126,11 +139,21 @@ class Held(Generic[R]):
 
 @contextmanager
 def lease(
-    deps: Deps, key: Key[R], *, create: Callable[[], Creation[R] | None] | None = None
+    deps: Deps,
+    key: Key[R],
+    *,
+    create: Callable[[], Creation[R] | None] | None = None,
+    fresh: bool = False,
+    settled: Callable[[R], bool] | None = None,
 ) -> Iterator[Held[R] | None]:
     """This worker's lease on the record at `key`, or None when it is absent (and `create` is not given or
-    builds nothing) or another live worker holds it."""
-    stored = _acquire(deps, key, create)
+    builds nothing) or another live worker holds it. `fresh`: the record is most likely new, so it is built and
+    created without looking first (one write, not a read and a write); one that exists after all is then read
+    and leased as any other. `settled`: a record it holds true of, with nothing left in its outbox, needs no
+    more work and is not leased (None: a duplicate delivery of finished work reads it and writes nothing)."""
+    stored = _create_fresh(deps, key, create) if fresh and create is not None else None
+    if stored is None:
+        stored = _acquire(deps, key, None if fresh else create, settled)
     if stored is None:
         yield None
         return
@@ -140,7 +163,8 @@ def lease(
     except Exception as error:
         _abandon(deps, key, held.owner, f"{type(error).__name__}: {error}")
         raise
-    held._give_back()
+    if not held.finished:
+        held._give_back()
 
 
 def decision(actor: str, action: str, subject: str, key: str, **detail: Any) -> Decision:
@@ -181,9 +205,25 @@ def leased_by_other(stored: Stored[Any], now: datetime) -> bool:
     return stored.lease is not None and datetime.fromisoformat(stored.lease.until) > now
 
 
-def _acquire(deps: Deps, key: Key[R], create: Callable[[], Creation[R] | None] | None) -> Stored[R] | None:
+def _create_fresh(deps: Deps, key: Key[R], create: Callable[[], Creation[R] | None]) -> Stored[R] | None:
+    made = create()
+    if made is None:
+        return None
+    record, decisions = made
+    now = deps.clock()
+    return deps.state.create(key, record, lease=_new_lease(now), outbox=_stamp(decisions, now))
+
+
+def _acquire(
+    deps: Deps,
+    key: Key[R],
+    create: Callable[[], Creation[R] | None] | None,
+    settled: Callable[[R], bool] | None = None,
+) -> Stored[R] | None:
     for _ in range(ACQUIRE_ATTEMPTS):
         current = deps.state.get(key)
+        if current is not None and settled is not None and settled(current.record) and not current.outbox:
+            return None
         if current is None:
             made = create() if create is not None else None
             if made is None:

@@ -23,6 +23,11 @@ def add_cause(state: StateStore, cause: TrainingCause) -> bool:
     return state.exists(key)
 
 
+def open_cause(state: StateStore, cause: TrainingCause) -> None:
+    """Open `cause` (once per event) without confirming it: a run that consumes it at once covers it too."""
+    state.create(keys.training_cause(cause.event), cause)
+
+
 def open_request(state: StateStore) -> TrainingRequest | None:
     """The causes waiting for a run, as one request: its id derives from its first event."""
     causes = sorted((s.record for s in state.list(keys.CAUSES)), key=lambda c: (c.at, c.event))

@@ -88,12 +88,25 @@ class StateStore:
         self._seen: OrderedDict[str, Stored[Any]] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
+        self._fixed: dict[str, Stored[Any]] = {}
 
     def get(self, key: Key[R]) -> Stored[R] | None:
         blob = self._blobs.read(self._container, _name(key))
         if blob is None:
             return None
         return decode(key, blob.data, blob.info.etag)
+
+    def fixed(self, key: Key[R]) -> Stored[R] | None:
+        """A record that never changes once created (the frozen schema): read until it exists, then kept."""
+        with self._lock:
+            kept = self._fixed.get(key.path)
+        if kept is not None:
+            return kept
+        stored = self.get(key)
+        if stored is not None:
+            with self._lock:
+                self._fixed[key.path] = stored
+        return stored
 
     def exists(self, key: Key[R]) -> bool:
         return self._blobs.info(self._container, _name(key)) is not None
@@ -122,10 +135,18 @@ class StateStore:
         )
 
     def update(
-        self, key: Key[R], change: Callable[[R | None], R | None], attempts: int = 20
+        self,
+        key: Key[R],
+        change: Callable[[R | None], R | None],
+        attempts: int = 20,
+        *,
+        fresh: bool = False,
     ) -> Stored[R] | None:
         """Apply `change` to the current record (None if absent) until the write wins; a None change writes
-        nothing and returns what is stored. For records without a lease: one compare-and-swap per change."""
+        nothing and returns what is stored. For records without a lease: one compare-and-swap per change.
+        `fresh`: the record is most likely absent, so it is created without looking first (one write)."""
+        if fresh and (record := change(None)) is not None and (created := self.create(key, record)):
+            return created
         for _ in range(attempts):
             current = self.get(key)
             record = change(None if current is None else current.record)

@@ -22,7 +22,6 @@ def test_the_whole_loop_leaves_an_intact_audit_chain() -> None:
     assert actions(deps) == [
         "schema.learned",
         "file.accepted",
-        "training.requested",
         "training.started",
         "model.registered",
         "deployment.started",

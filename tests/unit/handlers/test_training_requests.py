@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from shared.domain.messages import RequestTraining
+from shared.handlers.reconcile import resume_files
 from shared.handlers.training import on_run_completed
 from shared.handlers.training_requests import request_training, retrain
 from shared.state import keys
+from shared.state.records import FileStatus
+from shared.state.store import Lease
 from tests.builders import (
     actions,
     evaluation,
@@ -34,16 +39,22 @@ def test_each_cause_opens_once_and_coalesces_into_one_request() -> None:
     assert request["details"][1]["detail"] == {"report": "r"}
 
 
-def test_a_file_that_a_run_took_in_asks_for_nothing_when_redelivered() -> None:
+def test_a_file_that_a_run_took_in_asks_for_nothing_when_its_handling_is_resumed() -> None:
     deps = make_deps()
     land(deps, "batch-1.csv", good_csv(), event_id="evt-1")
     start_after_quiet_period(deps)
-    [accepted] = actions(deps, "file.accepted")
-    command = RequestTraining("data", "evt-1", {"file": "batch-1.csv", "sha256": accepted.detail["sha256"]})
+    # The handler crashed before its last write (the run took the file in meanwhile): reconcile resumes it.
+    [stored] = list(deps.state.list(keys.FILES))
+    crashed = Lease("crashed-worker", deps.clock().isoformat())  # expired now
+    deps.state.replace(
+        replace(stored, record=replace(stored.record, status=FileStatus.ACCEPTING), lease=crashed)
+    )
 
-    assert not request_training(command, deps, "on_data_landed")
+    resume_files(deps)
+
     assert request_state(deps) is None
-    assert len(actions(deps, "training.requested")) == 1  # the first delivery's, not a second
+    assert deps.state.get(stored.key).record.status is FileStatus.ACCEPTED
+    assert len(actions(deps, "file.accepted")) == 1
 
 
 def test_a_cause_consumed_between_its_write_and_its_check_is_covered_by_the_run() -> None:
@@ -118,5 +129,5 @@ def test_the_same_retrain_asks_once_even_after_a_run_took_it_in() -> None:
 
     assert again == {"id": "retrain:same", "cause": "manual", "request": None, "run": run_id}
     assert request_state(deps) is None
-    assert [e.subject for e in actions(deps, "training.requested")] == ["evt-1", "retrain:same"]
+    assert [e.subject for e in actions(deps, "training.requested")] == ["retrain:same"]
     assert ask(deps, "retrain:other")["request"] is not None  # another request asks anew
