@@ -54,6 +54,9 @@ param driftSchedule string = '0 0 2 * * *'
 @description('NCRONTAB of the quality_check timer (MLOPS_QUALITY_SCHEDULE).')
 param qualitySchedule string = '0 0 4 * * *'
 
+@description('NCRONTAB of the retention timer (MLOPS_RETENTION_SCHEDULE).')
+param retentionSchedule string = '0 30 3 * * *'
+
 @description('VM size of the training compute cluster.')
 param computeVmSize string = 'Standard_DS3_v2'
 
@@ -398,6 +401,7 @@ module functionApp 'app/function.bicep' = {
     retrainSchedule: retrainSchedule
     driftSchedule: driftSchedule
     qualitySchedule: qualitySchedule
+    retentionSchedule: retentionSchedule
     deploymentInstanceType: deploymentInstanceType
     deploymentInstanceCount: deploymentInstanceCount
     approverAppClientId: approverAppClientId

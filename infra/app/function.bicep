@@ -31,6 +31,7 @@ param reconcileSchedule string
 param retrainSchedule string
 param driftSchedule string
 param qualitySchedule string
+param retentionSchedule string
 param deploymentInstanceType string
 param deploymentInstanceCount int
 
@@ -107,6 +108,7 @@ var mlopsSettings = {
   MLOPS_RETRAIN_SCHEDULE: retrainSchedule
   MLOPS_DRIFT_SCHEDULE: driftSchedule
   MLOPS_QUALITY_SCHEDULE: qualitySchedule
+  MLOPS_RETENTION_SCHEDULE: retentionSchedule
   // Approvers' bearer tokens, verified by the app itself on any plan (v2 and v1 issuers of this tenant).
   MLOPS_TOKEN_TENANT_ID: empty(approverAppClientId) ? '' : tenant().tenantId
   MLOPS_TOKEN_AUDIENCES: empty(approverAppClientId) ? '' : '${approverAppClientId},api://${approverAppClientId}'

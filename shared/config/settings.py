@@ -38,6 +38,7 @@ from shared.config.declare import (
 )
 from shared.config.quality import QualitySettings
 from shared.config.resources import Containers, EventsSettings, LocalSettings, StorageSettings, Topics
+from shared.config.retention import RetentionSettings
 from shared.config.training_code import TrainingCodeSettings, check_training_code
 
 if TYPE_CHECKING:
@@ -284,6 +285,9 @@ class Schedules:
     quality_check: str = setting(
         "MLOPS_QUALITY_SCHEDULE", "0 0 4 * * *", TEXT, "Schedule of the `quality_check` timer."
     )
+    retention: str = setting(
+        "MLOPS_RETENTION_SCHEDULE", "0 30 3 * * *", TEXT, "Schedule of the `retention` timer."
+    )
 
 
 @dataclass(frozen=True)
@@ -449,6 +453,7 @@ class Settings:
     data: DataSettings = group(DataSettings)
     runs: RunSettings = group(RunSettings)
     work: WorkSettings = group(WorkSettings)
+    retention: RetentionSettings = group(RetentionSettings)
     schedules: Schedules = group(Schedules)
     drift: DriftSettings = group(DriftSettings)
     quality: QualitySettings = group(QualitySettings)

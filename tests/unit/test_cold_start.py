@@ -38,6 +38,7 @@ def test_function_app_indexes_every_function_with_its_trigger() -> None:
         "on_drift_detected": "eventGridTrigger",
         "on_monitor_alert": "eventGridTrigger",
         "reconcile": "timerTrigger",
+        "retention": "timerTrigger",
         "scheduled_retrain": "timerTrigger",
         "drift_check": "timerTrigger",
         "on_labels_landed": "eventGridTrigger",

@@ -211,7 +211,7 @@ def test_every_routed_function_exists_with_an_event_grid_trigger() -> None:
 def test_timer_schedules_are_app_settings() -> None:
     settings = _app_settings()
     schedules = [b["schedule"] for b in _indexed().values() if b["type"] == "timerTrigger"]
-    assert len(schedules) == 4
+    assert len(schedules) == 5
     for schedule in schedules:
         match = re.fullmatch(r"%(\w+)%", schedule)
         assert match, f"timer schedule {schedule!r} is not an app setting expression"
@@ -225,6 +225,7 @@ def test_schedule_parameter_defaults_are_the_code_defaults() -> None:
         ("retrainSchedule", "MLOPS_RETRAIN_SCHEDULE"),
         ("driftSchedule", "MLOPS_DRIFT_SCHEDULE"),
         ("qualitySchedule", "MLOPS_QUALITY_SCHEDULE"),
+        ("retentionSchedule", "MLOPS_RETENTION_SCHEDULE"),
     ):
         assert re.search(rf"^param {param} string = '{re.escape(DEFAULTS[setting])}'$", params, re.MULTILINE)
         assert _app_settings()[setting] == param
