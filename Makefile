@@ -10,8 +10,11 @@ NPM_STAMP := node_modules/.installed
 demo: install
 	$(BIN)/mlops demo
 
+# Two workers, each stealing work when idle (the slowest modules are collected first, see tests/conftest.py).
+TEST_WORKERS ?= 2
+
 test: install lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 lint: install
 	$(BIN)/ruff check .

@@ -35,6 +35,25 @@ pytest_plugins = ["pytester"]  # tests/unit/test_test_markers.py runs pytest on 
 MARKED_FOLDERS = {"integration": ("integration",), "e2e": ("integration", "e2e")}
 
 
+# The slowest modules, run first: on several workers (`make test`), long tests last would leave one worker
+# busy while the others are idle.
+SLOWEST_FIRST = (
+    "tests/integration/test_chaos.py",
+    "tests/integration/test_examples.py",
+    "tests/integration/test_training_command.py",
+    "tests/e2e/test_demo.py",
+    "tests/contract/",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::", 1)[0]
+        return next((i for i, slow in enumerate(SLOWEST_FIRST) if path.startswith(slow)), len(SLOWEST_FIRST))
+
+    items.sort(key=rank)  # stable: the order within each module stays
+
+
 def _is_integration(item: pytest.Item) -> bool:
     return item.get_closest_marker("integration") is not None
 
