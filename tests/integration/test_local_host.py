@@ -65,6 +65,7 @@ def test_indexes_the_real_function_app(services: LocalServices) -> None:
             "on_drift_detected",
             "on_monitor_alert",
             "reconcile",
+            "retention",
             "scheduled_retrain",
             "drift_check",
             "on_labels_landed",
@@ -78,7 +79,13 @@ def test_indexes_the_real_function_app(services: LocalServices) -> None:
             "retrain",
         ]
     )
-    assert set(status["timers"]) == {"reconcile", "scheduled_retrain", "drift_check", "quality_check"}
+    assert set(status["timers"]) == {
+        "reconcile",
+        "retention",
+        "scheduled_retrain",
+        "drift_check",
+        "quality_check",
+    }
 
 
 def test_webhook_validation_handshake(services: LocalServices) -> None:
