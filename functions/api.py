@@ -1,17 +1,14 @@
 import json
 import os
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import azure.functions as func
 
-from functions._trigger import json_response
-from shared.bootstrap import deps
-from shared.domain.identity import Refused
-from shared.domain.retrain import BadRetrain, request_id, retrain_command
-from shared.handlers import queries, stuck, training_requests
-from shared.handlers.callers import identify
-from shared.handlers.release import decide_approval, roll_back
+from functions._trigger import deps, json_response
+
+if TYPE_CHECKING:
+    from shared.domain.identity import Refused
 
 MAX_DECISION_BYTES = 16 * 1024
 MAX_COMMENT = 1000  # characters of an approver's comment kept in the audit log
@@ -22,12 +19,16 @@ bp = func.Blueprint(http_auth_level=func.AuthLevel.FUNCTION)
 @bp.function_name("status")
 @bp.route(route="status", methods=["GET"])
 def status(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.handlers import queries
+
     return json_response(queries.status(deps()))
 
 
 @bp.function_name("lineage")
 @bp.route(route="models/{name}/{version}/lineage", methods=["GET"])
 def lineage(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.handlers import queries
+
     found = queries.lineage(req.route_params["name"], req.route_params["version"], deps())
     if found is None:
         return json_response({"error": "no such model version"}, status=404)
@@ -53,6 +54,10 @@ def rollback(req: func.HttpRequest) -> func.HttpResponse:
 
 
 def _decide(req: func.HttpRequest, decision: str) -> func.HttpResponse:
+    from shared.domain.identity import Refused
+    from shared.handlers.callers import identify
+    from shared.handlers.release import decide_approval, roll_back
+
     d = deps()
     release = req.route_params["release_id"]
     body = _body(req)
@@ -77,6 +82,10 @@ def _decide(req: func.HttpRequest, decision: str) -> func.HttpResponse:
 @bp.route(route="stuck/retry", methods=["POST"])
 def retry_stuck(req: func.HttpRequest) -> func.HttpResponse:
     """Hand a record set aside as stuck back to the handlers (body: {"key": "releases/..."}), as an approver."""
+    from shared.domain.identity import Refused
+    from shared.handlers import stuck
+    from shared.handlers.callers import identify
+
     d = deps()
     body = _body(req)
     if isinstance(body, func.HttpResponse):
@@ -109,6 +118,11 @@ def retrain(req: func.HttpRequest) -> func.HttpResponse:
 
 def _retrain(req: func.HttpRequest) -> func.HttpResponse:
     """Ask for a run (cause `manual`, or `code` with a code version); `reconcile` starts it as for any cause."""
+    from shared.domain.identity import Refused
+    from shared.domain.retrain import BadRetrain, request_id, retrain_command
+    from shared.handlers import training_requests
+    from shared.handlers.callers import identify
+
     d = deps()
     found = identify(
         req.headers, d, d.settings.approvers.retrain_role, applications=True, platform_auth=_platform_auth()
@@ -130,7 +144,7 @@ def _platform_auth() -> bool:
     return os.environ.get("WEBSITE_AUTH_ENABLED", "").lower() == "true"
 
 
-def _refused(refused: Refused) -> func.HttpResponse:
+def _refused(refused: "Refused") -> func.HttpResponse:
     response = json_response({"error": refused.reason}, status=refused.status)
     if refused.status == 401:  # RFC 6750: the scheme that would prove who is calling
         response.headers["WWW-Authenticate"] = "Bearer"

@@ -17,7 +17,8 @@ import function_app
 seconds = time.perf_counter() - started
 functions = {f.get_function_name(): f.get_trigger().get_binding_name() for f in function_app.app.get_functions()}
 print(json.dumps({"seconds": seconds, "functions": functions,
-                  "heavy": sorted(m for m in sys.modules if m.split(".")[0] in %r or m.startswith("azure.ai.ml"))}))
+                  "heavy": sorted(m for m in sys.modules if m.split(".")[0] in %r or m.startswith("azure.ai.ml")),
+                  "library": sorted(m for m in sys.modules if m.startswith("shared."))}))
 """
 
 
@@ -55,3 +56,7 @@ def test_function_app_indexes_every_function_with_its_trigger() -> None:
 
 def test_import_pulls_in_no_heavy_module() -> None:
     assert _probe()["heavy"] == []
+
+
+def test_indexing_imports_none_of_the_library_each_function_imports_its_own_when_it_runs() -> None:
+    assert _probe()["library"] == []
