@@ -134,7 +134,7 @@ def match(deps: Deps, labels: Mapping[str, Any], now: datetime) -> Matches:
 def sweep(deps: Deps, actor: str = "reconcile") -> int:
     """Handle label file versions that have no record: their BlobCreated was lost or has not come yet."""
     container = deps.settings.containers.labels
-    known = {stored.key.path for stored in deps.state.list(keys.LABEL_FILES)}
+    known = deps.state.keys(keys.LABEL_FILES)
 
     def handle(info: BlobInfo) -> bool:
         subject = f"/blobServices/default/containers/{container}/blobs/{info.name}"

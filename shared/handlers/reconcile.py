@@ -67,7 +67,7 @@ def reconcile(deps: Deps) -> dict[str, Any]:
 def sweep_landing(deps: Deps) -> int:
     """Handle landed blob versions that have no record: their BlobCreated was lost or has not come yet."""
     settings = deps.settings
-    known = {stored.key.path for stored in deps.state.list(keys.FILES)}
+    known = deps.state.keys(keys.FILES)
 
     def handle(info: BlobInfo) -> bool:
         envelope = Envelope(
@@ -104,10 +104,15 @@ def resume_files(deps: Deps) -> int:
 
     waiting = (
         stored
-        for stored in deps.state.list(keys.FILES)
-        if not (stored.record.status.final and not stored.outbox) and needs_attention(stored, deps.clock())
+        for stored in deps.state.unsettled(keys.FILES, _settled_file)
+        if needs_attention(stored, deps.clock())
     )
     return each(waiting, resume, lambda stored: stored.key.path)
+
+
+def _settled_file(stored: Stored[LandedFile]) -> bool:
+    """Final, nothing in its outbox, nobody's lease on it: no tick has anything to do for it."""
+    return stored.record.status.final and not stored.outbox and stored.lease is None and stored.stuck is None
 
 
 def flush_outboxes(deps: Deps) -> int:

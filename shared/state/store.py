@@ -89,6 +89,7 @@ class StateStore:
         self._cache_size = cache_size
         self._lock = threading.Lock()
         self._fixed: dict[str, Stored[Any]] = {}
+        self._settled: dict[str, str] = {}  # path -> ETag of records found settled (`unsettled`)
 
     def get(self, key: Key[R]) -> Stored[R] | None:
         blob = self._blobs.read(self._container, _name(key))
@@ -166,6 +167,29 @@ class StateStore:
     def delete(self, key: Key[R], stored: Stored[R] | None = None) -> None:
         """Delete; given the `stored` record read earlier, only if unchanged since (else PreconditionFailed)."""
         self._blobs.delete(self._container, _name(key), if_match=stored.etag if stored else None)
+
+    def unsettled(self, prefix: Prefix[R], settled: Callable[[Stored[R]], bool]) -> Iterator[Stored[R]]:
+        """The records under `prefix` of which `settled` is false. A record found settled is remembered by its
+        ETag alone (a few bytes, not the record) and not read again while the listing shows that ETag: a tick
+        reads what is open, not the history."""
+        for info in self._blobs.list(self._container, prefix.path):
+            path = info.name.removesuffix(".json")
+            with self._lock:
+                known_settled = self._settled.get(path) == info.etag
+            if known_settled:
+                continue
+            stored = self.get(Key(path, prefix.kind))
+            if stored is None:
+                continue
+            if settled(stored):
+                with self._lock:
+                    self._settled[path] = stored.etag
+                continue
+            yield stored
+
+    def keys(self, prefix: Prefix[R]) -> set[str]:
+        """The paths of the records under `prefix`, from the listing alone: no record is read."""
+        return {info.name.removesuffix(".json") for info in self._blobs.list(self._container, prefix.path)}
 
     def list(self, prefix: Prefix[R]) -> Iterator[Stored[R]]:
         for info in self._blobs.list(self._container, prefix.path):

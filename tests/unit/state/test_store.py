@@ -21,6 +21,7 @@ from shared.state.records import (
     WaitingNote,
 )
 from shared.state.store import CorruptRecord, Decision, Lease, StateStore, Stored
+from shared.testing.counting import CountingBlobStore
 from tests.fakes import InMemoryBlobStore
 
 
@@ -162,3 +163,31 @@ def test_failures_and_the_stuck_mark_survive_a_round_trip_and_records_without_th
 
     plain = decode(key, b'{"record": ' + msgspec.json.encode(record) + b"}", "e")
     assert plain.failures is None and plain.stuck is None
+
+
+def test_a_record_found_settled_is_not_read_again_until_it_changes() -> None:
+    blobs = InMemoryBlobStore()
+    blobs.ensure_containers(["state"])
+    counting = CountingBlobStore(blobs)
+    store = StateStore(counting, "state")
+    done = store.create(keys.run("train-1"), _run(RunStatus.REGISTERED))
+    store.create(keys.run("train-2"), _run(RunStatus.RUNNING))
+
+    def finished(stored: Stored[Run]) -> bool:
+        return stored.record.status is RunStatus.REGISTERED
+
+    assert [s.key.path for s in store.unsettled(keys.RUNS, finished)] == ["runs/train-2"]
+    counting.reset()
+    assert [s.key.path for s in store.unsettled(keys.RUNS, finished)] == ["runs/train-2"]
+    assert counting.reset()[("read", "state/runs")] == 1  # the open one only
+    assert done is not None
+    store.replace(dataclasses.replace(done, record=_run(RunStatus.RUNNING)))  # reopened: read again
+    assert sorted(s.key.path for s in store.unsettled(keys.RUNS, finished)) == [
+        "runs/train-1",
+        "runs/train-2",
+    ]
+
+
+def test_keys_come_from_the_listing_alone(store: StateStore) -> None:
+    store.create(keys.run("train-1"), _run())
+    assert store.keys(keys.RUNS) == {"runs/train-1"}
