@@ -54,7 +54,7 @@ def on_blob_created(message: BlobCreated, deps: Deps, actor: str = ACTOR) -> Non
         # Moved to quarantine by an earlier delivery, or deleted by its owner: nothing to lose.
         log.info("landed blob is gone", extra={"event_id": event_id, "blob": message.blob_name})
         return
-    info = source.info if isinstance(source, BlobStream) else source
+    info = _info(source)
     key = keys.landed_file(info.name, info.etag)
 
     def claim() -> Creation[LandedFile] | None:
@@ -88,6 +88,10 @@ def resume_file(held: Held[LandedFile], deps: Deps, actor: str = ACTOR) -> None:
     held.finish(dataclasses.replace(record, path=path, status=FileStatus.ACCEPTED))
 
 
+def _info(source: BlobInfo | BlobStream) -> BlobInfo:
+    return source.info if isinstance(source, BlobStream) else source
+
+
 def _limits(deps: Deps) -> Limits:
     settings = deps.settings
     return Limits(settings.data.max_file_bytes, settings.data.min_rows, settings.training.target)
@@ -99,7 +103,7 @@ def _validate(
     """Validate the version `source` names, reading it in chunks (from `source` when it is a stream not read
     yet); None when it changed or vanished meanwhile (its successor is a file of its own). An oversized file, by
     the event or by its properties, is never read."""
-    info = source.info if isinstance(source, BlobStream) else source
+    info = _info(source)
     if message.etag in ("", info.etag) and message.content_length > limits.max_bytes:
         return validate_chunks(info.name, (), spec, limits, size=message.content_length)
     if info.size > limits.max_bytes:
@@ -118,7 +122,7 @@ def _claim(
 ) -> Creation[LandedFile] | None:
     """Validate the file: the record to create, and the decision it carries."""
     settings = deps.settings
-    info = source.info if isinstance(source, BlobStream) else source
+    info = _info(source)
     name, etag, event_id = info.name, info.etag, message.envelope.id
     frozen = deps.state.fixed(keys.SCHEMA)
     declared = settings.data.schema

@@ -121,14 +121,11 @@ class AuditLog:
         return problems
 
     def recent(self, count: int) -> list[AuditEntry]:
-        """The newest `count` entries, oldest first: found from the tail, not by reading the log."""
-        seq, _ = self._tail or self._find_tail()
-        found = []
-        for number in range(max(1, seq - count + 1), seq + 1):
-            entry = self._entry(_name(number))
-            if entry is not None:
-                found.append(entry)
-        return found
+        """The newest `count` entries, oldest first: found from the tail (with what other instances wrote since
+        this one last looked), not by reading the log."""
+        seq = self._advance_from(None)
+        entries = (self._entry(_name(number)) for number in range(max(1, seq - count + 1), seq + 1))
+        return [entry for entry in entries if entry is not None]
 
     # --- writing ----------------------------------------------------------------------------------------------
 

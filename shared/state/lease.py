@@ -112,7 +112,8 @@ class Held(Generic[R]):
 
     def finish(self, record: R, *decisions: Decision) -> None:
         """The last change: record the outbox (with `decisions`) in the audit log, then write `record` with the
-        lease given back, in one write. Leaving the lease afterwards writes nothing more."""
+        lease given back, in one write (the handling succeeded, so no failures remain). Leaving the lease
+        afterwards writes nothing more; leaving without it does this for the record as it stands."""
         outbox = (*self._stored.outbox, *_stamp(decisions, self._deps.clock()))
         _record(self._deps, outbox)
         final = dataclasses.replace(self._stored, record=record, outbox=(), lease=None, failures=None)
@@ -124,11 +125,6 @@ class Held(Generic[R]):
         if self._stored.outbox:
             _record(self._deps, self._stored.outbox)
             self._write(dataclasses.replace(self._stored, outbox=()))
-
-    def _give_back(self) -> None:
-        """Record the outbox and free the lease, in one write; the handling succeeded, so no failures remain."""
-        _record(self._deps, self._stored.outbox)
-        self._write(dataclasses.replace(self._stored, outbox=(), lease=None, failures=None))
 
     def _write(self, stored: Stored[R]) -> None:
         try:
@@ -151,7 +147,8 @@ def lease(
     created without looking first (one write, not a read and a write); one that exists after all is then read
     and leased as any other. `settled`: a record it holds true of, with nothing left in its outbox, needs no
     more work and is not leased (None: a duplicate delivery of finished work reads it and writes nothing)."""
-    stored = _create_fresh(deps, key, create) if fresh and create is not None else None
+    made = create() if fresh and create is not None else None
+    stored = _create_leased(deps, key, made) if made is not None else None
     if stored is None:
         stored = _acquire(deps, key, None if fresh else create, settled)
     if stored is None:
@@ -164,7 +161,7 @@ def lease(
         _abandon(deps, key, held.owner, f"{type(error).__name__}: {error}")
         raise
     if not held.finished:
-        held._give_back()
+        held.finish(held.record)
 
 
 def decision(actor: str, action: str, subject: str, key: str, **detail: Any) -> Decision:
@@ -205,10 +202,8 @@ def leased_by_other(stored: Stored[Any], now: datetime) -> bool:
     return stored.lease is not None and datetime.fromisoformat(stored.lease.until) > now
 
 
-def _create_fresh(deps: Deps, key: Key[R], create: Callable[[], Creation[R] | None]) -> Stored[R] | None:
-    made = create()
-    if made is None:
-        return None
+def _create_leased(deps: Deps, key: Key[R], made: Creation[R]) -> Stored[R] | None:
+    """Create the record already leased, its decisions in the outbox; None if it exists."""
     record, decisions = made
     now = deps.clock()
     return deps.state.create(key, record, lease=_new_lease(now), outbox=_stamp(decisions, now))
@@ -228,9 +223,7 @@ def _acquire(
             made = create() if create is not None else None
             if made is None:
                 return None
-            record, decisions = made
-            now = deps.clock()
-            created = deps.state.create(key, record, lease=_new_lease(now), outbox=_stamp(decisions, now))
+            created = _create_leased(deps, key, made)
             if created is not None:
                 return created
             create = None  # a concurrent worker created it first: take its lease like any other record

@@ -280,11 +280,12 @@ def test_the_tail_is_found_without_listing_the_log_at_a_cost_that_does_not_grow(
     writer = AuditLog(blobs, "audit", FakeClock())
     for index in range(length):
         writer.record("x", "step", str(index))
+    last = writer.recent(1)[0]
     fresh, counting = _counted(blobs)  # a new process
 
     entry = fresh.record("y", "next", "z")
 
-    assert entry.seq == length + 1 and entry.prev == writer.recent(1)[0].hash
+    assert entry.seq == length + 1 and entry.prev == last.hash
     counts = counting.reset()
     assert not [op for op, _ in counts if op == "list"]
     assert sum(counts.values()) <= 2 + 2 * 10 + 2, counts  # checkpoint, probes, tail entry, the write
@@ -311,5 +312,13 @@ def test_recent_reads_only_the_entries_it_returns(blobs: InMemoryBlobStore) -> N
     recent = reader.recent(10)
 
     assert [e.subject for e in recent] == [str(index) for index in range(290, 300)]
-    assert counting.reset()[("read", "audit/entries")] <= 11
+    assert counting.reset()[("read", "audit/entries")] <= 10 + 2  # and the tail, found and checked
     assert AuditLog(blobs, "audit", FakeClock()).recent(10)[-1] == writer.entries()[-1]
+
+
+def test_recent_sees_what_other_instances_wrote_since(blobs: InMemoryBlobStore) -> None:
+    ours, theirs = AuditLog(blobs, "audit", FakeClock()), AuditLog(blobs, "audit", FakeClock())
+    ours.record("a", "ours", "x")
+    theirs.record("b", "theirs", "y")
+
+    assert [e.action for e in ours.recent(10)] == ["ours", "theirs"]
