@@ -6,7 +6,7 @@ once, completion arrives as an event or is observed by the `reconcile` tick. No 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -79,11 +79,26 @@ class BlobStore(Protocol):
         if_none_match: bool = False,
         if_match: str | None = None,
         content_type: str | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> str:
-        """Write a block blob and return its new ETag; raise PreconditionFailed if a condition fails."""
+        """Write a block blob and return its new ETag; raise PreconditionFailed if a condition fails. `tags`
+        are the blob's index tags, in the same request; a write without them leaves the blob untagged."""
         ...
 
     def list(self, container: str, prefix: str = "") -> Iterator[BlobInfo]: ...
+
+    def list_page(
+        self, container: str, prefix: str = "", *, marker: str | None = None, limit: int = 5000
+    ) -> tuple[list[BlobInfo], str | None]:
+        """One page of a listing in name order, from `marker` (None: the start): at most `limit` blobs, and the
+        marker of the next page (None after the last). A marker is opaque and stays valid across calls."""
+        ...
+
+    def find(self, container: str, tag: str, value: str) -> Iterator[str]:
+        """The names of the blobs whose index tag `tag` is `value`. The index trails the writes (in Azure by
+        under a second, minutes under heavy load): a blob written a moment ago may be missing, or found with
+        the tags it had before."""
+        ...
 
     def delete(self, container: str, name: str, *, if_match: str | None = None) -> None:
         """Delete if present; with `if_match`, only if unchanged (else PreconditionFailed)."""

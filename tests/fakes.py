@@ -7,11 +7,12 @@ by telling a fake what to do, e.g. `endpoints.fail_once("begin_deployment", Runt
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -106,10 +107,14 @@ class _StoredBlob:
     last_modified: datetime
     kind: str  # "block" or "append"
     content_type: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 class InMemoryBlobStore(BlobStore, _FailureInjection):
-    """Containers of blobs with ETags that change on every write, and the conditional writes of Azure Storage."""
+    """Containers of blobs with ETags that change on every write, and the conditional writes of Azure Storage.
+
+    Index tags are searched as Azure searches them, behind the writes: `find` sees a blob's tags as they were
+    `index_delay` seconds (of the clock) before, so a test can show what a trailing index does."""
 
     def __init__(self, clock: FakeClock | None = None) -> None:
         _FailureInjection.__init__(self)
@@ -120,6 +125,10 @@ class InMemoryBlobStore(BlobStore, _FailureInjection):
         self.chunk_bytes = 4 * 1024 * 1024  # what `open` hands out at a time, as the Azure adapter does
         # bytes handed out by `read` and `open`, by container: what went through the app's memory
         self.bytes_read: dict[str, int] = {}
+        self.index_delay = 0.0
+        # the tag index: container -> name -> [(when, tags)], the tags each write gave, oldest first
+        self._index: dict[str, dict[str, list[tuple[datetime, dict[str, str]]]]] = {}
+        self._sorted: dict[str, list[str]] = {}  # names in order, per container, until it changes
 
     # test helpers
     def names(self, container: str) -> list[str]:
@@ -127,6 +136,9 @@ class InMemoryBlobStore(BlobStore, _FailureInjection):
 
     def text(self, container: str, name: str) -> str:
         return self._container(container)[name].data.decode()
+
+    def tags(self, container: str, name: str) -> dict[str, str]:
+        return dict(self._container(container)[name].tags)
 
     def content_type(self, container: str, name: str) -> str | None:
         return self._container(container)[name].content_type
@@ -180,6 +192,7 @@ class InMemoryBlobStore(BlobStore, _FailureInjection):
             )
         self._check(container, name, if_none_match=if_none_match, if_match=None)
         copied = _StoredBlob(source.data, self._new_etag(), self._clock(), "block", source.content_type)
+        self._changed(container, name, {}, new=name not in self._container(container))
         self._container(container)[name] = copied
 
     def info(self, container: str, name: str) -> BlobInfo | None:
@@ -196,12 +209,15 @@ class InMemoryBlobStore(BlobStore, _FailureInjection):
         if_none_match: bool = False,
         if_match: str | None = None,
         content_type: str | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> str:
         self._maybe_fail("write")
         with self._atomic:
             blobs = self._container(container)
             self._check(container, name, if_none_match=if_none_match, if_match=if_match)
-            stored = _StoredBlob(bytes(data), self._new_etag(), self._clock(), "block", content_type)
+            tagged = dict(tags or {})
+            stored = _StoredBlob(bytes(data), self._new_etag(), self._clock(), "block", content_type, tagged)
+            self._changed(container, name, tagged, new=name not in blobs)
             blobs[name] = stored
         self._maybe_lose("write")
         return stored.etag
@@ -224,6 +240,8 @@ class InMemoryBlobStore(BlobStore, _FailureInjection):
                 raise PreconditionFailed(f"{container}/{name} is a block blob, not an append blob")
             previous = existing.data if existing else b""
             stored = _StoredBlob(previous + bytes(data), self._new_etag(), self._clock(), "append")
+            if existing is None:
+                self._sorted.pop(container, None)
             blobs[name] = stored
         self._maybe_lose("append")
         return stored.etag
@@ -231,9 +249,42 @@ class InMemoryBlobStore(BlobStore, _FailureInjection):
     def list(self, container: str, prefix: str = "") -> Iterator[BlobInfo]:
         blobs = self._container(container)
         with self._atomic:
-            snapshot = [(name, blobs[name]) for name in sorted(blobs) if name.startswith(prefix)]
+            names = self._names_in_order(container)
+            start = bisect.bisect_left(names, prefix)
+            snapshot = []
+            for name in itertools.islice(names, start, None):
+                if not name.startswith(prefix):
+                    break
+                snapshot.append((name, blobs[name]))
         for name, stored in snapshot:
             yield self._info(container, name, stored)
+
+    def list_page(
+        self, container: str, prefix: str = "", *, marker: str | None = None, limit: int = 5000
+    ) -> tuple[list[BlobInfo], str | None]:
+        blobs = self._container(container)
+        with self._atomic:
+            names = self._names_in_order(container)
+            # the marker names the first blob of the next page
+            index = bisect.bisect_left(names, max(prefix, marker or ""))
+            page = []
+            while index < len(names) and names[index].startswith(prefix) and len(page) < limit:
+                page.append(self._info(container, names[index], blobs[names[index]]))
+                index += 1
+            more = index < len(names) and names[index].startswith(prefix)
+        return page, names[index] if more else None
+
+    def find(self, container: str, tag: str, value: str) -> Iterator[str]:
+        self._maybe_fail("find")
+        seen_by = self._clock() - timedelta(seconds=self.index_delay)
+        with self._atomic:
+            index = self._index.get(container, {})
+            found = []
+            for name, changes in index.items():
+                indexed = [tags for when, tags in changes if when <= seen_by]
+                if indexed and indexed[-1].get(tag) == value:
+                    found.append(name)
+        yield from sorted(found)
 
     def delete(self, container: str, name: str, *, if_match: str | None = None) -> None:
         self._maybe_fail("delete")
@@ -241,7 +292,8 @@ class InMemoryBlobStore(BlobStore, _FailureInjection):
             blobs = self._container(container)
             if if_match is not None:
                 self._check(container, name, if_none_match=False, if_match=if_match)
-            blobs.pop(name, None)
+            if blobs.pop(name, None) is not None:
+                self._changed(container, name, {}, new=True)
 
     def url(self, container: str, name: str) -> str:
         return f"memory://{container}/{name}"
@@ -265,6 +317,29 @@ class InMemoryBlobStore(BlobStore, _FailureInjection):
                 raise PreconditionFailed(f"{container}/{name} no longer exists")
             if existing.etag != if_match:
                 raise PreconditionFailed(f"{container}/{name} changed: {existing.etag} != {if_match}")
+
+    def _names_in_order(self, container: str) -> list[str]:
+        names = self._sorted.get(container)
+        if names is None:
+            names = self._sorted[container] = sorted(self._container(container))
+        return names
+
+    def _changed(self, container: str, name: str, tags: dict[str, str], *, new: bool) -> None:
+        """Note a blob's new tags for the index (from now on), and a name come or gone for the listings."""
+        if new:
+            self._sorted.pop(container, None)
+        index = self._index.setdefault(container, {})
+        if name not in index and not tags:
+            return  # never tagged: not in the index
+        changes = index.setdefault(name, [])
+        now = self._clock()
+        changes.append((now, tags))
+        shown = [
+            i for i, (when, _) in enumerate(changes) if when <= now - timedelta(seconds=self.index_delay)
+        ]
+        del changes[: shown[-1] if shown else 0]  # older than what the index shows now: never seen again
+        if not tags and len(changes) == 1:
+            del index[name]  # untagged, and the index shows it so: nothing to find
 
     def _new_etag(self) -> str:
         return f'"0x8D{next(self._etags):012X}"'

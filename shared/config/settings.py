@@ -39,6 +39,7 @@ from shared.config.declare import (
 from shared.config.quality import QualitySettings
 from shared.config.resources import Containers, EventsSettings, LocalSettings, StorageSettings, Topics
 from shared.config.retention import RetentionSettings
+from shared.config.ticks import TickSettings
 from shared.config.training_code import TrainingCodeSettings, check_training_code
 
 if TYPE_CHECKING:
@@ -454,6 +455,7 @@ class Settings:
     runs: RunSettings = group(RunSettings)
     work: WorkSettings = group(WorkSettings)
     retention: RetentionSettings = group(RetentionSettings)
+    ticks: TickSettings = group(TickSettings)
     schedules: Schedules = group(Schedules)
     drift: DriftSettings = group(DriftSettings)
     quality: QualitySettings = group(QualitySettings)

@@ -28,6 +28,7 @@ from shared.domain.messages import BlobCreated, Envelope
 from shared.domain.validation import as_schema
 from shared.handlers.data import quarantine_blob
 from shared.handlers.isolation import each
+from shared.handlers.sweeps import sweep_changed
 from shared.ports import BlobInfo
 from shared.state import keys, traffic
 from shared.state import labels as store
@@ -134,9 +135,10 @@ def match(deps: Deps, labels: Mapping[str, Any], now: datetime) -> Matches:
 def sweep(deps: Deps, actor: str = "reconcile") -> int:
     """Handle label file versions that have no record: their BlobCreated was lost or has not come yet."""
     container = deps.settings.containers.labels
-    known = deps.state.keys(keys.LABEL_FILES)
 
     def handle(info: BlobInfo) -> bool:
+        if deps.state.exists(keys.label_file(info.name, info.etag)):
+            return False
         subject = f"/blobServices/default/containers/{container}/blobs/{info.name}"
         envelope = Envelope(
             f"reconcile:{uuid.uuid4()}",
@@ -152,8 +154,10 @@ def sweep(deps: Deps, actor: str = "reconcile") -> int:
         )
         return True
 
-    unknown = (i for i in deps.blobs.list(container) if keys.label_file(i.name, i.etag).path not in known)
-    return each(unknown, handle, lambda info: f"{container}/{info.name}")
+    def handle_page(changed: list[BlobInfo]) -> int:
+        return each(changed, handle, lambda info: f"{container}/{info.name}")
+
+    return sweep_changed(deps, "labels", container, handle_page)
 
 
 def resume_files(deps: Deps) -> int:
@@ -166,9 +170,7 @@ def resume_files(deps: Deps) -> int:
         return held is not None
 
     waiting = (
-        stored
-        for stored in deps.state.list(keys.LABEL_FILES)
-        if not (stored.record.status.final and not stored.outbox) and needs_attention(stored, deps.clock())
+        stored for stored in deps.state.open(keys.LABEL_FILES) if needs_attention(stored, deps.clock())
     )
     return each(waiting, resume, lambda stored: stored.key.path)
 

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from datetime import UTC, datetime
@@ -21,12 +22,13 @@ from shared.domain.messages import BlobCreated, Envelope, RequestTraining
 from shared.handlers import labels, release, training
 from shared.handlers.data import on_blob_created, resume_file
 from shared.handlers.isolation import ItemsFailed, each
-from shared.handlers.retractions import retract_stale
+from shared.handlers.retractions import check_retractions
+from shared.handlers.sweeps import sweep_changed
 from shared.handlers.training_requests import request_training
 from shared.ports import BlobInfo
 from shared.state import keys
 from shared.state.lease import lease, needs_attention
-from shared.state.records import LandedFile, Run, RunStatus
+from shared.state.records import LandedFile, Run, RunStatus, SweepCursor
 from shared.state.store import Stored
 
 log = logging.getLogger(__name__)
@@ -35,9 +37,10 @@ ACTOR = "reconcile"
 
 def reconcile(deps: Deps) -> dict[str, Any]:
     steps = {
+        "index": lambda: index_open_work(deps),
         "landing": lambda: sweep_landing(deps),
         "files": lambda: resume_files(deps),
-        "retractions": lambda: len(retract_stale(deps, ACTOR)),
+        "retractions": lambda: len(check_retractions(deps, ACTOR)),
         "labels": lambda: labels.sweep(deps, ACTOR),
         "label_files": lambda: labels.resume_files(deps),
         "outboxes": lambda: flush_outboxes(deps),
@@ -64,12 +67,23 @@ def reconcile(deps: Deps) -> dict[str, Any]:
     return outcome
 
 
+def index_open_work(deps: Deps) -> int:
+    """Once: tag the open records written before the index of open work existed (the ticks read only it)."""
+    marker = keys.sweep("index")
+    if deps.state.exists(marker):
+        return 0
+    tagged = sum(deps.state.reindex(prefix) for prefix in keys.INDEXED.values())
+    deps.state.create(marker, SweepCursor())
+    return tagged
+
+
 def sweep_landing(deps: Deps) -> int:
     """Handle landed blob versions that have no record: their BlobCreated was lost or has not come yet."""
     settings = deps.settings
-    known = deps.state.keys(keys.FILES)
 
     def handle(info: BlobInfo) -> bool:
+        if deps.state.exists(keys.landed_file(info.name, info.etag)):
+            return False
         envelope = Envelope(
             id=f"reconcile:{uuid.uuid4()}",
             event_type="reconcile",
@@ -90,9 +104,10 @@ def sweep_landing(deps: Deps) -> int:
         on_blob_created(message, deps, ACTOR)
         return True
 
-    landed = deps.blobs.list(settings.containers.landing)
-    unknown = (info for info in landed if keys.landed_file(info.name, info.etag).path not in known)
-    return each(unknown, handle, lambda info: f"{info.container}/{info.name}")
+    def handle_page(changed: list[BlobInfo]) -> int:
+        return each(changed, handle, lambda info: f"{info.container}/{info.name}")
+
+    return sweep_changed(deps, "landing", settings.containers.landing, handle_page)
 
 
 def resume_files(deps: Deps) -> int:
@@ -102,17 +117,8 @@ def resume_files(deps: Deps) -> int:
                 resume_file(held, deps, ACTOR)
         return held is not None
 
-    waiting = (
-        stored
-        for stored in deps.state.unsettled(keys.FILES, _settled_file)
-        if needs_attention(stored, deps.clock())
-    )
+    waiting = (stored for stored in deps.state.open(keys.FILES) if needs_attention(stored, deps.clock()))
     return each(waiting, resume, lambda stored: stored.key.path)
-
-
-def _settled_file(stored: Stored[LandedFile]) -> bool:
-    """Final, nothing in its outbox, nobody's lease on it: no tick has anything to do for it."""
-    return stored.record.status.final and not stored.outbox and stored.lease is None and stored.stuck is None
 
 
 def flush_outboxes(deps: Deps) -> int:
@@ -125,7 +131,7 @@ def flush_outboxes(deps: Deps) -> int:
     waiting = (
         stored
         for prefix in (keys.RUNS, keys.RELEASES)
-        for stored in deps.state.list(prefix)
+        for stored in deps.state.open(prefix)
         if stored.outbox and needs_attention(stored, deps.clock())
     )
     return each(waiting, flush, lambda stored: stored.key.path)
@@ -135,17 +141,23 @@ def ensure_releases(deps: Deps) -> int:
     """A registered model whose ModelRegistered event was lost still gets its release."""
 
     def ensure(run: Run) -> bool:
-        if deps.state.exists(keys.release(release.release_id(deps.settings.model_name, run.model_version))):
-            return False
-        model = deps.registry.get(deps.settings.model_name, run.model_version)
-        if model is None:
-            return False
-        release.start_release(model, f"reconcile:{run.run_id}", deps, ACTOR)
-        return True
+        started = False
+        if not deps.state.exists(
+            keys.release(release.release_id(deps.settings.model_name, run.model_version))
+        ):
+            model = deps.registry.get(deps.settings.model_name, run.model_version)
+            if model is None:
+                return False  # asked again next tick
+            release.start_release(model, f"reconcile:{run.run_id}", deps, ACTOR)
+            started = True
+        with lease(deps, keys.run(run.run_id)) as held:  # its release exists: the run is settled
+            if held is not None and not held.record.released:
+                held.change(dataclasses.replace(held.record, released=True))
+        return started
 
     registered = (
         stored.record
-        for stored in deps.state.list(keys.RUNS)
+        for stored in deps.state.open(keys.RUNS)
         if stored.record.status is RunStatus.REGISTERED and stored.record.model_version
     )
     return each(registered, ensure, lambda run: f"runs/{run.run_id}")

@@ -412,7 +412,7 @@ def _prune(serving: str, previous: Production | None, deps: Deps) -> None:
     keep = {serving}
     if previous and deps.settings.release.keep_deployments > 1:
         keep.add(previous.deployment)
-    keep |= {release.deployment for release in releases.active(deps.state)}
+    keep |= {release.deployment for release in releases.active(deps.state, listed=True)}
     for deployment in deps.endpoints.deployments():
         if deployment.name not in keep:
             deps.endpoints.delete_deployment(deployment.name)

@@ -11,11 +11,13 @@ late, not missed), and so does every start of training before it builds the data
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from shared.deps import Deps
 from shared.domain.messages import BlobDeleted, RequestTraining
 from shared.handlers.training_requests import request_training
 from shared.state import catalog, keys
+from shared.state.records import CatalogEntry, SweepCursor
 
 log = logging.getLogger(__name__)
 ACTOR = "on_data_deleted"
@@ -38,9 +40,39 @@ def retract_stale(deps: Deps, actor: str, event_id: str = "", at: str | None = N
     """Retract every content no landed version holds; bring back a retracted one that is held again. Returns
     the contents retracted now."""
     landing = {info.name: info.etag for info in deps.blobs.list(deps.settings.containers.landing)}
+    return _judge(list(catalog.entries(deps.state).values()), landing, deps, actor, event_id, at)
+
+
+def check_retractions(deps: Deps, actor: str) -> list[str]:
+    """The tick's look: the next `MLOPS_RETRACTION_CHECKS` catalog entries, each version's name asked of
+    landing, continuing where the last tick stopped (a tick's cost does not grow with the catalog)."""
+    limit = deps.settings.ticks.retraction_checks
+    if limit <= 0:
+        return []
+    key = keys.sweep("retractions")
+    cursor = deps.state.get(key)
+    entries, following = deps.state.page(keys.CATALOG, cursor.record.marker if cursor else None, limit)
+    names = {version.name for stored in entries for version in stored.record.versions()}
+    container = deps.settings.containers.landing
+    landing = {name: info.etag for name in names if (info := deps.blobs.info(container, name)) is not None}
+    retracted = _judge([stored.record for stored in entries], landing, deps, actor, "", None)
+    deps.state.put(key, SweepCursor(following))
+    return retracted
+
+
+def _judge(
+    entries: list[CatalogEntry],
+    landing: Mapping[str, str],
+    deps: Deps,
+    actor: str,
+    event_id: str,
+    at: str | None,
+) -> list[str]:
+    """Retract the `entries` no version in `landing` (name -> ETag, for their names at least) holds any more;
+    restore the retracted ones held again."""
     at = at or deps.clock().isoformat()
     retracted = []
-    for entry in catalog.entries(deps.state).values():
+    for entry in entries:
         held = catalog.held(entry, landing)
         if entry.retracted is not None:
             if held:

@@ -41,9 +41,9 @@ def start_training_if_due(deps: Deps, actor: str = "reconcile") -> str | None:
     """Resume half-done starts, try a failed run again once its back-off is over, else turn the open request
     into a run once it is due and nothing is in flight; return the run id started."""
     runs = []
-    for stored in deps.state.list(keys.RUNS):
+    for stored in deps.state.open(keys.RUNS):  # a settled run is no later than an open one: see _supersede
         runs.append(stored.record)
-        if stored.record.status is RunStatus.STARTING and stored.stuck is None:
+        if stored.record.status is RunStatus.STARTING:
             _resume_start(deps, stored.key, actor)
     retry = due_retry(runs, deps.clock())
     if retry is not None:
@@ -86,7 +86,10 @@ def start_training_if_due(deps: Deps, actor: str = "reconcile") -> str | None:
         submitted_at=now.isoformat(),
         code=identity,
     )
-    return _start(run, deps, actor)
+    try:
+        return _start(run, deps, actor)
+    finally:
+        _supersede([r for r in runs if r.retry_at is not None], deps, run_id)
 
 
 def _retry(failed_run: Run, deps: Deps, actor: str) -> str | None:
@@ -99,8 +102,10 @@ def _retry(failed_run: Run, deps: Deps, actor: str) -> str | None:
         )
         return None
     run_id = _next_run_id(deps, failed_run.dataset_version, identity)
-    started = None
-    if run_id is not None:
+    if run_id is None:
+        _supersede([failed_run], deps)  # answered already
+        return None
+    try:
         champion = _champion(deps)
         retry = Run(
             run_id=run_id,
@@ -113,11 +118,20 @@ def _retry(failed_run: Run, deps: Deps, actor: str) -> str | None:
             code=identity,
             attempt=failed_run.attempt + 1,
         )
-        started = _start(retry, deps, actor, retry_of=failed_run.run_id)
-    with lease(deps, keys.run(failed_run.run_id)) as held:
-        if held is not None and held.record.retry_at is not None:
-            held.change(dataclasses.replace(held.record, retry_at=None))  # tried again (or answered already)
-    return started
+        return _start(retry, deps, actor, retry_of=failed_run.run_id)
+    finally:
+        _supersede([failed_run], deps, run_id)
+
+
+def _supersede(failed: list[Run], deps: Deps, by: str | None = None) -> None:
+    """Failed runs a later run (`by`, once its record exists) answers are tried no more: their retry is off,
+    and they are settled."""
+    if by is not None and not deps.state.exists(keys.run(by)):
+        return  # the later run was not created: the failure is still to be tried again
+    for run in failed:
+        with lease(deps, keys.run(run.run_id)) as held:
+            if held is not None and held.record.retry_at is not None:
+                held.change(dataclasses.replace(held.record, retry_at=None))
 
 
 def _start(run: Run, deps: Deps, actor: str, **detail: object) -> str | None:
@@ -347,8 +361,8 @@ def _next_run_id(deps: Deps, dataset_version: str, identity: dict) -> str | None
 
 
 def runs_in_flight(deps: Deps) -> list[Run]:
-    """Runs on their way (a stuck one is not: it is set aside)."""
-    return [s.record for s in deps.state.list(keys.RUNS) if s.record.status.in_flight and s.stuck is None]
+    """Runs on their way (a stuck one is not: it is set aside), from the index of open work."""
+    return [s.record for s in deps.state.open(keys.RUNS) if s.record.status.in_flight]
 
 
 def chase_runs(deps: Deps, actor: str = "reconcile") -> None:

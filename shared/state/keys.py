@@ -6,16 +6,22 @@
     training/waiting                     WaitingNote       drift/cooldown/<model>    Cooldown
     datasets/schema                      FrozenSchema      quality/cooldown/<model>  Cooldown
     labels/files/<hash of name and ETag> LabelFile         quality/checks/<model>    QualityCheck
+    sweeps/<pass>                        SweepCursor
     drift/monitor-runs/<hash of run id>  MonitorRun        release-owner/<model>     ReleaseOwner
 
 Prefixes never nest: listing one kind never returns another.
+
+Open work is indexed: a file, label file, run or release that a tick may have to act on carries the index tag
+`open` (its prefix) in the very write that opens or changes it, and loses it in the write that settles it. A
+tick asks the index for what is open instead of listing the history (`StateStore.open`).
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from shared.state.records import (
     CatalogEntry,
@@ -29,6 +35,8 @@ from shared.state.records import (
     Release,
     ReleaseOwner,
     Run,
+    RunStatus,
+    SweepCursor,
     TrainingCause,
     WaitingNote,
 )
@@ -49,26 +57,51 @@ class Key(Generic[R]):
 class Prefix(Generic[R]):
     path: str
     kind: type[R]
+    # for indexed kinds: whether a record (without lease, outbox or failures) is still open work
+    open_when: Callable[[Any], bool] | None = None
+
+    @property
+    def tag(self) -> str:
+        """The value of the `open` index tag its open records carry."""
+        return self.path.rstrip("/")
 
     def key(self, name: str) -> Key[R]:
         return Key(f"{self.path}{name}", self.kind)
 
 
-FILES = Prefix("files/", LandedFile)
+def _run_open(run: Run) -> bool:
+    """In flight, a failure waiting for its retry, or a registered model whose release was not yet seen."""
+    registered = run.status is RunStatus.REGISTERED and run.model_version and not run.released
+    return (
+        run.status.in_flight
+        or (run.status is RunStatus.FAILED and run.retry_at is not None)
+        or bool(registered)
+    )
+
+
+FILES = Prefix("files/", LandedFile, lambda file: not file.status.final)
 CATALOG = Prefix("catalog/", CatalogEntry)
 CAUSES = Prefix("training/requests/", TrainingCause)
-RUNS = Prefix("runs/", Run)
-RELEASES = Prefix("releases/", Release)
+RUNS = Prefix("runs/", Run, _run_open)
+RELEASES = Prefix("releases/", Release, lambda release: release.status.active)
 PRODUCTIONS = Prefix("production/", Production)
 RELEASE_OWNERS = Prefix("release-owner/", ReleaseOwner)
 COOLDOWNS = Prefix("drift/cooldown/", Cooldown)
 MONITOR_RUNS = Prefix("drift/monitor-runs/", MonitorRun)
 QUALITY_COOLDOWNS = Prefix("quality/cooldown/", Cooldown)
-LABEL_FILES = Prefix("labels/files/", LabelFile)
+LABEL_FILES = Prefix("labels/files/", LabelFile, lambda file: not file.status.final)
 QUALITY_CHECKS = Prefix("quality/checks/", QualityCheck)
+
+INDEXED = {prefix.kind: prefix for prefix in (FILES, LABEL_FILES, RUNS, RELEASES)}
+
+SWEEPS = Prefix("sweeps/", SweepCursor)
 
 WAITING = Key("training/waiting", WaitingNote)
 SCHEMA = Key("datasets/schema", FrozenSchema)
+
+
+def sweep(name: str) -> Key[SweepCursor]:
+    return SWEEPS.key(name)
 
 
 def landed_file(blob_name: str, etag: str) -> Key[LandedFile]:

@@ -94,6 +94,17 @@ class CatalogEntry:
         return (FileVersion(self.name, self.etag), *self.holders)
 
 
+@dataclass(frozen=True)
+class SweepCursor:
+    """Where a tick's pass over a container stands. A pass reads one page per tick from `marker`; blobs last
+    changed before `since` were looked at by an earlier pass and are skipped. `started` is when this pass began
+    (the next pass's `since`)."""
+
+    marker: str | None = None
+    started: str | None = None
+    since: str | None = None
+
+
 # --- training -----------------------------------------------------------------------------------------------------
 
 
@@ -173,6 +184,7 @@ class Run:
     retry_at: str | None = (
         None  # a failed run with tries left is tried again from then, unless a later run came
     )
+    released: bool = False  # a registered model whose release was seen to exist
 
 
 # --- releases -----------------------------------------------------------------------------------------------------

@@ -27,9 +27,11 @@ def set_status(state: StateStore, release_id: str, status: ReleaseStatus) -> Non
     )
 
 
-def active(state: StateStore) -> list[Release]:
-    """Releases on their way (a stuck one is not: it is set aside)."""
-    return [s.record for s in state.list(keys.RELEASES) if s.record.status.active and s.stuck is None]
+def active(state: StateStore, *, listed: bool = False) -> list[Release]:
+    """Releases on their way (a stuck one is not: it is set aside), from the index of open work; `listed`: from
+    a listing of every release, which also holds one started a moment ago (the index trails the writes)."""
+    found = state.list(keys.RELEASES) if listed else state.open(keys.RELEASES)
+    return [s.record for s in found if s.record.status.active and s.stuck is None]
 
 
 def with_status(state: StateStore, model_name: str, status: ReleaseStatus) -> list[Release]:

@@ -19,7 +19,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from shared.ports import BlobStore, PreconditionFailed
+from shared.ports import BlobInfo, BlobStore, PreconditionFailed
+from shared.state import keys
 from shared.state.keys import Key, Prefix
 
 R = TypeVar("R")
@@ -89,7 +90,6 @@ class StateStore:
         self._cache_size = cache_size
         self._lock = threading.Lock()
         self._fixed: dict[str, Stored[Any]] = {}
-        self._settled: dict[str, str] = {}  # path -> ETag of records found settled (`unsettled`)
 
     def get(self, key: Key[R]) -> Stored[R] | None:
         blob = self._blobs.read(self._container, _name(key))
@@ -118,22 +118,19 @@ class StateStore:
         """Create the record unless it exists; None means somebody else created it first."""
         stored = Stored(key, record, "", lease, outbox)
         try:
-            etag = self._blobs.write(self._container, _name(key), encode(stored), if_none_match=True)
+            etag = self._write(stored, if_none_match=True)
         except PreconditionFailed:
             return None
         return dataclasses.replace(stored, etag=etag)
 
     def replace(self, stored: Stored[R]) -> Stored[R]:
         """Write `stored` if the blob is unchanged since its ETag was read; raises PreconditionFailed otherwise."""
-        etag = self._blobs.write(self._container, _name(stored.key), encode(stored), if_match=stored.etag)
-        return dataclasses.replace(stored, etag=etag)
+        return dataclasses.replace(stored, etag=self._write(stored, if_match=stored.etag))
 
     def put(self, key: Key[R], record: R) -> Stored[R]:
         """Unconditional write, for records that have one writer."""
         stored = Stored(key, record, "")
-        return dataclasses.replace(
-            stored, etag=self._blobs.write(self._container, _name(key), encode(stored))
-        )
+        return dataclasses.replace(stored, etag=self._write(stored))
 
     def update(
         self,
@@ -164,45 +161,73 @@ class StateStore:
                 continue
         raise PreconditionFailed(f"state/{key}: too much contention after {attempts} attempts")
 
+    def _write(self, stored: Stored[Any], *, if_none_match: bool = False, if_match: str | None = None) -> str:
+        """Write the record, tagged `open` in the same request while it is open work of an indexed kind."""
+        tags = (
+            {OPEN_TAG: prefix.tag}
+            if (prefix := keys.INDEXED.get(stored.key.kind)) and is_open(stored)
+            else None
+        )
+        data = encode(stored)
+        return self._blobs.write(
+            self._container,
+            _name(stored.key),
+            data,
+            if_none_match=if_none_match,
+            if_match=if_match,
+            tags=tags,
+        )
+
+    def open(self, prefix: Prefix[R]) -> Iterator[Stored[R]]:
+        """The open records of an indexed kind, from the index: what is settled is neither listed nor read. The
+        index trails the writes, so a record opened a moment ago may come at the next tick, and one settled a
+        moment ago is read and left out here."""
+        for name in self._blobs.find(self._container, OPEN_TAG, prefix.tag):
+            if not name.startswith(prefix.path) or not name.endswith(".json"):
+                continue
+            stored = self.get(Key(name.removesuffix(".json"), prefix.kind))
+            if stored is not None and is_open(stored):
+                yield stored
+
     def delete(self, key: Key[R], stored: Stored[R] | None = None) -> None:
         """Delete; given the `stored` record read earlier, only if unchanged since (else PreconditionFailed)."""
         self._blobs.delete(self._container, _name(key), if_match=stored.etag if stored else None)
 
-    def unsettled(self, prefix: Prefix[R], settled: Callable[[Stored[R]], bool]) -> Iterator[Stored[R]]:
-        """The records under `prefix` of which `settled` is false. A record found settled is remembered by its
-        ETag alone (a few bytes, not the record) and not read again while the listing shows that ETag: a tick
-        reads what is open, not the history."""
-        for info in self._blobs.list(self._container, prefix.path):
-            path = info.name.removesuffix(".json")
-            with self._lock:
-                known_settled = self._settled.get(path) == info.etag
-            if known_settled:
-                continue
-            stored = self.get(Key(path, prefix.kind))
-            if stored is None:
-                continue
-            if settled(stored):
-                with self._lock:
-                    self._settled[path] = stored.etag
-                continue
-            yield stored
-
-    def keys(self, prefix: Prefix[R]) -> set[str]:
-        """The paths of the records under `prefix`, from the listing alone: no record is read."""
-        return {info.name.removesuffix(".json") for info in self._blobs.list(self._container, prefix.path)}
+    def reindex(self, prefix: Prefix[R]) -> int:
+        """Tag the open records under `prefix` that were written before the index existed (once, on upgrade:
+        this lists the history); the number tagged."""
+        tagged = 0
+        for stored in self.list(prefix):
+            if is_open(stored):
+                try:
+                    self.replace(stored)
+                except PreconditionFailed:
+                    continue  # changed meanwhile: that write tagged it
+                tagged += 1
+        return tagged
 
     def list(self, prefix: Prefix[R]) -> Iterator[Stored[R]]:
         for info in self._blobs.list(self._container, prefix.path):
-            key = Key(info.name.removesuffix(".json"), prefix.kind)
-            with self._lock:
-                cached = self._seen.get(key.path)
-            if cached is not None and cached.etag == info.etag:
-                yield cached  # records are frozen: nobody changes one that was read
-                continue
-            stored = self.get(key)
+            stored = self._cached(info, prefix)
             if stored is not None:
-                self._remember(stored)
                 yield stored
+
+    def page(self, prefix: Prefix[R], marker: str | None, limit: int) -> tuple[list[Stored[R]], str | None]:
+        """One page of the records under `prefix` from `marker`, and the next page's marker (None after the
+        last); a record read before and unchanged since is not read again."""
+        infos, following = self._blobs.list_page(self._container, prefix.path, marker=marker, limit=limit)
+        return [stored for info in infos if (stored := self._cached(info, prefix)) is not None], following
+
+    def _cached(self, info: BlobInfo, prefix: Prefix[R]) -> Stored[R] | None:
+        key = Key(info.name.removesuffix(".json"), prefix.kind)
+        with self._lock:
+            cached = self._seen.get(key.path)
+        if cached is not None and cached.etag == info.etag:
+            return cached  # records are frozen: nobody changes one that was read
+        stored = self.get(key)
+        if stored is not None:
+            self._remember(stored)
+        return stored
 
     def _remember(self, stored: Stored[Any]) -> None:
         with self._lock:
@@ -210,6 +235,21 @@ class StateStore:
             self._seen.move_to_end(stored.key.path)
             while len(self._seen) > self._cache_size:
                 self._seen.popitem(last=False)
+
+
+OPEN_TAG = "open"
+
+
+def is_open(stored: Stored[Any]) -> bool:
+    """Work a handler or a tick may still do on the record: leased, decisions not yet in the audit log, failed
+    attempts, or its kind's own test (a file not final, a run in flight, ...). A stuck record is set aside."""
+    if stored.stuck is not None:
+        return False
+    prefix = keys.INDEXED.get(stored.key.kind)
+    if prefix is None:
+        return False
+    pending = stored.lease is not None or bool(stored.outbox) or stored.failures is not None
+    return pending or bool(prefix.open_when and prefix.open_when(stored.record))
 
 
 def encode(stored: Stored[Any]) -> bytes:

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 
 from shared.ports import Blob, BlobInfo, BlobStore, BlobStream
 
-OPERATIONS = ("read", "info", "write", "list", "copy", "delete", "open")
+OPERATIONS = ("read", "info", "write", "list", "find", "copy", "delete", "open")
 LISTED = "listed"  # not an operation: a blob a listing yielded
 
 
@@ -88,10 +88,17 @@ class CountingBlobStore(BlobStore):
         if_none_match: bool = False,
         if_match: str | None = None,
         content_type: str | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> str:
         self._count("write", container, name)
         return self._inner.write(
-            container, name, data, if_none_match=if_none_match, if_match=if_match, content_type=content_type
+            container,
+            name,
+            data,
+            if_none_match=if_none_match,
+            if_match=if_match,
+            content_type=content_type,
+            tags=tags,
         )
 
     def list(self, container: str, prefix: str = "") -> Iterator[BlobInfo]:
@@ -100,6 +107,23 @@ class CountingBlobStore(BlobStore):
         for info in self._inner.list(container, prefix):
             self._count("listed", container, prefix, prefix=True)
             yield info
+
+    def list_page(
+        self, container: str, prefix: str = "", *, marker: str | None = None, limit: int = 5000
+    ) -> tuple[list[BlobInfo], str | None]:
+        """One `list` (one request in Azure for up to 5,000 blobs), each blob it yields one `listed`."""
+        self._count("list", container, prefix, prefix=True)
+        page, following = self._inner.list_page(container, prefix, marker=marker, limit=limit)
+        for _ in page:
+            self._count(LISTED, container, prefix, prefix=True)
+        return page, following
+
+    def find(self, container: str, tag: str, value: str) -> Iterator[str]:
+        """One `find`, each name it yields one `listed`."""
+        self._count("find", container, value, prefix=True)
+        for name in self._inner.find(container, tag, value):
+            self._count(LISTED, container, value, prefix=True)
+            yield name
 
     def delete(self, container: str, name: str, *, if_match: str | None = None) -> None:
         self._count("delete", container, name)

@@ -172,3 +172,28 @@ def test_a_copy_is_made_by_the_service_and_only_of_the_version_asked_for(blob_st
     with pytest.raises(PreconditionFailed):  # the source is gone
         blob_store.copy(container, "absent.csv", container, "other.csv")
     assert blob_store.info(container, "other.csv") is None
+
+
+def test_index_tags_find_open_records_and_a_write_without_them_untags(blob_store, container: str) -> None:
+    blob_store.write(container, "runs/open.json", b"{}", tags={"open": "runs"})
+    blob_store.write(container, "runs/done.json", b"{}")
+    blob_store.write(container, "files/open.json", b"{}", tags={"open": "files"})
+    assert list(blob_store.find(container, "open", "runs")) == ["runs/open.json"]
+    blob_store.write(container, "runs/open.json", b"{}")  # settled: written without the tag
+    assert list(blob_store.find(container, "open", "runs")) == []
+    assert list(blob_store.find(container, "open", "files")) == ["files/open.json"]
+
+
+def test_pages_of_a_listing_continue_from_their_marker(blob_store, container: str) -> None:
+    names = [f"landing/{n:02d}.csv" for n in range(7)]
+    for name in names:
+        blob_store.write(container, name, b"a\n")
+    blob_store.write(container, "other/x.csv", b"a\n")
+    seen, marker = [], None
+    for _ in range(10):
+        page, marker = blob_store.list_page(container, "landing/", marker=marker, limit=3)
+        assert len(page) <= 3
+        seen += [info.name for info in page]
+        if marker is None:
+            break
+    assert seen == names

@@ -5,7 +5,7 @@ The same SDK serves both backends, so the local run exercises the very code that
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -125,6 +125,7 @@ class AzureBlobStore:
         if_none_match: bool = False,
         if_match: str | None = None,
         content_type: str | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> str:
         from azure.storage.blob import ContentSettings
 
@@ -138,6 +139,8 @@ class AzureBlobStore:
             kwargs["match_condition"] = MatchConditions.IfNotModified
         if content_type:
             kwargs["content_settings"] = ContentSettings(content_type=content_type)
+        if tags:
+            kwargs["tags"] = dict(tags)
         try:
             result = self._service.get_blob_client(container, name).upload_blob(data, **kwargs)
         except (ResourceExistsError, ResourceModifiedError) as error:
@@ -152,6 +155,23 @@ class AzureBlobStore:
         blobs = self._service.get_container_client(container).list_blobs(name_starts_with=prefix or None)
         for props in blobs:
             yield _info(container, props.name, props.etag, props.size, props.last_modified)
+
+    def list_page(
+        self, container: str, prefix: str = "", *, marker: str | None = None, limit: int = 5000
+    ) -> tuple[list[BlobInfo], str | None]:
+        client = self._service.get_container_client(container)
+        pages = client.list_blobs(name_starts_with=prefix or None, results_per_page=limit)
+        pager = pages.by_page(continuation_token=marker)
+        page = next(pager, None)
+        items = (
+            [] if page is None else [_info(container, p.name, p.etag, p.size, p.last_modified) for p in page]
+        )
+        return items, pager.continuation_token or None
+
+    def find(self, container: str, tag: str, value: str) -> Iterator[str]:
+        client = self._service.get_container_client(container)
+        for found in client.find_blobs_by_tags(f"\"{tag}\" = '{value}'"):
+            yield found.name
 
     def delete(self, container: str, name: str, *, if_match: str | None = None) -> None:
         kwargs: dict[str, object] = {}
