@@ -44,17 +44,24 @@ def retract_stale(deps: Deps, actor: str, event_id: str = "", at: str | None = N
 
 
 def check_retractions(deps: Deps, actor: str) -> list[str]:
-    """The tick's look: the next `MLOPS_RETRACTION_CHECKS` catalog entries, each version's name asked of
-    landing, continuing where the last tick stopped (a tick's cost does not grow with the catalog)."""
+    """The tick's look: the next `MLOPS_RETRACTION_CHECKS` catalog entries, continuing where the last tick
+    stopped, against landing: its one page when it has no more, else each version's name asked of it (a tick's
+    cost does not grow with the catalog)."""
     limit = deps.settings.ticks.retraction_checks
     if limit <= 0:
         return []
     key = keys.sweep("retractions")
     cursor = deps.state.get(key)
     entries, following = deps.state.page(keys.CATALOG, cursor.record.marker if cursor else None, limit)
-    names = {version.name for stored in entries for version in stored.record.versions()}
     container = deps.settings.containers.landing
-    landing = {name: info.etag for name in names if (info := deps.blobs.info(container, name)) is not None}
+    listed, more = deps.blobs.list_page(container, limit=deps.settings.ticks.sweep_page)
+    if more is None:  # all of landing in one page (one request): nothing to ask name by name
+        landing = {info.name: info.etag for info in listed}
+    else:
+        names = {version.name for stored in entries for version in stored.record.versions()}
+        landing = {
+            name: info.etag for name in names if (info := deps.blobs.info(container, name)) is not None
+        }
     retracted = _judge([stored.record for stored in entries], landing, deps, actor, "", None)
     deps.state.put(key, SweepCursor(following))
     return retracted
