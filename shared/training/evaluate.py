@@ -99,7 +99,7 @@ def evaluate(
     }
     _write_json(output / "evaluation.json", evaluation)
     if tracking.tracking_enabled():
-        tracking.track(evaluation, settings.estimator_params, output)
+        tracking.track_or_warn(evaluation, settings.estimator_params, output)
     return evaluation
 
 

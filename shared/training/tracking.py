@@ -1,8 +1,14 @@
-"""MLflow tracking of a finished run, only when MLFLOW_TRACKING_URI is set (Azure ML sets it in a job)."""
+"""MLflow tracking of a finished run, only when MLFLOW_TRACKING_URI is set (Azure ML sets it in a job).
+
+Tracking is a record for people, not part of the run's answer: the model and `evaluation.json` are in the job's
+output either way, and a tracking server that refuses (an identity without the right role, a network rule, a
+throttled workspace) costs a warning and a `tracking` note in `run.json`, never the run.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -13,6 +19,23 @@ _MAX_PARAM = 500
 
 def tracking_enabled() -> bool:
     return bool(os.environ.get("MLFLOW_TRACKING_URI"))
+
+
+log = logging.getLogger(__name__)
+
+
+def track_or_warn(
+    evaluation: dict[str, Any], estimator_params: dict[str, Any], output: Path
+) -> dict[str, str]:
+    """`track`, or a warning and `run.json` saying why tracking failed."""
+    try:
+        return track(evaluation, estimator_params, output)
+    except Exception as error:  # any refusal of the tracking server: the run's results stand without it
+        reason = f"{type(error).__name__}: {error}"[:1000]
+        log.warning("MLflow tracking failed; the run's model and evaluation are in its output: %s", reason)
+        info = {"tracking": "failed", "reason": reason}
+        (output / "run.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+        return info
 
 
 def track(evaluation: dict[str, Any], estimator_params: dict[str, Any], output: Path) -> dict[str, str]:

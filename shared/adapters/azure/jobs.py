@@ -139,6 +139,13 @@ def training_command(
         # The job reads and writes the datastore as the compute's managed identity: the storage account
         # takes no keys (credential-less datastore). docs/azure.md has the role assignments.
         identity=ManagedIdentityConfiguration(client_id=azure.client_id or None),
+        # ...and so do the SDKs inside it (MLflow's tracking, azure-identity): a user-assigned identity has to
+        # be named, by Azure ML's variable and by DefaultAzureCredential's.
+        environment_variables=(
+            {"DEFAULT_IDENTITY_CLIENT_ID": azure.client_id, "AZURE_CLIENT_ID": azure.client_id}
+            if azure.client_id
+            else {}
+        ),
     )
 
 

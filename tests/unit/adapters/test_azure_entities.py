@@ -104,6 +104,11 @@ def test_the_training_job_rest_body(azure) -> None:
         "identityType": "Managed",
         "clientId": AZURE_SETTINGS["MLOPS_AZURE_CLIENT_ID"],
     }
+    # MLflow and azure-identity inside the job sign in as that user-assigned identity too
+    assert body["environmentVariables"] == {
+        "DEFAULT_IDENTITY_CLIENT_ID": AZURE_SETTINGS["MLOPS_AZURE_CLIENT_ID"],
+        "AZURE_CLIENT_ID": AZURE_SETTINGS["MLOPS_AZURE_CLIENT_ID"],
+    }
     assert body["tags"] == {
         "mlops.request": "req-1",
         "mlops.run_id": "train-0123456789abcdef",

@@ -324,6 +324,27 @@ def test_mlflow_tracking_logs_the_run_once_per_run_id(
     assert mlflow.pyfunc.load_model(f"runs:/{recorded['mlflow_run_id']}/model") is not None
 
 
+def test_a_tracking_server_that_refuses_costs_a_warning_not_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    # a server that answers nothing: what an identity without the workspace's role meets, as far as the run sees
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    manifest = write_dataset(tmp_path / "data", [diabetes()])
+    config = make_config("regression", "target", "rmse", "sklearn.linear_model.Ridge")
+
+    evaluation = run_training(manifest, tmp_path / "data", config, tmp_path / "out", run_id="untracked")
+
+    assert evaluation["challenger"]["rmse"] > 0
+    stored = json.loads((tmp_path / "out" / "evaluation.json").read_text(encoding="utf-8"))
+    assert stored["run_id"] == "untracked"
+    recorded = json.loads((tmp_path / "out" / "run.json").read_text(encoding="utf-8"))
+    assert recorded["tracking"] == "failed" and recorded["reason"]
+    assert "MLflow tracking failed" in caplog.text
+
+
 def run_cli(tmp_path: Path, *args: Any) -> subprocess.CompletedProcess[str]:
     command = [
         sys.executable,
