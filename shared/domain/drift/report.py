@@ -1,8 +1,12 @@
 """Evidently's DataDriftPreset report, drawn on the bounded samples of rows but showing the full data's scores
-and verdicts: each column's method is an Evidently stat test that answers with the verdict already computed."""
+and verdicts: each column's method is an Evidently stat test that answers with the verdict already computed.
+
+Evidently (with plotly, statsmodels, nltk) is installed in local mode, not in the deployed app: there the report is
+the plain one (`plain_report`), with the same verdicts."""
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
@@ -60,7 +64,10 @@ def _full_data_stattest(verdict: ColumnDrift) -> Any:
 
 
 def render_html(result: DriftResult) -> str:
-    """Evidently's DataDriftPreset report on the samples, with every column's full-data score and verdict."""
+    """Evidently's DataDriftPreset report on the samples, with every column's full-data score and verdict;
+    the plain report where Evidently is not installed."""
+    if importlib.util.find_spec("evidently") is None:
+        return _plain_html(result)
     import pandas as pd
 
     reference, current = result.reference_sample, result.current_sample
@@ -151,16 +158,7 @@ def _notes(result: DriftResult, reference_rows: int, current_rows: int) -> str:
 
 
 def _plain_html(result: DriftResult) -> str:
-    import html
+    from shared.domain.drift.plain_report import plain_html
 
-    rows = "".join(
-        f"<tr><td>{html.escape(n)}</td><td>{html.escape(v.method)}</td><td>{v.score:.4g}"
-        f"{'' if v.bounds is None else f' (between {v.bounds[0]:.4g} and {v.bounds[1]:.4g})'}</td>"
-        f"<td>{'drift' if v.drifted else 'no drift'}</td></tr>"
-        for n, v in result.columns.items()
-    )
     samples = [0 if s is None else len(s) for s in (result.reference_sample, result.current_sample)]
-    return (
-        f"<html><body><h1>Data drift</h1>{_notes(result, *samples)}"
-        f"<table>{rows}</table><pre>{html.escape(str(result.schema.as_dict()))}</pre></body></html>"
-    )
+    return plain_html(result, _notes(result, *samples))

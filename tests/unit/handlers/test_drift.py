@@ -124,6 +124,36 @@ def test_drift_is_checked_reported_and_published() -> None:
     assert actions(deps, "drift.published")[0].detail["reasons"] == ["data"]
 
 
+def test_without_evidently_installed_the_report_is_the_plain_one_with_the_same_verdicts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The deployed app does not install Evidently: its report shows every verdict and what each side's sample
+    looks like, and the verdicts (in the JSON report and the event) are the ones Evidently's report shows."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "evidently" else real(name, *a)
+    )
+    deps = make_deps()
+    champion(deps)
+    log_inference(deps, "requests/day-1.csv", features(1500, 2, shift=1.0))
+    log_inference(deps, "requests/day-2.csv", features(1500, 3, shift=1.0))
+
+    summary = check_drift(deps)
+
+    assert summary is not None
+    page = deps.blobs.text(
+        deps.settings.containers.reports, summary["report_html"].removeprefix("memory://").split("/", 1)[1]
+    )
+    assert page.startswith("<!doctype html>") and "<title>Data drift: drift</title>" in page
+    for column in FEATURES:
+        assert f"<td>{column}</td><td>numerical</td><td>Wasserstein distance (normed)</td>" in page
+    assert page.count("class='drift'>drift<") == 2  # x0 and x1, as in the JSON report
+    assert "p50" in page and "mean" in page and "<script" not in page
+    assert actions(deps, "drift.checked")[0].detail["drifted_columns"] == ["x0", "x1"]
+
+
 def test_no_drift_publishes_nothing() -> None:
     deps = make_deps()
     champion(deps)
