@@ -101,6 +101,10 @@ def _build_azure(settings: Settings, clock: Callable[[], datetime]) -> Deps:
     from shared.adapters.azure.jobs import AzureMLTrainingJobs
     from shared.adapters.azure.metrics import EndpointMetrics
     from shared.adapters.azure.ml_client import MLClientProvider
+    from shared.telemetry import configure
+
+    # traces and logs to Application Insights, with the ids as attributes (before any handler logs)
+    configure(settings.azure.client_id if settings.azure else None)
     from shared.adapters.azure.registry import AzureMLRegistry
     from shared.adapters.azure.storage import AzureBlobStore
 

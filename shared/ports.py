@@ -133,6 +133,7 @@ class TrainingJob:
     config: dict[str, Any]
     champion: ModelVersion | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    trace: str | None = None  # the run's W3C traceparent, passed into the job as TRACEPARENT
 
 
 @dataclass(frozen=True)

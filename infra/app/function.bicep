@@ -69,6 +69,9 @@ var hostSettings = {
   AzureWebJobsStorage__blobServiceUri: storage.properties.primaryEndpoints.blob
   APPLICATIONINSIGHTS_CONNECTION_STRING: appInsights.properties.ConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+  // host.json's telemetryMode OpenTelemetry: the Python worker streams the app's OpenTelemetry logs and traces
+  // itself (shared/telemetry.py configures the Azure Monitor distribution), with no duplicate host entries.
+  PYTHON_ENABLE_OPENTELEMETRY: 'true'
   // DefaultAzureCredential's managed identity, for any client not given MLOPS_AZURE_CLIENT_ID.
   AZURE_CLIENT_ID: identityClientId
 }

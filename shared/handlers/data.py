@@ -14,6 +14,7 @@ import json
 import logging
 from typing import Any
 
+from shared import telemetry
 from shared.deps import Deps
 from shared.domain.chunked_validation import validate_chunks
 from shared.domain.messages import BlobCreated, RequestTraining
@@ -31,6 +32,11 @@ FRESH_BYTES = 4 * 1024 * 1024  # one chunk: a file this small is validated befor
 
 
 def on_blob_created(message: BlobCreated, deps: Deps, actor: str = ACTOR) -> None:
+    with telemetry.span("data.landed", event_id=message.envelope.id, blob=message.blob_name):
+        _on_blob_created(message, deps, actor)
+
+
+def _on_blob_created(message: BlobCreated, deps: Deps, actor: str) -> None:
     settings = deps.settings
     event_id = message.envelope.id
     if message.container != settings.containers.landing:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from shared import telemetry
 from shared.deps import Deps
 from shared.domain.decisions.release import newer
 from shared.domain.messages import ModelRegistered
@@ -33,7 +34,7 @@ from shared.handlers.release_steps import (
     serve_only,
     transition,
 )
-from shared.handlers.run_version import not_the_runs_version
+from shared.handlers.run_version import RUN_TAG, not_the_runs_version
 from shared.ports import ModelVersion
 from shared.state import keys, releases
 from shared.state.lease import decision, lease
@@ -93,7 +94,19 @@ def give_way(rid: str, deps: Deps, actor: str) -> None:
 
 
 def start_release(model: ModelVersion, event_id: str, deps: Deps, actor: str) -> None:
-    """Create the release (once per model version) and begin its deployment; a redelivery resumes it."""
+    """Create the release (once per model version) and begin its deployment; a redelivery resumes it. It joins
+    the trace of the run that trained the model."""
+    run_id = model.tags.get(RUN_TAG, "")
+    run = deps.state.get(keys.run(run_id)) if run_id else None
+    parent = run.record.trace if run is not None else None
+    rid = release_id(model.name, model.version)
+    with telemetry.span(
+        "release.start", parent, event_id=event_id, release_id=rid, model_version=model.version
+    ):
+        _start_release(model, event_id, deps, actor, telemetry.traceparent())
+
+
+def _start_release(model: ModelVersion, event_id: str, deps: Deps, actor: str, trace: str | None) -> None:
     rid = release_id(model.name, model.version)
     deployment = deployment_name(model.version)
     key = keys.release(rid)
@@ -106,6 +119,7 @@ def start_release(model: ModelVersion, event_id: str, deps: Deps, actor: str) ->
         status=ReleaseStatus.DEPLOYING,
         event_id=event_id,
         history=(ReleaseStep(ReleaseStatus.DEPLOYING, deps.clock().isoformat()),),
+        trace=trace,
     )
     # A newer release owns the endpoint (or production is as new): `advance` supersedes this one, undeployed.
     outranked = release_owner.outranked(release, deps) is not None
@@ -129,6 +143,14 @@ def start_release(model: ModelVersion, event_id: str, deps: Deps, actor: str) ->
 
 def advance(rid: str, deps: Deps, actor: str) -> ReleaseStatus:
     """Move the release as far as it can go now; returns its status."""
+    stored = deps.state.get(keys.release(rid))
+    parent = stored.record.trace if stored is not None else None
+    version = stored.record.version if stored is not None else None
+    with telemetry.span("release.advance", parent, release_id=rid, model_version=version):
+        return _advance(rid, deps, actor)
+
+
+def _advance(rid: str, deps: Deps, actor: str) -> ReleaseStatus:
     key = keys.release(rid)
     with lease(deps, key) as held:
         if held is None:

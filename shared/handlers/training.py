@@ -15,6 +15,7 @@ import json
 import logging
 from datetime import datetime, timedelta
 
+from shared import telemetry
 from shared.config import Settings
 from shared.deps import Deps
 from shared.domain.decisions.coalescing import Timing, ready_to_start
@@ -136,7 +137,14 @@ def _supersede(failed: list[Run], deps: Deps, by: str | None = None) -> None:
 
 def _start(run: Run, deps: Deps, actor: str, **detail: object) -> str | None:
     """Create the run's record (once, whoever else tries) and launch it; the run id, or None if another worker
-    started this very run."""
+    started this very run. The run's trace begins here."""
+    with telemetry.span("training.start", run_id=run.run_id, dataset_version=run.dataset_version):
+        return _create_and_launch(
+            dataclasses.replace(run, trace=telemetry.traceparent()), deps, actor, **detail
+        )
+
+
+def _create_and_launch(run: Run, deps: Deps, actor: str, **detail: object) -> str | None:
     run_id, manifest, request = run.run_id, run.manifest, run.request
     started = decision(
         actor,
@@ -202,6 +210,7 @@ def _launch(held: Held[Run], deps: Deps, actor: str = "reconcile") -> None:
         },
         champion=champion,
         tags={"mlops.request": run.request.id, "mlops.attempt": str(run.attempt)},
+        trace=run.trace,
     )
     held.renew()
     try:
@@ -215,6 +224,13 @@ def _launch(held: Held[Run], deps: Deps, actor: str = "reconcile") -> None:
 
 
 def on_run_completed(message: RunCompleted, deps: Deps, actor: str = "on_run_completed") -> None:
+    stored = deps.state.get(keys.run(message.run_id))
+    parent = stored.record.trace if stored is not None else None
+    with telemetry.span("training.completed", parent, event_id=message.envelope.id, run_id=message.run_id):
+        _on_run_completed(message, deps, actor)
+
+
+def _on_run_completed(message: RunCompleted, deps: Deps, actor: str) -> None:
     key = keys.run(message.run_id)
     with lease(deps, key) as held:
         if held is not None:

@@ -1,7 +1,7 @@
 """Structured logs: the `extra` fields handlers log with (event id, run id, model version...) stay visible.
 
-In Azure the Functions worker sends `extra` to Application Insights as custom dimensions; locally this
-formatter appends them as key=value pairs.
+Locally this formatter appends them as key=value pairs, with the ids of the span the record was written in
+(`shared.telemetry`); in Azure the Azure Monitor OpenTelemetry distribution sends the same as custom dimensions.
 """
 
 from __future__ import annotations
@@ -40,5 +40,8 @@ def configure(console_level: int = logging.INFO, file: Path | None = None) -> No
         to_file = logging.FileHandler(file)
         to_file.setFormatter(StructuredFormatter())
         root.addHandler(to_file)
+    from shared import telemetry
+
+    telemetry.log_ids(root)
     for name in QUIET_LIBRARIES:
         logging.getLogger(name).setLevel(logging.WARNING)

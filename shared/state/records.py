@@ -185,6 +185,7 @@ class Run:
         None  # a failed run with tries left is tried again from then, unless a later run came
     )
     released: bool = False  # a registered model whose release was seen to exist
+    trace: str | None = None  # the W3C traceparent of its start: its completion and release join that trace
 
 
 # --- releases -----------------------------------------------------------------------------------------------------
@@ -244,6 +245,7 @@ class Release:
     status: ReleaseStatus
     event_id: str
     history: tuple[ReleaseStep, ...] = ()
+    trace: str | None = None  # the trace of the run that trained its model (shared.telemetry)
 
     @property
     def entered_at(self) -> str:

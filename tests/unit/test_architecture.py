@@ -32,6 +32,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("shared.state",),
     ("shared.config",),  # parses settings into the domain's types (a declared schema)
     ("shared.domain", "shared.ports"),
+    ("shared.telemetry",),  # spans and the ids logs carry: imported by every layer, imports none
 )
 # Packages of one layer that must not import each other: effects and flows meet only in the container.
 SIBLINGS: frozenset[frozenset[str]] = frozenset(

@@ -30,7 +30,8 @@ def _imported_modules() -> set[str]:
             if isinstance(node, ast.Import):
                 found |= {alias.name for alias in node.names}
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                found.add(node.module)
+                # `from package import module` names the module: a namespace package has no file of its own
+                found |= {f"{node.module}.{alias.name}" for alias in node.names}
     own = {"shared", "functions", "function_app", "__future__"}
     return {m for m in found if m.split(".")[0] not in sys.stdlib_module_names | own}
 

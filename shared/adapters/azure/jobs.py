@@ -141,11 +141,15 @@ def training_command(
         identity=ManagedIdentityConfiguration(client_id=azure.client_id or None),
         # ...and so do the SDKs inside it (MLflow's tracking, azure-identity): a user-assigned identity has to
         # be named, by Azure ML's variable and by DefaultAzureCredential's.
-        environment_variables=(
-            {"DEFAULT_IDENTITY_CLIENT_ID": azure.client_id, "AZURE_CLIENT_ID": azure.client_id}
-            if azure.client_id
-            else {}
-        ),
+        # The run's trace, for anything in the job that reports to it.
+        environment_variables={
+            **(
+                {"DEFAULT_IDENTITY_CLIENT_ID": azure.client_id, "AZURE_CLIENT_ID": azure.client_id}
+                if azure.client_id
+                else {}
+            ),
+            **({"TRACEPARENT": job.trace} if job.trace else {}),
+        },
     )
 
 
