@@ -133,6 +133,7 @@ var containers = {
   audit: 'audit'
   deadletter: 'deadletter'
 }
+var appContainers = [for container in items(containers): { name: container.value }]
 // The experiment the training jobs run in: MLOPS_AZURE_EXPERIMENT's default (shared/config/azure.py) unless
 // extraAppSettings sets it. The run routes of infra/routing.json filter on it, so the postdeploy hook reads it.
 var experimentName = contains(extraAppSettings, 'MLOPS_AZURE_EXPERIMENT') ? string(extraAppSettings.MLOPS_AZURE_EXPERIMENT) : 'mlops'
@@ -176,7 +177,7 @@ module storage 'br/public:avm/res/storage/storage-account:0.8.3' = {
       bypass: 'AzureServices'
     }
     blobServices: {
-      containers: concat(map(items(containers), container => { name: container.value }), [{ name: deploymentContainer }])
+      containers: concat(appContainers, [{ name: deploymentContainer }])
     }
   }
 }
@@ -417,9 +418,11 @@ module rbac 'app/rbac.bicep' = {
   params: {
     identityPrincipalId: identity.outputs.principalId
     endpointPrincipalId: ml.outputs.endpointPrincipalId
-    storageTopicPrincipalId: storageTopic.outputs.systemAssignedMIPrincipalId
-    workspaceTopicPrincipalId: workspaceTopic.outputs.systemAssignedMIPrincipalId
-    customTopicPrincipalId: customTopic.outputs.systemAssignedMIPrincipalId
+    // AVM's identity outputs are nullable; each of these resources has its system-assigned identity on
+    workspacePrincipalId: workspace.outputs.systemAssignedMIPrincipalId!
+    storageTopicPrincipalId: storageTopic.outputs.systemAssignedMIPrincipalId!
+    workspaceTopicPrincipalId: workspaceTopic.outputs.systemAssignedMIPrincipalId!
+    customTopicPrincipalId: customTopic.outputs.systemAssignedMIPrincipalId!
     deployerPrincipalId: principalId
     storageAccountName: storage.outputs.name
     datasetsContainerName: containers.datasets

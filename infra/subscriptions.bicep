@@ -31,7 +31,7 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
 }
 
 resource onSystemTopics 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06-15' = [
-  for s in filter(subscriptions, candidate => candidate.topicType == 'system'): {
+  for s in subscriptions: if (s.topicType == 'system') {
     name: '${s.topicName}/${s.name}'
     properties: {
       destination: {
@@ -72,7 +72,7 @@ resource onSystemTopics 'Microsoft.EventGrid/systemTopics/eventSubscriptions@202
 ]
 
 resource onCustomTopics 'Microsoft.EventGrid/topics/eventSubscriptions@2022-06-15' = [
-  for s in filter(subscriptions, candidate => candidate.topicType == 'custom'): {
+  for s in subscriptions: if (s.topicType == 'custom') {
     name: '${s.topicName}/${s.name}'
     properties: {
       destination: {

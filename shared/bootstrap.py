@@ -128,7 +128,9 @@ def _build_azure(settings: Settings, clock: Callable[[], datetime]) -> Deps:
             azure.endpoint,
             azure.instance_type,
             azure.instance_count,
-            metrics=EndpointMetrics(credential, f"{azure.workspace_id}/onlineEndpoints/{azure.endpoint}"),
+            metrics=EndpointMetrics(
+                credential, f"{azure.workspace_id}/onlineEndpoints/{azure.endpoint}", arm=azure.arm_endpoint
+            ),
             capture_datastore=azure.inference_datastore,
         ),
         publisher=EventGridPublisher.create(settings.events.endpoint, credential),

@@ -88,6 +88,7 @@ var mlopsSettings = {
   MLOPS_AZURE_RESOURCE_GROUP: resourceGroup().name
   MLOPS_AZURE_WORKSPACE: workspace.name
   MLOPS_AZURE_CLIENT_ID: identityClientId
+  MLOPS_AZURE_CLOUD: environment().name
   MLOPS_AZURE_COMPUTE: computeName
   MLOPS_AZURE_DATASTORE: datastoreName
   MLOPS_AZURE_INFERENCE_DATASTORE: inferenceDatastoreName
@@ -170,6 +171,14 @@ resource site 'Microsoft.Web/sites@2023-12-01' existing = {
 // believes the x-ms-client-principal header only with MLOPS_TRUST_PLATFORM_PRINCIPAL=true. Anonymous requests
 // still pass, so Event Grid's deliveries (with the function's system key) and function-key calls keep working.
 resource auth 'Microsoft.Web/sites/config@2023-12-01' = if (!empty(approverAppClientId)) {
+  // checkov reads this child config as if it were a web app; the site is the AVM module's, out of its sight:
+  // checkov:skip=CKV_AZURE_13:this is the App Service authentication setting itself
+  // checkov:skip=CKV_AZURE_63:a config child, not a site (the site's logs go to Application Insights)
+  // checkov:skip=CKV_AZURE_65:a config child, not a site; detailed errors stay off on the site
+  // checkov:skip=CKV_AZURE_66:a config child, not a site; failed request tracing is the host's, not this setting's
+  // checkov:skip=CKV_AZURE_80:no .NET Framework: a Python function app
+  // checkov:skip=CKV_AZURE_88:Flex Consumption has no Azure Files content share
+  // checkov:skip=CKV_AZURE_222:Event Grid delivers to the functions over the internet; no virtual network here
   parent: site
   name: 'authsettingsV2'
   properties: {

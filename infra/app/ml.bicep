@@ -73,6 +73,9 @@ resource datastore 'Microsoft.MachineLearningServices/workspaces/datastores@2024
     credentials: {
       credentialsType: 'None'
     }
+    // The studio's previews and the service's own reads of the datastore go as the workspace's identity, which
+    // reads the datasets container (app/rbac.bicep); jobs still use their own.
+    serviceDataAccessAuthIdentity: 'WorkspaceSystemAssignedIdentity'
   }
 }
 
@@ -120,6 +123,4 @@ output computeName string = compute.name
 output datastoreName string = datastore.name
 output inferenceDatastoreName string = inferenceDatastore.name
 output endpointName string = endpointName
-output endpointPrincipalId string = endpointExists
-  ? existingEndpoint.identity.principalId
-  : newEndpoint.identity.principalId
+output endpointPrincipalId string = endpointExists ? existingEndpoint.identity.principalId : newEndpoint.identity.principalId

@@ -7,6 +7,9 @@ param identityPrincipalId string
 @description('Principal id of the online endpoint\'s system-assigned identity.')
 param endpointPrincipalId string
 
+@description('Principal id of the Azure ML workspace\'s system-assigned identity (its datastore access).')
+param workspacePrincipalId string
+
 @description('Principal ids of the topics\' system-assigned identities, which write dead letters.')
 param storageTopicPrincipalId string
 param workspaceTopicPrincipalId string
@@ -154,6 +157,20 @@ resource computeRegistry 'Microsoft.Authorization/roleAssignments@2022-04-01' = 
     principalId: identityPrincipalId
     principalType: 'ServicePrincipal'
     description: 'training cluster: pulls the training environment image'
+  }
+}
+
+// ---- The workspace's identity
+
+// The datasets datastore's service-side reads (studio previews, data profiling) go as the workspace's identity.
+resource workspaceDatasets 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(datasetsContainer.id, workspacePrincipalId, roles.storageBlobDataReader)
+  scope: datasetsContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataReader)
+    principalId: workspacePrincipalId
+    principalType: 'ServicePrincipal'
+    description: 'Azure ML workspace: reads the credential-less datasets datastore'
   }
 }
 

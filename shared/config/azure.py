@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
-from shared.config.declare import STRIPPED, ConfigError, declared, integer, setting
+from shared.config.declare import STRIPPED, ConfigError, choice, declared, integer, setting
 from shared.domain.endpoint_rules import name_problem
 
 _REQUIRED = {
@@ -37,6 +37,14 @@ def workspace_id(subscription_id: str, resource_group: str, workspace: str) -> s
 
 def _endpoint_or_model(endpoint: str, parsed: Mapping[str, object]) -> str:
     return endpoint or str(parsed["MLOPS_MODEL_NAME"]).strip()
+
+
+# Each cloud's Azure Resource Manager host (Bicep's `environment().resourceManager`, Azure ML's cloud names).
+CLOUDS = {
+    "azurecloud": ("AzureCloud", "https://management.azure.com"),
+    "azurechinacloud": ("AzureChinaCloud", "https://management.chinacloudapi.cn"),
+    "azureusgovernment": ("AzureUSGovernment", "https://management.usgovcloudapi.net"),
+}
 
 
 @dataclass(frozen=True)
@@ -112,6 +120,23 @@ class AzureSettings:
     instance_count: int = setting(
         "MLOPS_AZURE_INSTANCE_COUNT", "1", integer(1), "Instances of each online deployment."
     )
+
+    cloud: str = setting(
+        "MLOPS_AZURE_CLOUD",
+        "AzureCloud",
+        choice(*CLOUDS),  # any case: Bicep's environment().name says `AzureCloud`
+        "The Azure cloud the resources are in: which Resource Manager the metrics queries and Azure ML go to.",
+    )
+
+    @property
+    def arm_endpoint(self) -> str:
+        """The cloud's Azure Resource Manager, as `environment().resourceManager` names it (no trailing slash)."""
+        return CLOUDS[self.cloud][1]
+
+    @property
+    def cloud_name(self) -> str:
+        """The cloud as Azure ML names it (`MLClient(cloud=...)`)."""
+        return CLOUDS[self.cloud][0]
 
     @property
     def workspace_id(self) -> str:

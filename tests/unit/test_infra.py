@@ -241,7 +241,8 @@ def test_every_container_the_code_defaults_to_is_declared() -> None:
     assert declared == expected
     storage = _module_params(main, "storage")
     # every container of the var, and the deployment package's, are created in the app's storage account
-    assert "map(items(containers), container => { name: container.value })" in _block(
+    assert "var appContainers = [for container in items(containers): { name: container.value }]" in main
+    assert "concat(appContainers, [{ name: deploymentContainer }])" in _block(
         main, main.index("module storage ")
     )
     assert "deploymentContainer" in _block(main, main.index("blobServices:"))
@@ -365,6 +366,7 @@ PRINCIPALS = {
     "the app's identity": "identityPrincipalId",
     "the compute cluster's identity": "identityPrincipalId",
     "the endpoint's identity": "endpointPrincipalId",
+    "the workspace's identity": "workspacePrincipalId",
 }
 SCOPES = {
     "storage account": {"storage", "datasetsContainer", "deadLetterContainer"},  # the account, or narrower
@@ -372,6 +374,7 @@ SCOPES = {
     "custom topic": {"customTopic"},
     "the endpoint (or its resource group)": {"endpoint"},
     "the inference container": {"inferenceContainer"},
+    "the datasets container": {"datasetsContainer"},
 }
 
 
@@ -423,6 +426,12 @@ def test_the_principals_are_the_ones_the_docs_mean() -> None:
     rbac = _module_params(main, "rbac")
     assert rbac["identityPrincipalId"] == "identity.outputs.principalId"
     assert rbac["endpointPrincipalId"] == "ml.outputs.endpointPrincipalId"
+    assert rbac["workspacePrincipalId"] == "workspace.outputs.systemAssignedMIPrincipalId!"
+    assert re.search(
+        r"managedIdentities: \{\s*systemAssigned: true", _block(main, main.index("module workspace "))
+    )
+    datastore = _block(_bicep(ML), _bicep(ML).index("resource datastore "))
+    assert "serviceDataAccessAuthIdentity: 'WorkspaceSystemAssignedIdentity'" in datastore
     assert _module_params(main, "ml")["identityResourceId"] == "identity.outputs.resourceId"
     ml = _bicep(ML)
     compute = _block(ml, ml.index("resource compute "))
@@ -430,7 +439,7 @@ def test_the_principals_are_the_ones_the_docs_mean() -> None:
         r"type: 'UserAssigned'\s*userAssignedIdentities: \{\s*'\$\{identityResourceId\}': \{\}", compute
     )
     for topic in ("storageTopic", "workspaceTopic", "customTopic"):
-        assert rbac[f"{topic}PrincipalId"] == f"{topic}.outputs.systemAssignedMIPrincipalId"
+        assert rbac[f"{topic}PrincipalId"] == f"{topic}.outputs.systemAssignedMIPrincipalId!"
         assert re.search(
             r"managedIdentities: \{\s*systemAssigned: true", _block(main, main.index(f"module {topic} "))
         )
@@ -737,8 +746,14 @@ def test_funcignore_ships_the_app_and_nothing_else() -> None:
 
 def test_workflows_lint_test_build_and_deploy_with_oidc() -> None:
     ci = (ROOT / ".github" / "workflows" / "ci.yml").read_text()
-    for step in ("ruff check .", "bash .ci/run", "az bicep build --file infra/main.bicep"):
+    for step in (
+        "ruff check .",
+        "bash .ci/run",
+        "infra/main.bicep",
+        "checkov --directory infra --framework bicep",
+    ):
         assert step in ci
+    assert "warnings are errors" in ci and "grep -Eq" in ci
     deploy = (ROOT / ".github" / "workflows" / "deploy.yml").read_text()
     assert "id-token: write" in deploy
     assert "--federated-credential-provider github" in deploy
@@ -760,3 +775,47 @@ def test_the_generator_needs_only_the_standard_library() -> None:
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
     assert output.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("provisioned", "endpoint_there", "exists"),
+    [(False, False, "false"), (True, True, "true"), (True, False, "false")],
+)
+def test_preprovision_finds_the_endpoint_by_its_id_whoever_created_it(
+    tmp_path: Path, provisioned: bool, endpoint_there: bool, exists: str
+) -> None:
+    """An endpoint the app created itself carries no azd tags: it is looked up by id, not by tag."""
+    import subprocess
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls"
+    (bin_dir / "az").write_text(
+        "#!/bin/sh\n"
+        f'echo "az $*" >> {calls}\n'
+        'if [ "$1 $2" = "resource show" ]; then exit ' + ("0" if endpoint_there else "3") + "; fi\n"
+        "exit 0\n"
+    )
+    (bin_dir / "azd").write_text(f'#!/bin/sh\necho "azd $*" >> {calls}\n')
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "AZURE_ENV_NAME": "dev", "AZURE_SUBSCRIPTION_ID": "sub-1"}
+    if provisioned:
+        env |= {
+            "AZURE_RESOURCE_GROUP": "rg-dev",
+            "AZURE_ML_WORKSPACE_NAME": "mlw-x",
+            "AZURE_ML_ENDPOINT_NAME": "ep-x",
+        }
+    subprocess.run(["sh", str(INFRA / "hooks" / "preprovision.sh")], env=env, check=True, capture_output=True)
+
+    said = calls.read_text().splitlines()
+    assert f"azd env set MLOPS_ENDPOINT_EXISTS {exists}" in said
+    shows = [line for line in said if line.startswith("az resource show")]
+    if provisioned:
+        assert shows == [
+            "az resource show --ids /subscriptions/sub-1/resourceGroups/rg-dev/providers/"
+            "Microsoft.MachineLearningServices/workspaces/mlw-x/onlineEndpoints/ep-x -o none"
+        ]
+    else:
+        assert shows == []
+    assert not any("--tag" in line for line in said)

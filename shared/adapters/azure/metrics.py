@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
 
-ARM = "https://management.azure.com"
+ARM = "https://management.azure.com"  # the public cloud's; another cloud's comes from MLOPS_AZURE_CLOUD
 API_VERSION = "2023-10-01"
 REQUESTS = "RequestsPerMinute"
 LATENCY_P95 = "RequestLatency_P95"
@@ -36,9 +36,12 @@ class EndpointMetrics:
         credential: TokenCredential,
         endpoint_id: str,
         clock: Callable[[], datetime] | None = None,
+        arm: str = ARM,
         **client_options: Any,
     ) -> None:
-        """`endpoint_id` is the endpoint's ARM id; `client_options` go to the azure-core pipeline."""
+        """`endpoint_id` is the endpoint's ARM id, `arm` the cloud's Resource Manager; `client_options` go to the
+        azure-core pipeline."""
+        self._arm = arm.rstrip("/")
         self._credential = credential
         self._endpoint_id = endpoint_id
         self._clock = clock or (lambda: datetime.now(UTC))
@@ -81,7 +84,7 @@ class EndpointMetrics:
 
         request = HttpRequest(
             "GET",
-            f"{ARM}{self._endpoint_id}/providers/Microsoft.Insights/metrics",
+            f"{self._arm}{self._endpoint_id}/providers/Microsoft.Insights/metrics",
             params={
                 "api-version": API_VERSION,
                 "metricnames": metric,
@@ -126,9 +129,9 @@ class EndpointMetrics:
                 HeadersPolicy(),
                 UserAgentPolicy(sdk_moniker="mlops-functions"),
                 RetryPolicy(retry_total=2),
-                BearerTokenCredentialPolicy(self._credential, f"{ARM}/.default"),
+                BearerTokenCredentialPolicy(self._credential, f"{self._arm}/.default"),
             ]
-            self._client = PipelineClient(base_url=ARM, policies=policies, **self._options)
+            self._client = PipelineClient(base_url=self._arm, policies=policies, **self._options)
         return self._client
 
 

@@ -46,6 +46,7 @@ class MLClientProvider:
                     # No telemetry upload from inside a function: it would add a network call per operation.
                     enable_telemetry=False,
                     show_progress=False,
+                    cloud=self._azure.cloud_name,
                     **self._options,
                 )
             return self._client
