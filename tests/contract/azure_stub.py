@@ -69,6 +69,26 @@ ML_TOKEN = _jwt({**CLAIMS, "aud": "https://ml.azure.com"})
 Json = dict[str, Any]
 
 
+def _metrics_reference() -> dict[str, tuple[set[str], set[str]]]:
+    """Azure Monitor's supported metrics of an online endpoint: metric -> (aggregations, dimensions), lower-cased
+    aggregations as the REST API's data points name them (tests/fixtures/azure_monitor/)."""
+    import csv
+    from pathlib import Path
+
+    table = Path(__file__).resolve().parents[1] / "fixtures" / "azure_monitor" / "online_endpoint_metrics.csv"
+    with table.open(encoding="utf-8") as rows:
+        return {
+            row["metric"]: (
+                {a.lower() for a in row["aggregations"].split(";") if a},
+                {d for d in row["dimensions"].split(";") if d},
+            )
+            for row in csv.DictReader(rows)
+        }
+
+
+METRICS = _metrics_reference()
+
+
 # --- the credential -------------------------------------------------------------------------------------------
 
 
@@ -503,18 +523,25 @@ class FakeAzureML:
         deployment, by_class = found.group(1), found.group(2) is not None
         metric, aggregation = query.get("metricnames"), (query.get("aggregation") or "").lower()
         minute = "2024-05-06T12:00:00Z"
-        if metric == "RequestsPerMinute" and aggregation == "total" and by_class:
+        listed = METRICS.get(metric or "")
+        dimensions = {"deployment", *(["statusCodeClass"] if by_class else [])}
+        if listed is None or aggregation not in listed[0] or not dimensions <= listed[1]:
+            # what Azure Monitor's reference does not list for the endpoint is refused, as the service does
+            return _error(
+                400, "BadRequest", f"Failed to find metric configuration for {metric} / {aggregation}"
+            )
+        if metric == "RequestsPerMinute" and by_class:
             counts = self.requests_per_minute.get(deployment, {})
             series = [
                 {
                     "metadatavalues": [{"name": {"value": "statuscodeclass"}, "value": status_class}],
-                    "data": [{"timeStamp": minute, "total": n} for n in per_minute],
+                    "data": [{"timeStamp": minute, aggregation: n} for n in per_minute],
                 }
                 for status_class, per_minute in counts.items()
             ]
-        elif metric == "RequestLatency_P95" and aggregation == "maximum" and not by_class:
+        elif metric == "RequestLatency_P95" and not by_class:
             values = self.latency_p95_per_minute.get(deployment, [])
-            series = [{"metadatavalues": [], "data": [{"timeStamp": minute, "maximum": v} for v in values]}]
+            series = [{"metadatavalues": [], "data": [{"timeStamp": minute, aggregation: v} for v in values]}]
         else:
             return _error(
                 400, "BadRequest", f"Failed to find metric configuration for {metric} / {aggregation}"

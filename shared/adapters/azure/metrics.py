@@ -1,8 +1,10 @@
 """What an online deployment answered lately, from the endpoint's platform metrics in Azure Monitor.
 
 Managed online endpoints publish per-minute metrics with a `deployment` dimension: `RequestsPerMinute` (also
-by `statusCodeClass`) and `RequestLatency_P95` (milliseconds). They are read with the metrics REST API of
-Azure Resource Manager, with the app's credential. Metrics arrive a minute or two late and come in whole
+by `statusCodeClass`) and `RequestLatency_P95` (milliseconds), each with the aggregation Azure Monitor's reference
+lists for it, `Average` (tests/fixtures/azure_monitor/): a minute's average of requests per minute is that
+minute's count, a minute's average p95 its p95. They are read with the metrics REST API of Azure Resource
+Manager, with the app's credential. Metrics arrive a minute or two late and come in whole
 minutes, so a window is widened to whole minutes and the newest requests may not be counted yet.
 """
 
@@ -19,6 +21,7 @@ ARM = "https://management.azure.com"  # the public cloud's; another cloud's come
 API_VERSION = "2023-10-01"
 REQUESTS = "RequestsPerMinute"
 LATENCY_P95 = "RequestLatency_P95"
+AGGREGATION = "Average"  # the one the reference lists for both metrics
 SUCCESS_CLASS = "2xx"
 # A metrics query that hangs must not hold up the tick: the release step reads again (bounded) and, past the
 # canary's deadline, rolls it back with the error.
@@ -59,14 +62,14 @@ class EndpointMetrics:
         start = (end - timedelta(seconds=max(since_seconds, 60.0))).replace(second=0)
         timespan = f"{_iso(start)}/{_iso(end)}"
         by_class = self._series(
-            REQUESTS, "Total", timespan, f"deployment eq '{deployment}' and statusCodeClass eq '*'"
+            REQUESTS, AGGREGATION, timespan, f"deployment eq '{deployment}' and statusCodeClass eq '*'"
         )
         counts: dict[str, float] = {}
         for series in by_class:
             counts[series["statusCodeClass"]] = counts.get(series["statusCodeClass"], 0.0) + series["value"]
         requests = round(sum(counts.values()))
         errors = round(sum(v for k, v in counts.items() if k != SUCCESS_CLASS))
-        latency = self._series(LATENCY_P95, "Maximum", timespan, f"deployment eq '{deployment}'")
+        latency = self._series(LATENCY_P95, AGGREGATION, timespan, f"deployment eq '{deployment}'")
         # The slowest minute's p95: the window's p95 is at most this, and a gate should not be generous.
         p95 = max((s["peak"] for s in latency if s["peak"] is not None), default=None)
         return {

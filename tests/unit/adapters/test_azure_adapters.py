@@ -475,9 +475,9 @@ def test_stats_come_from_the_endpoints_metrics_in_azure_monitor(world: AzureWorl
     requests, latency = world.transport.sent("GET", re.compile("/providers/Microsoft.Insights/metrics$"))
     assert requests.path == _ws("/onlineEndpoints/mlops-endpoint/providers/Microsoft.Insights/metrics")
     assert requests.header("Authorization") == f"Bearer {TOKEN}"
-    assert requests.query["metricnames"] == "RequestsPerMinute" and requests.query["aggregation"] == "Total"
+    assert requests.query["metricnames"] == "RequestsPerMinute" and requests.query["aggregation"] == "Average"
     assert requests.query["$filter"] == "deployment eq 'model-v2' and statusCodeClass eq '*'"
-    assert latency.query["metricnames"] == "RequestLatency_P95" and latency.query["aggregation"] == "Maximum"
+    assert latency.query["metricnames"] == "RequestLatency_P95" and latency.query["aggregation"] == "Average"
     start, end = requests.query["timespan"].split("/")
     assert start.endswith(":00Z")  # whole minutes, at least the window asked for
     assert _seconds_between(start, end) >= 150
