@@ -761,6 +761,21 @@ def test_workflows_lint_test_build_and_deploy_with_oidc() -> None:
     assert "secrets." not in deploy  # federated credentials: nothing secret to store
 
 
+def test_the_live_workflow_runs_by_hand_and_always_tears_down() -> None:
+    import yaml
+
+    live = yaml.safe_load((ROOT / ".github" / "workflows" / "live.yml").read_text())
+    assert set(live[True]) == {"workflow_dispatch"}  # `on:` reads as True in YAML 1.1: by hand only
+    steps = live["jobs"]["live"]["steps"]
+    runs = [step.get("run", "") for step in steps]
+    assert any("azd up --no-prompt" in run for run in runs)
+    assert any("az storage blob upload --auth-mode login" in run for run in runs)
+    [down] = [step for step in steps if "azd down" in step.get("run", "")]
+    assert down["if"] == "always()" and "--purge" in down["run"]
+    assert live["permissions"] == {"id-token": "write", "contents": "read"}
+    assert "secrets." not in (ROOT / ".github" / "workflows" / "live.yml").read_text()
+
+
 def test_the_generator_needs_only_the_standard_library() -> None:
     """The postdeploy hook runs it with whatever Python 3 the deployer has, without the app's packages."""
     import subprocess
