@@ -34,6 +34,8 @@ class LocalTrainingJobs:
         (folder / "status.json").write_text(json.dumps({"status": "Queued"}))
         spec.write_text(json.dumps(body, indent=1, default=str))
         env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_uri(self._settings.home)}
+        if job.trace:  # the run's trace, as an Azure ML job gets it
+            env["TRACEPARENT"] = job.trace
         with open(folder / "job.log", "ab") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "shared.adapters.local.run_job", str(folder)],
