@@ -563,6 +563,18 @@ class FakeEndpoints(Endpoints, _FailureInjection):
             "mirror": empty,
         }
 
+    def set_mirror_stats(
+        self, name: str, requests: int = 0, errors: int = 0, p95_ms: float | None = None
+    ) -> None:
+        """What `stats(name, ...)` answers for mirrored copies (as the local endpoint counts them apart)."""
+        self.set_stats(name)
+        self._stats[name]["mirror"] = {
+            "requests": requests,
+            "errors": errors,
+            "error_rate": errors / requests if requests else 0.0,
+            "p95_ms": p95_ms if requests else None,
+        }
+
 
 # --- events ---------------------------------------------------------------------------------------------------
 
@@ -603,6 +615,8 @@ TEST_SETTINGS = {
     "MLOPS_QUIET_PERIOD_SECONDS": "60",
     "MLOPS_MAX_WAIT_SECONDS": "900",
     "MLOPS_SMOKE_TEST_ROWS": "5",
+    # release tests walk smoke test -> canary; the shadow stage has tests of its own
+    "MLOPS_SHADOW_SECONDS": "0",
     # handler tests compare point estimates; the significance gate has tests of its own
     "MLOPS_REQUIRE_SIGNIFICANCE": "false",
 }

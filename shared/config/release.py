@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from shared.config.declare import BOOLEAN, integer, number, setting
+from shared.config.declare import BOOLEAN, integer, number, number_or_off, setting
 
 
 @dataclass(frozen=True)
 class ReleaseSettings:
-    title: ClassVar[str] = "Releases (approval, smoke test, canary, clean-up)"
+    title: ClassVar[str] = "Releases (approval, smoke test, shadow, canary, clean-up)"
 
     require_approval: bool = setting(
         "MLOPS_REQUIRE_APPROVAL", "false", BOOLEAN, "Releases wait in `awaiting_approval` before production."
@@ -84,4 +84,43 @@ class ReleaseSettings:
         "2",
         integer(1),
         "Deployments kept after a promotion (production and the rollback target).",
+    )
+    shadow_seconds: float = setting(
+        "MLOPS_SHADOW_SECONDS",
+        "600",
+        number(0.0),
+        "With a model in production, a new deployment first gets mirrored copies of live requests for this long "
+        "(its answers discarded, compared with production's), before its canary. 0 skips the shadow stage.",
+    )
+    shadow_percent: int = setting(
+        "MLOPS_SHADOW_PERCENT",
+        "20",
+        integer(1, 50),
+        "Share of live requests copied to the shadow (Azure mirrors at most 50 %).",
+    )
+    shadow_min_requests: int = setting(
+        "MLOPS_SHADOW_MIN_REQUESTS",
+        "20",
+        integer(0),
+        "Mirrored requests (and rows paired with production's answers) a shadow must have before it is judged.",
+    )
+    shadow_max_seconds: float = setting(
+        "MLOPS_SHADOW_MAX_SECONDS",
+        "3600",
+        number(0.0),
+        "Deadline of a shadow: without enough mirrored requests by then the release is rolled back.",
+    )
+    shadow_min_agreement: float | None = setting(
+        "MLOPS_SHADOW_MIN_AGREEMENT",
+        "0.8",
+        number_or_off(0.0),
+        "Classification: smallest share of mirrored rows on which the shadow answers what production answered; "
+        "`off` records it without gating.",
+    )
+    shadow_max_difference: float | None = setting(
+        "MLOPS_SHADOW_MAX_DIFFERENCE",
+        "0.25",
+        number_or_off(0.0),
+        "Regression: largest mean absolute difference between the shadow's and production's answers, relative "
+        "to the mean absolute production answer; `off` records it without gating.",
     )

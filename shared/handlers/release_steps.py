@@ -15,6 +15,7 @@ from typing import Any
 
 from shared.deps import Deps
 from shared.domain.decisions import release as verdicts
+from shared.handlers import release_shadow
 from shared.handlers.release_owner import OWNER, WAIT, owning, standing
 from shared.handlers.release_smoke import smoke_sample, warm_up
 from shared.ports import ModelVersion, OutgoingEvent
@@ -32,7 +33,6 @@ Outcome = tuple[ReleaseStatus, dict[str, Any]] | None
 Step = Callable[[Release, Deps], Outcome]
 
 log = logging.getLogger(__name__)
-METRICS_ATTEMPTS = 3  # reads of a canary's metrics per tick; a tick with none readable counts as no evidence
 # Statuses that a release leaves by itself within MLOPS_RELEASE_STEP_TIMEOUT_SECONDS, or it is stopped (an
 # approval and a canary have deadlines of their own).
 DEADLINED = frozenset(
@@ -185,14 +185,32 @@ def _awaiting_approval(release: Release, deps: Deps) -> Outcome:
 
 def _approved(release: Release, deps: Deps) -> Outcome:
     production = releases.production(deps.state, release.model)
+    if release_shadow.wanted(production, deps):
+        return release_shadow.begin(release, deps)
+    return _after_shadow(release, production, deps, {})
+
+
+def _shadow(release: Release, deps: Deps) -> Outcome:
+    production = releases.production(deps.state, release.model)
+    return release_shadow.watch(release, production, deps, _after_shadow)
+
+
+def _after_shadow(
+    release: Release, production: Production | None, deps: Deps, evidence: dict[str, Any]
+) -> Outcome:
+    """The canary (its live share replaces any mirroring, as on Azure), or straight to promotion."""
     if production is None or deps.settings.release.canary_seconds <= 0:
-        return ReleaseStatus.PROMOTING, {}
+        return ReleaseStatus.PROMOTING, evidence
     share = deps.settings.release.canary_percent
     with owning(release, deps) as owner:
         if not owner:
             return None  # busy, or superseded (the next step's gate says so)
         deps.endpoints.set_traffic({production.deployment: 100 - share, release.deployment: share})
-    return ReleaseStatus.CANARY, {"percent": share, "bake_seconds": deps.settings.release.canary_seconds}
+    return ReleaseStatus.CANARY, {
+        "percent": share,
+        "bake_seconds": deps.settings.release.canary_seconds,
+        **evidence,
+    }
 
 
 def _canary(release: Release, deps: Deps) -> Outcome:
@@ -203,7 +221,7 @@ def _canary(release: Release, deps: Deps) -> Outcome:
     deployment = deps.endpoints.deployment(release.deployment)
     healthy = deployment is not None and deployment.state == "Succeeded"
     stats, problem = _canary_stats(release, baked, deps)
-    stats = _live(stats, release)
+    stats = release_shadow.without_probes(stats, release)
     verdict = verdicts.canary(stats or {}, healthy, settings.canary_max_error_rate, settings.latency_slo_ms)
     if not verdict.passed:
         return ReleaseStatus.ROLLING_BACK, {
@@ -226,30 +244,9 @@ def _canary(release: Release, deps: Deps) -> Outcome:
     return ReleaseStatus.ROLLING_BACK, {"reason": reason, "evidence": {"stats": stats, "healthy": healthy}}
 
 
-def _live(stats: dict[str, Any] | None, release: Release) -> dict[str, Any] | None:
-    """The canary's requests without the platform's own: a smoke test sent less than a minute before the canary
-    began may fall in its first metrics minute (Azure Monitor counts whole minutes), and is no evidence."""
-    smoke = next((s for s in reversed(release.history) if "smoke_test" in s.detail), None)
-    if stats is None or smoke is None:
-        return stats
-    began = datetime.fromisoformat(release.entered_at)
-    if (began - datetime.fromisoformat(smoke.at)).total_seconds() >= 60:
-        return stats
-    evidence = smoke.detail["smoke_test"]
-    probes = int(evidence.get("requests", 0)) + int(evidence.get("warmup", 0))
-    counted = int(stats.get("requests") or 0)
-    return {**stats, "requests": max(0, counted - probes), "counted": counted, "probes_excluded": probes}
-
-
 def _canary_stats(release: Release, baked: float, deps: Deps) -> tuple[dict[str, Any] | None, str | None]:
-    """The canary's live statistics since it began, read up to METRICS_ATTEMPTS times; else the last error."""
-    problem = None
-    for _ in range(METRICS_ATTEMPTS):
-        try:
-            return deps.endpoints.stats(release.deployment, since_seconds=max(baked, 1.0)), None
-        except Exception as error:  # any failure to read metrics is missing evidence, bounded by the deadline
-            problem = f"{type(error).__name__}: {error}"[:300]
-    return None, problem
+    """The canary's live statistics since it began, or the last error reading them."""
+    return release_shadow.deployment_stats(release.deployment, baked, deps)
 
 
 def _promoting(release: Release, deps: Deps) -> Outcome:
@@ -324,6 +321,7 @@ STEPS: dict[ReleaseStatus, Step] = {
     ReleaseStatus.SMOKE_TESTING: _smoke_testing,
     ReleaseStatus.AWAITING_APPROVAL: _awaiting_approval,
     ReleaseStatus.APPROVED: _approved,
+    ReleaseStatus.SHADOW: _shadow,
     ReleaseStatus.CANARY: _canary,
     ReleaseStatus.PROMOTING: _promoting,
     ReleaseStatus.ROLLING_BACK: _rolling_back,
@@ -370,6 +368,10 @@ def remove(deployment: str, deps: Deps) -> bool:
         return True
     if deps.endpoints.traffic().get(deployment):
         return False
+    if (
+        deployment in deps.endpoints.mirror_traffic()
+    ):  # a shadow: its copies end first (Azure refuses otherwise)
+        deps.endpoints.set_mirror_traffic({})
     deps.endpoints.delete_deployment(deployment)
     return True
 

@@ -196,6 +196,9 @@ class ReleaseStatus(StrEnum):
     SMOKE_TESTING = "smoke_testing"
     AWAITING_APPROVAL = "awaiting_approval"
     APPROVED = "approved"
+    SHADOW = (
+        "shadow"  # mirrored copies of production's requests, answers discarded, compared with production's
+    )
     CANARY = "canary"
     PROMOTING = "promoting"
     ROLLING_BACK = "rolling_back"
@@ -218,6 +221,7 @@ _ACTIVE_RELEASES = frozenset(
         ReleaseStatus.SMOKE_TESTING,
         ReleaseStatus.AWAITING_APPROVAL,
         ReleaseStatus.APPROVED,
+        ReleaseStatus.SHADOW,
         ReleaseStatus.CANARY,
         ReleaseStatus.PROMOTING,
         ReleaseStatus.ROLLING_BACK,

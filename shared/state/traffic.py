@@ -76,13 +76,16 @@ def served_rows(
     since: datetime,
     until: datetime | None = None,
     counts: ReadCounts | None = None,
+    mirrored: bool = False,
 ) -> Iterator[ServedRow]:
-    """Rows served by `deployment_names` from `since` (inclusive) to `until` (exclusive), oldest hour first."""
+    """Rows served by `deployment_names` from `since` (inclusive) to `until` (exclusive), oldest hour first.
+    `mirrored`: the rows a shadow answered instead (every record but probes: Azure's collector does not mark a
+    shadow's copies, and a shadow serves no live traffic)."""
     counts = counts if counts is not None else ReadCounts()
     for deployment in deployment_names:
         hours = _hours(blobs, container, endpoint, deployment, since, until)
         for hour in sorted(hours):
-            yield from _join(blobs, container, deployment, hours[hour], since, until, counts)
+            yield from _join(blobs, container, deployment, hours[hour], since, until, counts, mirrored)
 
 
 def _hours(
@@ -112,13 +115,16 @@ def _join(
     since: datetime,
     until: datetime | None,
     counts: ReadCounts,
+    mirrored: bool = False,
 ) -> Iterator[ServedRow]:
     answers: dict[str, capture.CapturedRecord] = {}
     for name in names[capture.OUTPUTS] + names["next_outputs"]:
-        for record in _records(blobs, container, name, capture.OUTPUTS, deployment, counts, count=False):
+        for record in _records(
+            blobs, container, name, capture.OUTPUTS, deployment, counts, count=False, mirrored=mirrored
+        ):
             answers.setdefault(record.correlation_id, record)
     for name in names[capture.INPUTS]:
-        for record in _records(blobs, container, name, capture.INPUTS, deployment, counts):
+        for record in _records(blobs, container, name, capture.INPUTS, deployment, counts, mirrored=mirrored):
             if record.time < since or (until is not None and record.time >= until):
                 continue
             answer = answers.get(record.correlation_id)
@@ -144,6 +150,7 @@ def _records(
     deployment: str,
     counts: ReadCounts,
     count: bool = True,
+    mirrored: bool = False,
 ) -> Iterator[capture.CapturedRecord]:
     blob = blobs.read(container, name)
     if blob is None:
@@ -155,7 +162,7 @@ def _records(
     for problem in parsed.problems[:2]:
         counts.note(f"{name}: {problem}")
     for record in parsed.records:
-        if record.mirrored:
+        if record.mirrored and not mirrored:
             counts.mirrored_records += count
             continue
         if capture.is_probe(record.correlation_id):
