@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from shared.deps import Deps
+from shared.domain.decisions import segments
 from shared.handlers.release import active_releases, release_id
 from shared.handlers.stuck import stuck
 from shared.handlers.training import runs_in_flight
@@ -40,6 +41,7 @@ def lineage(name: str, version: str, deps: Deps) -> dict[str, Any] | None:
     tags = model.tags
     stored_run = deps.state.get(keys.run(tags.get("mlops.run_id", "")))
     run = stored_run.record if stored_run else None
+    evaluation = run.evaluation if run is not None and isinstance(run.evaluation, dict) else {}
     dataset_version = tags.get("mlops.dataset_version", "")
     manifest = load_manifest(deps.blobs, deps.settings.containers.datasets, dataset_version) or {}
     rid = release_id(name, version)
@@ -69,6 +71,23 @@ def lineage(name: str, version: str, deps: Deps) -> dict[str, Any] | None:
         "code_version": tags.get("mlops.code_version") or None,
         "code": json.loads(tags.get("mlops.code") or "null"),
         "model_sha256": tags.get("mlops.model_sha256") or None,
+        "comparison": evaluation.get("comparison"),
+        "slices": _slices(evaluation, deps),
+        "fairness": evaluation.get("fairness"),
         "release": to_json(release.record) if release else None,
         "steps": steps,
     }
+
+
+def _slices(evaluation: dict[str, Any], deps: Deps) -> list[dict[str, Any]] | None:
+    """The evaluation's slices, each with the gate's verdict: "worse", "ok", or why it was not judged."""
+    found = evaluation.get("slices")
+    if not isinstance(found, list):
+        return None
+    greater = evaluation.get("greater_is_better") is not False
+    tolerance = deps.settings.slices.tolerance
+    return [
+        {**entry, "verdict": segments.judged(entry, tolerance, greater)}
+        for entry in found
+        if isinstance(entry, dict)
+    ]

@@ -206,6 +206,7 @@ def _launch(held: Held[Run], deps: Deps, actor: str = "reconcile") -> None:
         manifest=manifest,
         config={
             **deps.settings.training.as_job_config(),
+            **deps.settings.slices.as_job_config(),
             "code": {**deps.settings.training_code.job_config(), "identity": run.code},
         },
         champion=champion,
@@ -339,6 +340,8 @@ def gate_policy(settings: Settings) -> GatePolicy:
         require_significance=settings.gates.require_significance,
         confidence_level=settings.training.confidence_level,
         secondary_tolerance=settings.gates.secondary_tolerance,
+        slice_tolerance=settings.slices.tolerance,
+        fairness_limit=settings.slices.fairness_max_difference,
     )
 
 

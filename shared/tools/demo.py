@@ -36,6 +36,9 @@ DEMO_ENV = {
     "MLOPS_CANARY_PERCENT": "20",
     "MLOPS_CANARY_SECONDS": "4",
     "MLOPS_CANARY_MIN_REQUESTS": "5",  # a canary is promoted on live requests: the story's client sends them
+    "MLOPS_SHADOW_SECONDS": "4",  # before the canary, mirrored copies of the same client's requests
+    "MLOPS_SHADOW_PERCENT": "50",
+    "MLOPS_SHADOW_MIN_REQUESTS": "5",
     "MLOPS_QUALITY_MIN_ROWS": "50",
 }
 DEMO_ROWS_PER_REQUEST = 10
@@ -132,7 +135,7 @@ class Story:
         for entry in self._entries("model.registered", "challenger.rejected")[1:]:
             if entry.action == "model.registered":
                 self.out(
-                    f"   challenger registered as {entry.subject}, released through smoke test and canary"
+                    f"   challenger registered as {entry.subject}, released: {self._stages(entry.subject)}"
                 )
             else:
                 self.out(f"   challenger rejected: {'; '.join(entry.detail['reasons'])}")
@@ -266,6 +269,26 @@ class Story:
             return True
         self.serve(self.high.head(DEMO_ROWS_PER_REQUEST), rows_per_request=1)
         return False
+
+    def _stages(self, model_id: str) -> str:
+        """The release's way to production, with the shadow's figures."""
+        from shared.handlers.release import release_id
+
+        name, _, version = model_id.rpartition(":")
+        stored = self.deps.state.get(keys.release(release_id(name, version)))
+        if stored is None:
+            return "no release"
+        steps = [str(step.status) for step in stored.record.history]
+        shadow = next((s.detail["shadow"] for s in stored.record.history if "shadow" in s.detail), None)
+        text = " -> ".join(steps)
+        if isinstance(shadow, dict):
+            mirror = shadow.get("mirror") or {}
+            text += (
+                f"\n   shadow: {mirror.get('requests', 0)} mirrored requests, p95 {mirror.get('p95_ms') or 0:.0f} ms, "
+                f"{mirror.get('errors', 0)} errors; {shadow.get('pairs', 0)} rows paired with production, mean "
+                f"absolute difference {shadow.get('mean_abs_difference')}, relative {shadow.get('relative_difference')}"
+            )
+        return text
 
     def _release_active(self) -> bool:
         from shared.handlers.release import active_releases

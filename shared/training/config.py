@@ -14,6 +14,7 @@ DEFAULT_BOOTSTRAP_RESAMPLES = 1000
 DEFAULT_CONFIDENCE_LEVEL = 0.95
 MIN_BOOTSTRAP_RESAMPLES = 100
 MAX_BOOTSTRAP_RESAMPLES = 100_000
+DEFAULT_SLICE_MIN_ROWS = 30
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,9 @@ class TrainingConfig:
     key_columns: tuple[str, ...] | None = None
     bootstrap_resamples: int = DEFAULT_BOOTSTRAP_RESAMPLES
     confidence_level: float = DEFAULT_CONFIDENCE_LEVEL
+    slice_columns: tuple[str, ...] = ()
+    slice_min_rows: int = DEFAULT_SLICE_MIN_ROWS
+    sensitive_column: str | None = None
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> TrainingConfig:
@@ -72,6 +76,7 @@ class TrainingConfig:
         ):
             raise TrainingInputError("config key_columns must be a list of column names or null")
         resamples, level = _bootstrap(raw)
+        slices, min_rows, sensitive = _segments(raw)
         return cls(
             task=task,
             target=target,
@@ -84,6 +89,9 @@ class TrainingConfig:
             key_columns=tuple(keys) if keys else None,
             bootstrap_resamples=resamples,
             confidence_level=level,
+            slice_columns=slices,
+            slice_min_rows=min_rows,
+            sensitive_column=sensitive,
         )
 
 
@@ -105,3 +113,18 @@ def _bootstrap(raw: dict[str, Any]) -> tuple[int, float]:
     if not 0.5 <= level < 1.0:
         raise TrainingInputError(f"config confidence_level must be in [0.5, 1), not {level}")
     return resamples, level
+
+
+def _segments(raw: dict[str, Any]) -> tuple[tuple[str, ...], int, str | None]:
+    columns = raw.get("slice_columns") or []
+    if not isinstance(columns, list) or not all(isinstance(c, str) and c for c in columns):
+        raise TrainingInputError("config slice_columns must be a list of column names or null")
+    min_rows = raw.get("slice_min_rows")
+    if min_rows is None:
+        min_rows = DEFAULT_SLICE_MIN_ROWS
+    if isinstance(min_rows, bool) or not isinstance(min_rows, int) or min_rows < 2:
+        raise TrainingInputError(f"config slice_min_rows must be an integer of at least 2, not {min_rows!r}")
+    sensitive = raw.get("sensitive_column")
+    if sensitive is not None and (not isinstance(sensitive, str) or not sensitive):
+        raise TrainingInputError("config sensitive_column must be a column name or null")
+    return tuple(columns), min_rows, sensitive

@@ -18,6 +18,7 @@ import shared.training.comparison as comparison
 import shared.training.metrics as metrics
 import shared.training.model as model
 import shared.training.provenance as provenance
+import shared.training.slices as slices
 import shared.training.tracking as tracking
 from shared.training.errors import TrainingInputError
 from shared.training.split import Split
@@ -80,6 +81,8 @@ def evaluate(
         "champion": champion_scores,
         "difference": difference,
         "comparison": paired,
+        "slices": slices.slice_comparison(split, truth, challenger_outputs, champion_outputs),
+        "fairness": slices.fairness(split, truth, challenger_outputs, champion_outputs),
         "metric_directions": {
             name: "maximize" if metrics.greater_is_better(name) else "minimize"
             for name in metrics.TASK_METRICS[settings.task]

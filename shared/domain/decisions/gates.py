@@ -14,6 +14,8 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from shared.domain.decisions import segments
+
 _OPERATORS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
 _GATE = re.compile(r"^\s*([A-Za-z_][\w]*)\s*(>=|<=|>|<)\s*(-?[\d.]+(?:[eE]-?\d+)?)\s*$")
 
@@ -39,6 +41,8 @@ class GatePolicy:
     require_significance: bool = True
     confidence_level: float = 0.95
     secondary_tolerance: float | None = 0.05  # None: secondary metrics are not gated
+    slice_tolerance: float | None = 0.05  # None: slices are recorded, not gated
+    fairness_limit: float | None = None  # None: fairness is recorded, not gated
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,11 @@ def decide(
             verdicts.append(_significance(evaluation, champion, policy.confidence_level))
         if policy is not None and policy.secondary_tolerance is not None:
             verdicts.extend(_secondary(evaluation, champion, policy.secondary_tolerance))
+    if policy is not None:
+        greater = _greater_is_better(str(evaluation.get("primary_metric", "")))
+        found = segments.slices(evaluation, policy.slice_tolerance, greater)
+        found += segments.fairness(evaluation, policy.fairness_limit)
+        verdicts.extend(Verdict(**v) for v in found)
     return GateDecision(passed=all(v.passed for v in verdicts), verdicts=tuple(verdicts))
 
 

@@ -27,6 +27,8 @@ EVALUATION_KEYS = {
     "features",
     "primary_metric",
     "greater_is_better",
+    "slices",
+    "fairness",
     "rows",
     "challenger",
     "champion",
