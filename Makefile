@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 
-.PHONY: demo test lint format up install clean
+.PHONY: demo test lint format up install browser clean
 
 demo: install
 	$(BIN)/mlops demo
@@ -13,7 +13,7 @@ demo: install
 # Two workers, each stealing work when idle (the slowest modules are collected first, see tests/conftest.py).
 TEST_WORKERS ?= 2
 
-test: install lint
+test: install lint browser
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 lint: install
@@ -28,6 +28,14 @@ up: install
 	$(BIN)/mlops up
 
 install: $(STAMP) $(NPM_STAMP)
+
+# The review page's browser test (tests/e2e/test_review_page.py) drives Debian's headless Chromium. Installed
+# with apt-get where it is missing and apt-get can be used (as root); elsewhere the test says it skipped, and why.
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	else echo "chromium and chromedriver are missing and apt-get cannot install them: the browser test will skip"; fi
 
 $(STAMP): requirements.txt requirements-local.txt requirements-dev.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required"; exit 1; }

@@ -35,6 +35,32 @@ def lineage(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(found)
 
 
+@bp.function_name("release_review")
+@bp.route(route="releases/{release_id}", methods=["GET"])
+def release_review(req: func.HttpRequest) -> func.HttpResponse:
+    """The release and its model's lineage: a page to review and decide it for a browser, JSON otherwise."""
+    from shared.domain.review_assets import CONTENT_SECURITY_POLICY
+    from shared.domain.review_page import prefers_html, render
+    from shared.handlers.queries import release_review as review
+
+    d = deps()
+    found = review(req.route_params.get("release_id", ""), d)
+    if found is None:
+        response = json_response({"error": "no such release"}, status=404)
+    elif prefers_html(req.headers.get("accept")):
+        page = render(found["release"], found["lineage"], local=d.settings.backend == "local")
+        response = func.HttpResponse(page, status_code=200, mimetype="text/html", charset="utf-8")
+        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+        response.headers["Referrer-Policy"] = "no-referrer"  # the page's address may carry the function key
+        response.headers["X-Frame-Options"] = "DENY"
+    else:
+        response = json_response(found)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Vary"] = "Accept"
+    return response
+
+
 @bp.function_name("approve")
 @bp.route(route="releases/{release_id}/approve", methods=["POST"])
 def approve(req: func.HttpRequest) -> func.HttpResponse:

@@ -42,6 +42,7 @@ SLOWEST_FIRST = (
     "tests/integration/test_examples.py",
     "tests/integration/test_training_command.py",
     "tests/e2e/test_demo.py",
+    "tests/e2e/test_review_page.py",
     "tests/contract/",
 )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from shared.deps import Deps
@@ -13,6 +14,10 @@ from shared.handlers.training import runs_in_flight
 from shared.state import keys, releases, requests
 from shared.state.datasets import load_manifest
 from shared.state.store import to_json
+
+# What `release_id` makes of a model name and version: anything else names no release, and is not looked up
+# (a state key is a blob name: `..` or `/` in it would name some other record).
+RELEASE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
 
 
 def status(deps: Deps) -> dict[str, Any]:
@@ -68,10 +73,11 @@ def lineage(name: str, version: str, deps: Deps) -> dict[str, Any] | None:
         "champion": tags.get("mlops.champion") or None,
         "champion_metrics": json.loads(tags.get("mlops.champion_metrics", "null")),
         "gates": json.loads(tags.get("mlops.gates", "[]")),
+        "primary_metric": tags.get("mlops.primary_metric") or None,
+        "comparison": json.loads(tags.get("mlops.comparison") or "null"),
         "code_version": tags.get("mlops.code_version") or None,
         "code": json.loads(tags.get("mlops.code") or "null"),
         "model_sha256": tags.get("mlops.model_sha256") or None,
-        "comparison": evaluation.get("comparison"),
         "slices": _slices(evaluation, deps),
         "fairness": evaluation.get("fairness"),
         "release": to_json(release.record) if release else None,
@@ -91,3 +97,15 @@ def _slices(evaluation: dict[str, Any], deps: Deps) -> list[dict[str, Any]] | No
         for entry in found
         if isinstance(entry, dict)
     ]
+
+
+def release_review(rid: str, deps: Deps) -> dict[str, Any] | None:
+    """One release as an approver reviews it: the record and its model's lineage; None if there is no such
+    release."""
+    if not RELEASE_ID.fullmatch(rid) or ".." in rid:
+        return None
+    stored = deps.state.get(keys.release(rid))
+    if stored is None:
+        return None
+    record = stored.record
+    return {"release": to_json(record), "lineage": lineage(record.model, record.version, deps)}

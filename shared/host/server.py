@@ -294,8 +294,15 @@ class _Handler(BaseHTTPRequestHandler):
         response = state.host.invoke_http(function.name, request)
         payload = response.get_body()
         self.send_response(response.status_code)
-        self.send_header("Content-Type", response.mimetype or "application/json")
+        content_type = response.mimetype or "application/json"
+        if response.charset and content_type.startswith("text/"):
+            content_type = f"{content_type}; charset={response.charset}"
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
+        # the function's own headers (a Content-Security-Policy, a Retry-After), as the Functions host sends them
+        for name, value in response.headers.items():
+            if name.lower() not in ("content-type", "content-length"):
+                self.send_header(name, value)
         self.end_headers()
         self.wfile.write(payload)
 
