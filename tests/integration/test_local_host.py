@@ -72,6 +72,7 @@ def test_indexes_the_real_function_app(services: LocalServices) -> None:
             "quality_check",
             "status",
             "lineage",
+            "history",
             "approve",
             "reject",
             "rollback",

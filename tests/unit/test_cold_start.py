@@ -46,6 +46,7 @@ def test_function_app_indexes_every_function_with_its_trigger() -> None:
         "quality_check": "timerTrigger",
         "status": "httpTrigger",
         "lineage": "httpTrigger",
+        "history": "httpTrigger",
         "approve": "httpTrigger",
         "reject": "httpTrigger",
         "rollback": "httpTrigger",
