@@ -1,4 +1,5 @@
 import json
+import logging
 import os
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -10,6 +11,7 @@ from functions._trigger import deps, json_response
 if TYPE_CHECKING:
     from shared.domain.identity import Refused
 
+log = logging.getLogger(__name__)
 MAX_DECISION_BYTES = 16 * 1024
 MAX_COMMENT = 1000  # characters of an approver's comment kept in the audit log
 
@@ -59,6 +61,33 @@ def release_review(req: func.HttpRequest) -> func.HttpResponse:
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Vary"] = "Accept"
     return response
+
+
+@bp.function_name("history")
+@bp.route(route="history", methods=["GET"])
+def history(req: func.HttpRequest) -> func.HttpResponse:
+    """What served production when (`?at=TIME`: what served then; `?model=NAME`: another model's)."""
+    from datetime import UTC
+
+    from shared.domain.moments import BadMoment, parse_moment
+    from shared.handlers import queries
+
+    d = deps()
+    at, model = req.params.get("at"), req.params.get("model")
+    if model is not None and not (0 < len(model) <= 255 and model.isprintable()):
+        return _bad_query("`model` must be a model name (1 to 255 printable characters)")
+    try:
+        moment = None if at is None else parse_moment(at, d.clock(), UTC)
+    except BadMoment as error:
+        return _bad_query(str(error))
+    return json_response(queries.history(d, moment, model))
+
+
+def _bad_query(reason: str) -> func.HttpResponse:
+    """A read-only query that asks for something that is no question: a 400 with the reason, logged (not an
+    audit entry: a read decides nothing)."""
+    log.warning("query refused", extra={"reason": reason})
+    return json_response({"error": reason}, status=400)
 
 
 @bp.function_name("approve")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from shared.deps import Deps
+from shared.domain import history as timeline
 from shared.domain.decisions import segments
-from shared.handlers.release import active_releases, release_id
+from shared.handlers.release import release_id
 from shared.handlers.stuck import stuck
 from shared.handlers.training import runs_in_flight
 from shared.state import keys, releases, requests
@@ -23,13 +25,19 @@ RELEASE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
 def status(deps: Deps) -> dict[str, Any]:
     production = releases.production(deps.state, deps.settings.model_name)
     request = requests.open_request(deps.state)
+    on_their_way = releases.active(deps.state)
     return {
         "model": deps.settings.model_name,
         "production": to_json(production),
         "traffic": deps.endpoints.traffic(),
         "training_request": to_json(request),
         "runs_in_flight": [run.run_id for run in runs_in_flight(deps)],
-        "active_releases": active_releases(deps),
+        "active_releases": [release.id for release in on_their_way],
+        "releases": [  # the same releases, with where each is and since when
+            {"id": r.id, "version": r.version, "status": str(r.status), "since": r.history[-1].at}
+            for r in on_their_way
+            if r.history
+        ],
         "stuck": stuck(deps),
         "recent_decisions": [
             {"time": e.time, "actor": e.actor, "action": e.action, "subject": e.subject}
@@ -109,3 +117,20 @@ def release_review(rid: str, deps: Deps) -> dict[str, Any] | None:
         return None
     record = stored.record
     return {"release": to_json(record), "lineage": lineage(record.model, record.version, deps)}
+
+
+def history(deps: Deps, at: datetime | None = None, model: str | None = None) -> dict[str, Any]:
+    """What served production when, from the audit log's release decisions; with `at` (aware), what served
+    then (`serving` is None when nothing did)."""
+    name = model or deps.settings.model_name
+    found = timeline.derive(deps.audit.entries(), name)
+    answer: dict[str, Any] = {
+        "model": name,
+        "periods": [period.to_json() for period in found.periods],
+        "ignored_entries": found.ignored,
+    }
+    if at is not None:
+        serving = found.at(at)
+        answer["at"] = at.astimezone(UTC).isoformat()
+        answer["serving"] = serving.to_json() if serving else None
+    return answer

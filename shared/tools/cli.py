@@ -10,13 +10,17 @@ import logging
 import signal
 import sys
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import requests
 
 from shared.config import Settings
+from shared.domain.moments import BadMoment, parse_moment
 from shared.host import logs
+from shared.tools import views
+from shared.tools.progress import waiting
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,9 +31,16 @@ def main(argv: list[str] | None = None) -> int:
     send = commands.add_parser("send-event", help="post an Event Grid JSON file to the local host")
     send.add_argument("file", type=Path)
     send.add_argument("--function", help="deliver to this function's webhook (default: by the routing table)")
-    commands.add_parser("status", help="what is in production, in flight and decided lately")
+    status = commands.add_parser("status", help="what is in production, in flight and decided lately")
     lineage = commands.add_parser("lineage", help="why a model version is where it is")
     lineage.add_argument("model", metavar="NAME:VERSION")
+    history = commands.add_parser("history", help="what served production when (from the audit log)")
+    history.add_argument(
+        "--at",
+        metavar="TIME",
+        help="what served then: 2026-11-24, 2026-11-24T15:00 (local time unless Z or +01:00), now, yesterday, -2d",
+    )
+    history.add_argument("--model", help="another model's history (default: MLOPS_MODEL_NAME)")
     fire = commands.add_parser("fire", help="run a timer function now")
     fire.add_argument("timer", choices=["reconcile", "scheduled_retrain", "drift_check", "quality_check"])
     retrain = commands.add_parser("retrain", help="ask for a training run now (POST /api/retrain)")
@@ -47,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     unstick.add_argument("key", help="the record's key, e.g. releases/mlops-model-v3")
     unstick.add_argument("--as", dest="identity", help="who decides (default: as for retrain)")
-    commands.add_parser("dead-letters", help="events that exhausted their delivery attempts")
+    letters = commands.add_parser("dead-letters", help="events that exhausted their delivery attempts")
+    for readable in (status, lineage, history, letters):
+        readable.add_argument("--json", action="store_true", help="the API's JSON as it is, for scripts")
     replay = commands.add_parser("replay", help="deliver a dead-lettered event again")
     replay.add_argument("id", help="the id `mlops dead-letters` shows (subscription/event id)")
     args = parser.parse_args(argv)
@@ -65,20 +78,29 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "send-event":
         return _send_event(settings, args.file, args.function)
     if args.command == "status":
-        return _show(
-            requests.get(f"{settings.local.host_url}/api/status", headers=_key(settings), timeout=30)
-        )
+        response = requests.get(f"{settings.local.host_url}/api/status", headers=_key(settings), timeout=30)
+        return _render(response, views.status, args.json)
     if args.command == "lineage":
         name, _, version = args.model.rpartition(":")
         if not name or not version:
             parser.error("lineage takes NAME:VERSION, e.g. mlops-model:1")
-        return _show(
-            requests.get(
-                f"{settings.local.host_url}/api/models/{name}/{version}/lineage",
-                headers=_key(settings),
-                timeout=30,
-            )
+        response = requests.get(
+            f"{settings.local.host_url}/api/models/{name}/{version}/lineage",
+            headers=_key(settings),
+            timeout=30,
         )
+        return _render(response, views.lineage, args.json)
+    if args.command == "history":
+        params = {"model": args.model} if args.model else {}
+        if args.at is not None:
+            try:  # resolved here: a time without an offset is this machine's local time, not the app's
+                params["at"] = parse_moment(args.at, datetime.now(UTC)).isoformat()
+            except BadMoment as error:
+                parser.error(f"--at: {error}")
+        response = requests.get(
+            f"{settings.local.host_url}/api/history", params=params, headers=_key(settings), timeout=60
+        )
+        return _render(response, views.history, args.json)
     if args.command == "retrain":
         return _retrain(settings, args.reason, args.code_version, args.identity)
     if args.command == "retry-stuck":
@@ -92,19 +114,20 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
     if args.command == "dead-letters":
-        return _dead_letters(requests.get(f"{settings.local.host_url}/admin/deadletters", timeout=30))
+        response = requests.get(f"{settings.local.host_url}/admin/deadletters", timeout=30)
+        return _render(response, views.dead_letters, args.json)
     if args.command == "replay":
         return _show(
             requests.post(f"{settings.local.host_url}/admin/deadletters/{args.id}/replay", timeout=30)
         )
     if args.command == "fire":
-        return _show(
-            requests.post(
+        with waiting(f"{args.timer} to finish"):
+            response = requests.post(
                 f"{settings.local.host_url}/admin/functions/{args.timer}?wait=true",
                 json={"input": ""},
                 timeout=600,
             )
-        )
+        return _show(response)
     return 2
 
 
@@ -113,13 +136,18 @@ def _up() -> int:
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with LocalServices() as services:
+    services = LocalServices()
+    with waiting("Azurite, the function host and the endpoint to start"):
+        services.start()
+    try:
         print(f"function host  {services.server.url}  ({len(services.host.functions)} functions)")
         print(f"scoring        {services.router.url}/score")
         print(f"storage        {services.settings.storage.connection_string.split('BlobEndpoint=')[-1]}")
         print("Ctrl-C stops everything.")
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how users stop it
             stop.wait()
+    finally:
+        services.stop()
     return 0
 
 
@@ -185,21 +213,20 @@ def _login_name() -> str | None:
         return None
 
 
-def _dead_letters(response: requests.Response) -> int:
-    if not response.ok:
-        return _show(response)
-    letters = response.json()
-    for letter in letters:
-        print(
-            f"{letter['id']}  {letter['event'].get('eventType') or letter['event'].get('type')}  "
-            f"attempts={letter['deliveryAttempts']}  {letter['deadLetterReason']}: {letter['lastDeliveryOutcome']}"
-        )
-    print(f"{len(letters)} dead-lettered event(s)")
-    return 0
-
-
 def _key(settings: Settings) -> dict[str, str]:
     return {"x-functions-key": settings.local.function_key}
+
+
+def _render(response: requests.Response, view: Any, as_json: bool) -> int:
+    """The answer for a person (`view`), or with `--json`, and for any error or non-JSON answer, as it came."""
+    if as_json or not response.ok:
+        return _show(response)
+    try:
+        answer = response.json()
+    except ValueError:  # not JSON (a proxy's page, a truncated answer): shown as text
+        return _show(response)
+    print(view(answer))
+    return 0
 
 
 def _show(response: requests.Response) -> int:

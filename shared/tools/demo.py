@@ -235,14 +235,14 @@ class Story:
         response.raise_for_status()
 
     def wait_for(self, condition: Callable[[], Any], what: str, timeout: float) -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = condition()
-            if value:
-                return value
-            time.sleep(0.2)
-        self.ok = False
-        raise TimeoutError(f"gave up waiting for {what} after {timeout:.0f} s")
+        """Poll until `condition` holds, showing on stderr what the story waits for and for how long."""
+        from shared.tools.progress import wait_until
+
+        try:
+            return wait_until(condition, what, timeout)
+        except TimeoutError:
+            self.ok = False
+            raise
 
     def _captured_blobs(self) -> int:
         container = self.deps.settings.containers.inference

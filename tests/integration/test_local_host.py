@@ -73,6 +73,7 @@ def test_indexes_the_real_function_app(services: LocalServices) -> None:
             "status",
             "lineage",
             "release_review",
+            "history",
             "approve",
             "reject",
             "rollback",

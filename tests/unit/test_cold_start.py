@@ -47,6 +47,7 @@ def test_function_app_indexes_every_function_with_its_trigger() -> None:
         "status": "httpTrigger",
         "lineage": "httpTrigger",
         "release_review": "httpTrigger",
+        "history": "httpTrigger",
         "approve": "httpTrigger",
         "reject": "httpTrigger",
         "rollback": "httpTrigger",

@@ -74,3 +74,17 @@ def test_status_names_each_record_set_aside_as_stuck_with_its_last_error() -> No
     assert stuck["key"] == f"releases/{rid}" and stuck["status"] == "deploying"
     assert "ConnectionError: endpoint API unavailable" in stuck["reason"] and stuck["attempts"] == 1
     assert status(deps)["active_releases"] == []
+
+
+def test_status_gives_each_release_on_its_way_with_its_status_and_since_when() -> None:
+    deps = make_deps(MLOPS_REQUIRE_APPROVAL="true")
+    rid = deploy(deps, train(deps))
+    deps.endpoints.set_state("model-v1", "Succeeded")
+    advance(rid, deps, "reconcile")
+
+    answer = status(deps)
+
+    assert answer["active_releases"] == [rid]
+    assert answer["releases"] == [
+        {"id": rid, "version": "1", "status": "awaiting_approval", "since": deps.clock().isoformat()}
+    ]
