@@ -12,6 +12,7 @@ from shared.config import Topics
 from shared.deps import Deps
 from shared.domain.messages import (
     BlobCreated,
+    BlobDeleted,
     DriftDetected,
     Message,
     ModelDeployed,
@@ -47,7 +48,7 @@ def admit(parsed: Parsed, expected: tuple[type, ...], deps: Deps, actor: str) ->
 
 
 def expected_topic(message: Message, topics: Topics) -> str:
-    if isinstance(message, BlobCreated):
+    if isinstance(message, BlobCreated | BlobDeleted):
         return topics.storage
     if isinstance(message, DriftDetected):
         return topics.custom

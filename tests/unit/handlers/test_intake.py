@@ -10,12 +10,14 @@ import pytest
 
 from shared.domain.messages import (
     BLOB_CREATED,
+    BLOB_DELETED,
     DRIFT_DETECTED,
     MODEL_REGISTERED,
     MONITOR_BREACH_TAG,
     RUN_COMPLETED,
     RUN_STATUS_CHANGED,
     BlobCreated,
+    BlobDeleted,
     DriftDetected,
     ModelRegistered,
     MonitorAlert,
@@ -68,6 +70,7 @@ def deps() -> FakeDeps:
     ("parsed", "expected"),
     [
         (message(BLOB_CREATED, STORAGE_TOPIC, {}, LANDING_SUBJECT), (BlobCreated,)),
+        (message(BLOB_DELETED, STORAGE_TOPIC, {"api": "DeleteBlob"}, LANDING_SUBJECT), (BlobDeleted,)),
         (message(RUN_COMPLETED, WORKSPACE_TOPIC, {"runId": "r1"}), (RunCompleted, RunStatusChanged)),
         (
             message(MODEL_REGISTERED, WORKSPACE_TOPIC, {"modelName": "m", "modelVersion": 1}),
