@@ -120,6 +120,18 @@ def texts(value: Any, limit: int = MAX_ITEMS) -> list[str]:
     return [shown for item in items[:limit] if (shown := text(item))]
 
 
+def storable(data: Any) -> dict[str, Any]:
+    """Event data as a record can hold it: an object of JSON values, lone surrogates replaced ({} for
+    anything else, or for data nested past what JSON libraries read)."""
+    if not isinstance(data, Mapping):
+        return {}
+    try:
+        raw = json.dumps(data, default=str, ensure_ascii=False).encode("utf-8", "replace")
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        return {}
+
+
 def _field(data: Mapping[str, Any], name: str) -> Any:
     lowered = name.lower()
     return next((value for key, value in data.items() if str(key).lower() == lowered), None)

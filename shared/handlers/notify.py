@@ -27,7 +27,16 @@ from datetime import datetime, timedelta
 
 from shared.deps import Deps
 from shared.domain.messages import Envelope
-from shared.domain.notifications import MAX_ITEMS, Kind, kind_of, label_of, notification, render, retry_delay
+from shared.domain.notifications import (
+    MAX_ITEMS,
+    Kind,
+    kind_of,
+    label_of,
+    notification,
+    render,
+    retry_delay,
+    storable,
+)
 from shared.handlers.isolation import each
 from shared.ports import OutgoingEvent, WebhookError
 from shared.state import keys
@@ -63,7 +72,7 @@ def on_notify(envelope: Envelope, deps: Deps, actor: str = ACTOR) -> None:
                 event_type=envelope.event_type,
                 subject=envelope.subject,
                 time=envelope.time.isoformat(),
-                data=envelope.data,
+                data=storable(envelope.data),
                 target=target,
                 host=label_of(url),
                 suppressed=suppressed,
