@@ -13,6 +13,7 @@ from shared.deps import Deps
 from shared.domain.messages import (
     Announcement,
     BlobCreated,
+    BlobDeleted,
     DriftDetected,
     Message,
     ModelDeployed,
@@ -48,7 +49,7 @@ def admit(parsed: Parsed, expected: tuple[type, ...], deps: Deps, actor: str) ->
 
 
 def expected_topic(message: Message, topics: Topics) -> str:
-    if isinstance(message, BlobCreated):
+    if isinstance(message, BlobCreated | BlobDeleted):
         return topics.storage
     if isinstance(message, DriftDetected | Announcement):
         return topics.custom
