@@ -2,8 +2,8 @@
 
 import azure.functions as func
 
-from functions import api, data, drift, quality, reconcile, release, training
+from functions import api, data, drift, notify, quality, reconcile, release, training
 
 app = func.FunctionApp()
-for module in (data, training, release, drift, quality, reconcile, api):
+for module in (data, training, release, drift, quality, reconcile, notify, api):
     app.register_functions(module.bp)

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from shared.config import Settings
 from shared.deps import Deps, utc_now
-from shared.ports import TokenVerifier
+from shared.ports import TokenVerifier, Webhooks
 from shared.state.audit import AuditLog
 from shared.state.store import StateStore
 
@@ -87,6 +87,7 @@ def _build_local(settings: Settings, clock: Callable[[], datetime]) -> Deps:
         registry=MlflowRegistry(settings),
         endpoints=LocalEndpoint(settings.local.endpoint_url),
         publisher=publisher,
+        webhooks=_webhooks(),
         clock=clock,
         tokens=_tokens(settings),
     )
@@ -134,9 +135,17 @@ def _build_azure(settings: Settings, clock: Callable[[], datetime]) -> Deps:
             capture_datastore=azure.inference_datastore,
         ),
         publisher=EventGridPublisher.create(settings.events.endpoint, credential),
+        webhooks=_webhooks(),
         clock=clock,
         tokens=_tokens(settings),
     )
+
+
+def _webhooks() -> Webhooks:
+    """The notifications' webhook calls, on either backend."""
+    from shared.adapters.webhooks import RequestsWebhooks
+
+    return RequestsWebhooks()
 
 
 def _tokens(settings: Settings) -> TokenVerifier | None:

@@ -11,7 +11,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from shared.config import Settings
-from shared.ports import BlobStore, Endpoints, EventPublisher, ModelRegistry, TokenVerifier, TrainingJobs
+from shared.ports import (
+    BlobStore,
+    Endpoints,
+    EventPublisher,
+    ModelRegistry,
+    TokenVerifier,
+    TrainingJobs,
+    Webhooks,
+)
 from shared.state.audit import AuditLog
 from shared.state.store import StateStore
 
@@ -30,5 +38,6 @@ class Deps:
     registry: ModelRegistry
     endpoints: Endpoints
     publisher: EventPublisher
+    webhooks: Webhooks
     clock: Callable[[], datetime] = utc_now
     tokens: TokenVerifier | None = None  # None: no tenant is configured, bearer tokens are not accepted

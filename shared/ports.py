@@ -253,3 +253,14 @@ class TokenVerifier(Protocol):
         """The claims of a token that is valid now (issuer, audience, signature, lifetime), else TokenRefused;
         TokenKeysUnavailable when the keys to check it with cannot be had."""
         ...
+
+
+class WebhookError(Exception):
+    """A webhook could not be called: unreachable, too slow, or the request could not be made."""
+
+
+class Webhooks(Protocol):
+    def post(self, url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> int:
+        """POST `body` to `url`, waiting at most `timeout` seconds: the HTTP status of the answer, or
+        WebhookError when there was none."""
+        ...

@@ -36,6 +36,8 @@ from shared.ports import (
     RunResults,
     TrainingJob,
     TrainingJobs,
+    WebhookError,
+    Webhooks,
 )
 from shared.state.audit import AuditLog
 from shared.state.store import StateStore
@@ -587,6 +589,46 @@ class FakePublisher(EventPublisher):
         self.events.extend(events)
 
 
+@dataclass(frozen=True)
+class Posted:
+    url: str
+    body: bytes
+    headers: dict[str, str]
+    timeout: float
+
+
+class FakeWebhooks(Webhooks):
+    """Webhooks that answer 200 unless told otherwise per URL (`answer(url, 500, WebhookError(...), ...)`, one
+    answer per call, then 200), and take `slow[url]` seconds to answer: a call whose timeout is shorter fails
+    as the real one does. Headers are checked as `requests` checks them (text without line breaks)."""
+
+    def __init__(self) -> None:
+        self.posted: list[Posted] = []
+        self._answers: dict[str, list[int | Exception]] = {}
+        self.slow: dict[str, float] = {}
+
+    def answer(self, url: str, *answers: int | Exception) -> None:
+        self._answers.setdefault(url, []).extend(answers)
+
+    def post(self, url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> int:
+        if not isinstance(body, bytes):
+            raise TypeError("the body must be bytes")
+        for name, value in headers.items():
+            if not isinstance(value, str) or any(c in value for c in "\r\n\0"):
+                raise WebhookError(f"InvalidHeader: {name}")
+        self.posted.append(Posted(url, body, dict(headers), timeout))
+        if self.slow.get(url, 0.0) > timeout:
+            raise WebhookError(f"ReadTimeout: no answer within {timeout} s")
+        pending = self._answers.get(url)
+        answer = pending.pop(0) if pending else 200
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def to(self, url: str) -> list[Posted]:
+        return [post for post in self.posted if post.url == url]
+
+
 # --- dependencies ---------------------------------------------------------------------------------------------
 
 
@@ -599,6 +641,7 @@ class FakeDeps(Deps):
     registry: FakeRegistry
     endpoints: FakeEndpoints
     publisher: FakePublisher
+    webhooks: FakeWebhooks
     clock: FakeClock = field(default_factory=FakeClock)
 
 
@@ -638,5 +681,6 @@ def make_deps(blobs: BlobStore | None = None, **settings_overrides: str) -> Fake
         registry=FakeRegistry(clock, settings.topics.workspace),
         endpoints=FakeEndpoints(),
         publisher=FakePublisher(),
+        webhooks=FakeWebhooks(),
         clock=clock,
     )

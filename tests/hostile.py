@@ -118,6 +118,17 @@ def samples(settings: Settings) -> list[dict[str, Any]]:
         sample("dataset_drift_detected", WORKSPACE_TOPIC),
         drift,
         {**drift, "id": "degraded-1", "eventType": "MLOps.PerformanceDegraded"},
+        {
+            **drift,
+            "id": "approval-1",
+            "eventType": "MLOps.ApprovalRequested",
+            "subject": "releases/r1",
+            "data": {
+                "releaseId": "r1",
+                "modelName": settings.model_name,
+                "approve": "/api/releases/r1/approve",
+            },
+        },
     ]
 
 
@@ -232,6 +243,7 @@ def serving() -> Iterator[Serving]:
     """The app's event functions on fakes, across threads (the local host serves each request on its own)."""
     import functions.data
     import functions.drift
+    import functions.notify
     import functions.quality
     import functions.release
     import functions.training
@@ -241,6 +253,7 @@ def serving() -> Iterator[Serving]:
         for module in (
             functions.data,
             functions.drift,
+            functions.notify,
             functions.quality,
             functions.release,
             functions.training,

@@ -36,6 +36,7 @@ from shared.config.declare import (
     raw_values,
     setting,
 )
+from shared.config.notify import NotifySettings
 from shared.config.quality import QualitySettings
 from shared.config.release import ReleaseSettings
 from shared.config.resources import Containers, EventsSettings, LocalSettings, StorageSettings, Topics
@@ -384,6 +385,7 @@ class Settings:
     drift: DriftSettings = group(DriftSettings)
     quality: QualitySettings = group(QualitySettings)
     release: ReleaseSettings = group(ReleaseSettings)
+    notify: NotifySettings = group(NotifySettings)
     approvers: ApproverSettings = group(ApproverSettings, check=check_approvers)
     raw: dict[str, str] = field(repr=False, default_factory=dict)
 

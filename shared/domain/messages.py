@@ -37,6 +37,15 @@ RUN_STATUS_CHANGED = "Microsoft.MachineLearningServices.RunStatusChanged"
 MODEL_REGISTERED = "Microsoft.MachineLearningServices.ModelRegistered"
 MODEL_DEPLOYED = "Microsoft.MachineLearningServices.ModelDeployed"
 DRIFT_DETECTED = "MLOps.DriftDetected"
+# What this app announces on its custom topic for people and other systems (besides drift, parsed on its own).
+ANNOUNCEMENTS = (
+    "MLOps.ApprovalRequested",
+    "MLOps.ModelPromoted",
+    "MLOps.ReleaseRolledBack",
+    "MLOps.PerformanceDegraded",
+    "MLOps.RunFailed",
+    "MLOps.FilesQuarantined",
+)
 
 # The run tag Azure ML's model monitoring (v2) sets on the run of a signal's threshold evaluation when a metric
 # breaches its threshold; its text begins "The signal '<monitor>_<signal>' has failed due to one or more
@@ -147,6 +156,15 @@ class DriftDetected:
 
 
 @dataclass(frozen=True)
+class Announcement:
+    """A fact this app published on its custom topic for people and other systems (`ANNOUNCEMENTS`): an approval
+    requested, a promotion, a rollback, degraded performance, a run failed for good, files quarantined. Its
+    data stays as published; whoever reads it reads it defensively."""
+
+    envelope: Envelope
+
+
+@dataclass(frozen=True)
 class Rejected:
     """An event we will not act on, with the reason; recorded in the audit log and acknowledged."""
 
@@ -169,6 +187,7 @@ Message = (
     | ModelRegistered
     | ModelDeployed
     | DriftDetected
+    | Announcement
 )
 Parsed = Message | Rejected | UnknownEvent
 
@@ -363,6 +382,8 @@ def _typed(envelope: Envelope) -> Parsed:
             model_name=data.text("modelName"),
             model_version=data.version("modelVersion"),
         )
+    if kind in (name.lower() for name in ANNOUNCEMENTS):
+        return Announcement(envelope)
     return UnknownEvent(envelope)
 
 

@@ -24,7 +24,7 @@ from shared.ports import BlobInfo, BlobStream, PreconditionFailed
 from shared.state import catalog, keys
 from shared.state.datasets import store_copy
 from shared.state.lease import Creation, Held, decision, lease
-from shared.state.records import CatalogEntry, FileStatus, FrozenSchema, LandedFile
+from shared.state.records import CatalogEntry, FileStatus, FrozenSchema, LandedFile, QuarantineNote
 
 log = logging.getLogger(__name__)
 ACTOR = "on_data_landed"
@@ -82,6 +82,9 @@ def resume_file(held: Held[LandedFile], deps: Deps, actor: str = ACTOR) -> None:
     containers = deps.settings.containers
     if record.status is FileStatus.QUARANTINING:
         _quarantine(record, deps)
+        # for the burst's one notification (`notify.summarise_quarantined`): a write per quarantined file only
+        note = QuarantineNote(record.blob, deps.clock().isoformat(), record.reasons[:3])
+        deps.state.put(keys.quarantine_note(held.key), note)
         held.finish(dataclasses.replace(record, status=FileStatus.QUARANTINED))
         return
     path = store_copy(

@@ -11,6 +11,7 @@ import logging
 from shared.config import Topics
 from shared.deps import Deps
 from shared.domain.messages import (
+    Announcement,
     BlobCreated,
     BlobDeleted,
     DriftDetected,
@@ -50,7 +51,7 @@ def admit(parsed: Parsed, expected: tuple[type, ...], deps: Deps, actor: str) ->
 def expected_topic(message: Message, topics: Topics) -> str:
     if isinstance(message, BlobCreated | BlobDeleted):
         return topics.storage
-    if isinstance(message, DriftDetected):
+    if isinstance(message, DriftDetected | Announcement):
         return topics.custom
     if isinstance(message, RunCompleted | RunStatusChanged | MonitorAlert | ModelRegistered | ModelDeployed):
         return topics.workspace

@@ -6,7 +6,8 @@
 - the open training request starts once due; runs whose completion event never came are asked about, and
   stuck ones time out;
 - a registered model whose ModelRegistered never came gets its release; releases move on;
-- the endpoint's traffic is brought back to what the production record says (a stalled worker's late call).
+- the endpoint's traffic is brought back to what the production record says (a stalled worker's late call);
+- a burst of quarantined files, once over, is announced in one event; failed notifications are sent again.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 from shared.deps import Deps
 from shared.domain.messages import BlobCreated, Envelope, RequestTraining
-from shared.handlers import labels, release, training
+from shared.handlers import labels, notify, release, training
 from shared.handlers.data import on_blob_created, resume_file
 from shared.handlers.isolation import ItemsFailed, each
 from shared.handlers.retractions import check_retractions
@@ -49,6 +50,8 @@ def reconcile(deps: Deps) -> dict[str, Any]:
         "missing_releases": lambda: ensure_releases(deps),
         "releases": lambda: advance_releases(deps),
         "traffic": lambda: release.converge_traffic(deps, ACTOR),
+        "quarantined": lambda: notify.summarise_quarantined(deps, ACTOR),
+        "notifications": lambda: notify.retry_deliveries(deps, ACTOR),
     }
     outcome: dict[str, Any] = {}
     failures = []

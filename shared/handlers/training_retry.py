@@ -15,9 +15,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared.deps import Deps
+from shared.ports import OutgoingEvent
 from shared.state.lease import decision
 from shared.state.records import Run, RunStatus
 from shared.state.store import Decision
+
+RUN_FAILED = "MLOps.RunFailed"
 
 
 def failed(run: Run, deps: Deps, actor: str, action: str, **detail: Any) -> tuple[Run, tuple[Decision, ...]]:
@@ -44,6 +47,7 @@ def failed(run: Run, deps: Deps, actor: str, action: str, **detail: Any) -> tupl
         )
     else:
         retry_at = None
+        _announce_failure(run, deps, action, limit, detail)
         then = decision(
             actor,
             "run.given_up",
@@ -56,6 +60,24 @@ def failed(run: Run, deps: Deps, actor: str, action: str, **detail: Any) -> tupl
         )
     record = dataclasses.replace(run, status=RunStatus.FAILED, finished_at=now.isoformat(), retry_at=retry_at)
     return record, (what, then)
+
+
+def _announce_failure(run: Run, deps: Deps, action: str, limit: int, detail: dict[str, Any]) -> None:
+    """`MLOps.RunFailed`, for people and other systems: the run failed for good. Published before the record
+    changes, with the run's own id, so a handling retried after a crash announces the same event again."""
+    data = {
+        "runId": run.run_id,
+        "datasetVersion": run.dataset_version,
+        "attempt": run.attempt,
+        "maxAttempts": limit,
+        "failure": action.removeprefix("run."),
+        "reason": detail.get("reason") or (run.failure or {}).get("reason"),
+        "stage": detail.get("stage") or (run.failure or {}).get("stage"),
+        "status": detail.get("status") or detail.get("backend_status") or run.backend_status,
+        "request": run.request.id,
+    }
+    event = OutgoingEvent(RUN_FAILED, f"runs/{run.run_id}", data, id=f"runs/{run.run_id}:given_up")
+    deps.publisher.publish([event])
 
 
 def due_retry(runs: list[Run], now: datetime) -> Run | None:

@@ -8,6 +8,8 @@
     labels/files/<hash of name and ETag> LabelFile         quality/checks/<model>    QualityCheck
     sweeps/<pass>                        SweepCursor
     drift/monitor-runs/<hash of run id>  MonitorRun        release-owner/<model>     ReleaseOwner
+    notify/deliveries/<hash of event, url> Delivery        notify/cooldown/<kind>    NotifyCooldown
+    notify/quarantined/<hash of file key> QuarantineNote
 
 Prefixes never nest: listing one kind never returns another.
 
@@ -26,12 +28,16 @@ from typing import Any, Generic, TypeVar
 from shared.state.records import (
     CatalogEntry,
     Cooldown,
+    Delivery,
+    DeliveryStatus,
     FrozenSchema,
     LabelFile,
     LandedFile,
     MonitorRun,
+    NotifyCooldown,
     Production,
     QualityCheck,
+    QuarantineNote,
     Release,
     ReleaseOwner,
     Run,
@@ -92,7 +98,13 @@ QUALITY_COOLDOWNS = Prefix("quality/cooldown/", Cooldown)
 LABEL_FILES = Prefix("labels/files/", LabelFile, lambda file: not file.status.final)
 QUALITY_CHECKS = Prefix("quality/checks/", QualityCheck)
 
-INDEXED = {prefix.kind: prefix for prefix in (FILES, LABEL_FILES, RUNS, RELEASES)}
+DELIVERIES = Prefix(
+    "notify/deliveries/", Delivery, lambda delivery: delivery.status is DeliveryStatus.PENDING
+)
+NOTIFY_COOLDOWNS = Prefix("notify/cooldown/", NotifyCooldown)
+QUARANTINE_NOTES = Prefix("notify/quarantined/", QuarantineNote)
+
+INDEXED = {prefix.kind: prefix for prefix in (FILES, LABEL_FILES, RUNS, RELEASES, DELIVERIES)}
 
 SWEEPS = Prefix("sweeps/", SweepCursor)
 
@@ -152,6 +164,23 @@ def label_file(blob_name: str, etag: str) -> Key[LabelFile]:
 
 def quality_check(model_name: str) -> Key[QualityCheck]:
     return QUALITY_CHECKS.key(model_name)
+
+
+def delivery(event_id: str, target: str) -> Key[Delivery]:
+    """One record per notification and webhook (`target`: the URL's digest, `url_digest`)."""
+    return DELIVERIES.key(_digest(f"{event_id}\n{target}"))
+
+
+def url_digest(url: str) -> str:
+    return _digest(url)
+
+
+def notify_cooldown(kind: str) -> Key[NotifyCooldown]:
+    return NOTIFY_COOLDOWNS.key(kind)
+
+
+def quarantine_note(file_key: Key[LandedFile]) -> Key[QuarantineNote]:
+    return QUARANTINE_NOTES.key(_digest(file_key.path))
 
 
 def _digest(text: str) -> str:

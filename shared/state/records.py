@@ -352,3 +352,53 @@ class QualityCheck:
     feedback_since: str  # labels accepted after this (the previous check's end) are new to the landing flow
     status: CheckStatus
     versions: tuple[Json, ...] = ()  # per model version: the live metric, interval, offline metric, verdict
+
+
+# --- notifications ------------------------------------------------------------------------------------------------
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"  # not yet answered with a 2xx: the reconcile tick calls again from `next_at`
+    DELIVERED = "delivered"
+    GIVEN_UP = "given_up"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One notification to one webhook (named by `target`, a digest of its URL: the URL itself is a secret).
+    The event's fields are kept so a retry renders the same message."""
+
+    event_id: str
+    event_type: str
+    subject: str
+    time: str
+    data: Json
+    target: str
+    host: str
+    status: DeliveryStatus = DeliveryStatus.PENDING
+    suppressed: int = 0
+    calls: int = 0  # calls made while the event was handled and by the tick
+    retries: int = 0  # the tick's calls
+    next_at: str | None = None
+    last_error: str = ""
+
+
+@dataclass(frozen=True)
+class NotifyCooldown:
+    """The last notification of a kind sent, until when others of the kind are held back, and how many were.
+    `carried` is what the holder was told of (so a redelivery of it says the same)."""
+
+    event: str
+    until: str
+    carried: int = 0
+    suppressed: int = 0
+    first_suppressed: str = ""
+
+
+@dataclass(frozen=True)
+class QuarantineNote:
+    """A file quarantined and not yet summarised in a `MLOps.FilesQuarantined` notification."""
+
+    blob: str
+    at: str
+    reasons: tuple[str, ...] = ()

@@ -218,6 +218,11 @@ class StateStore:
         infos, following = self._blobs.list_page(self._container, prefix.path, marker=marker, limit=limit)
         return [stored for info in infos if (stored := self._cached(info, prefix)) is not None], following
 
+    def listed(self, prefix: Prefix[R], limit: int) -> list[tuple[Key[R], BlobInfo]]:
+        """The first `limit` keys under `prefix` with their blobs' properties, from one listing: none is read."""
+        infos, _ = self._blobs.list_page(self._container, prefix.path, limit=limit)
+        return [(Key(info.name.removesuffix(".json"), prefix.kind), info) for info in infos]
+
     def _cached(self, info: BlobInfo, prefix: Prefix[R]) -> Stored[R] | None:
         key = Key(info.name.removesuffix(".json"), prefix.kind)
         with self._lock:

@@ -18,7 +18,7 @@ from shared.state.audit import AuditLog
 from shared.state.datasets import build_manifest, save_manifest
 from shared.state.store import StateStore
 from tests.builders import put_production
-from tests.fakes import TEST_SETTINGS, FakeEndpoints, FakeJobs, FakePublisher, FakeRegistry
+from tests.fakes import TEST_SETTINGS, FakeEndpoints, FakeJobs, FakePublisher, FakeRegistry, FakeWebhooks
 
 pytestmark = pytest.mark.integration
 CONTAINERS = ("LANDING", "QUARANTINE", "DATASETS", "INFERENCE", "REPORTS", "STATE", "AUDIT", "DEADLETTER")
@@ -38,6 +38,7 @@ def deps(blob_store, unique: str) -> Deps:
         registry=FakeRegistry(),
         endpoints=FakeEndpoints(),
         publisher=FakePublisher(),
+        webhooks=FakeWebhooks(),
     )
 
 

@@ -38,6 +38,7 @@ def test_function_app_indexes_every_function_with_its_trigger() -> None:
         "on_model_registered": "eventGridTrigger",
         "on_drift_detected": "eventGridTrigger",
         "on_monitor_alert": "eventGridTrigger",
+        "on_notify": "eventGridTrigger",
         "reconcile": "timerTrigger",
         "retention": "timerTrigger",
         "scheduled_retrain": "timerTrigger",

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.domain.messages import (
+    Announcement,
     BlobCreated,
     BlobDeleted,
     DriftDetected,
@@ -44,6 +45,7 @@ MESSAGES = (
     ModelRegistered,
     ModelDeployed,
     DriftDetected,
+    Announcement,
 )
 ROUTES: list[tuple[str, tuple[type, ...]]] = [
     ("on_data_landed", (BlobCreated,)),
@@ -53,6 +55,7 @@ ROUTES: list[tuple[str, tuple[type, ...]]] = [
     ("on_model_registered", (ModelRegistered,)),
     ("on_drift_detected", (DriftDetected,)),
     ("on_monitor_alert", (MonitorAlert,)),
+    ("on_notify", (Announcement, DriftDetected)),
 ]
 
 

@@ -20,7 +20,7 @@ from tests.fakes import make_deps
 from tests.hostile import KINDS, Serving, hostile_events, serving, single_field_changes
 
 TRIGGERS = ["on_data_landed", "on_labels_landed", "on_run_completed", "on_model_registered"]
-TRIGGERS += ["on_drift_detected", "on_monitor_alert", "on_data_deleted"]
+TRIGGERS += ["on_drift_detected", "on_monitor_alert", "on_data_deleted", "on_notify"]
 SETTINGS = make_deps().settings
 
 

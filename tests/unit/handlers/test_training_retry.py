@@ -161,3 +161,22 @@ def test_a_run_started_for_a_new_trigger_during_the_back_off_answers_the_failed_
     assert start_training_if_due(deps) is None
     assert sorted(deps.jobs.submitted) == sorted([first, second])
     assert run_state(deps, second)["status"] == "registered"
+
+
+def test_only_the_failure_for_good_is_announced_with_its_reason() -> None:
+    deps = _deps(MLOPS_RUN_MAX_ATTEMPTS="2")
+    land(deps, "batch-1.csv", good_csv())
+    first = start_after_quiet_period(deps)
+    _fail(deps, first)
+    assert [e.event_type for e in deps.publisher.events if e.event_type == "MLOps.RunFailed"] == []
+
+    deps.clock.advance(BACKOFF)
+    second = start_training_if_due(deps)
+    _fail(deps, second)
+    _fail(deps, second)  # the failure delivered again
+
+    [announced] = [e for e in deps.publisher.events if e.event_type == "MLOps.RunFailed"]
+    assert announced.subject == f"runs/{second}" and announced.id == f"runs/{second}:given_up"
+    assert announced.data["runId"] == second
+    assert (announced.data["attempt"], announced.data["maxAttempts"]) == (2, 2)
+    assert announced.data["reason"] == "exited with 1" and announced.data["stage"] == "command"
