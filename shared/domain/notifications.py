@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 SIGNATURE_HEADER = "x-mlops-signature"
 MAX_TEXT = 300  # characters of one value shown in a message
@@ -141,6 +141,11 @@ def _link(base: str, path: str) -> str:
     return f"{base}{path}" if base else path
 
 
+def _release_page(release: str) -> str:
+    """The release's review page (GET /api/releases/{id}), the id quoted: it came in an event."""
+    return f"/api/releases/{quote(str(release), safe='')}"
+
+
 # --- what each kind says --------------------------------------------------------------------------------------
 
 
@@ -189,11 +194,12 @@ Words = tuple[str, str, tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]
 def _approval(get: Any, data: Mapping[str, Any], base: str) -> Words:
     release = get("releaseId")
     approve = get("approve") or f"/api/releases/{release}/approve"
-    review = _link(base, "/api/status")
+    review = _link(base, _release_page(release))
     return (
         f"Approval requested: release {release}",
-        f"Release {release} passed its smoke test and waits for an approver. Review it, then "
-        f"POST {_link(base, approve)} (or …/reject) as an approver.",
+        f"Release {release} passed its smoke test and waits for an approver. Review it on its page "
+        f"({review}) and approve or reject it there, or POST {_link(base, approve)} (or …/reject) as an "
+        "approver.",
         (
             ("Release", release),
             ("Deployment", get("deployment")),
@@ -223,7 +229,7 @@ def _rolled_back(get: Any, data: Mapping[str, Any], base: str) -> Words:
         f"Release {release} was rolled back ({get('reason') or 'no reason given'}); {serving}. "
         "Look at the reason before the next release.",
         (("Release", release), ("Reason", get("reason")), ("Restored", restored)),
-        (("Status", _link(base, "/api/status")),),
+        (("Release page", _link(base, _release_page(release))), ("Status", _link(base, "/api/status"))),
     )
 
 

@@ -115,6 +115,31 @@ def test_challenger_is_promoted_or_rejected_with_reasons(story) -> None:
         assert state.production["version"] == "1"
 
 
+def test_the_challenger_is_a_shadow_then_a_canary_before_production(story) -> None:
+    import re
+
+    _, output, state, _ = story
+    assert "-> approved -> shadow -> canary -> promoting -> production" in output, output
+    found = re.search(r"shadow: (\d+) mirrored requests, p95 \d+ ms, (\d+) errors; (\d+) rows paired", output)
+    assert found, output
+    requests, errors, pairs = map(int, found.groups())
+    assert requests >= 5 and errors == 0 and pairs >= 5  # MLOPS_SHADOW_MIN_REQUESTS in the demo
+    canary = next(
+        e for e in state.audit_entries if e.action == "release.canary" and e.subject.endswith("-v2")
+    )
+    assert canary.detail["shadow"]["pairs"] == pairs
+
+
+def test_a_signed_webhook_receives_the_storys_notifications(story) -> None:
+    _, output, _, _ = story
+    section = output[output.index("Notifications (signed JSON webhooks") :]
+    counts = dict(line.split() for line in section.splitlines()[2:] if len(line.split()) == 2)
+    assert counts.get("files_quarantined") == "1"  # one summary for the burst
+    assert counts.get("drift_detected") == "1" and counts.get("performance_degraded") == "1"
+    assert int(counts.get("promoted", "0")) >= 1
+    assert "refused" not in section
+
+
 def test_audit_chain_verifies(story) -> None:
     _, _, state, _ = story
     assert state.chain_problems == []

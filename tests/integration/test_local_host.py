@@ -64,6 +64,7 @@ def test_indexes_the_real_function_app(services: LocalServices) -> None:
             "on_model_registered",
             "on_drift_detected",
             "on_monitor_alert",
+            "on_notify",
             "reconcile",
             "retention",
             "scheduled_retrain",

@@ -64,7 +64,7 @@ def test_approval_says_which_release_and_how_to_approve() -> None:
     assert "mlops-model-v3" in note.title
     assert "POST https://app.example.net/api/releases/mlops-model-v3/approve" in note.summary
     assert ("Model", "mlops-model v3") in note.facts
-    assert ("Review", "https://app.example.net/api/status") in note.links
+    assert ("Review", "https://app.example.net/api/releases/mlops-model-v3") in note.links
 
 
 def test_teams_gets_an_adaptive_card() -> None:
@@ -80,7 +80,11 @@ def test_teams_gets_an_adaptive_card() -> None:
     facts = next(block for block in card["body"] if block["type"] == "FactSet")["facts"]
     assert {"title": "Release", "value": "mlops-model-v3"} in facts
     assert card["actions"] == [
-        {"type": "Action.OpenUrl", "title": "Review", "url": "https://app.example.net/api/status"}
+        {
+            "type": "Action.OpenUrl",
+            "title": "Review",
+            "url": "https://app.example.net/api/releases/mlops-model-v3",
+        }
     ]
     assert SIGNATURE_HEADER not in headers  # Teams neither needs nor checks it
 
@@ -105,7 +109,10 @@ def test_slack_gets_text_and_blocks() -> None:
     kinds = [block["type"] for block in message["blocks"]]
     assert kinds[:2] == ["header", "section"]
     assert "*Release:* mlops-model-v3" in message["blocks"][2]["text"]["text"]
-    assert message["blocks"][-1]["elements"][0]["text"] == "<https://app.example.net/api/status|Review>"
+    assert (
+        message["blocks"][-1]["elements"][0]["text"]
+        == "<https://app.example.net/api/releases/mlops-model-v3|Review>"
+    )
 
 
 def test_generic_json_is_signed_and_verifiable_by_a_receiver() -> None:
