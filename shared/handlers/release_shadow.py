@@ -10,6 +10,7 @@ Without enough mirrored requests by MLOPS_SHADOW_MAX_SECONDS it is rolled back: 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +24,7 @@ from shared.state.records import Production, Release, ReleaseStatus
 Outcome = tuple[ReleaseStatus, dict[str, Any]] | None
 Next = Callable[[Release, Production, Deps, dict[str, Any]], Outcome]
 
+log = logging.getLogger(__name__)
 ATTEMPTS = 3  # reads of a deployment's metrics per tick; a tick with none readable counts as no evidence
 MAX_ROWS = 5000  # shadow rows compared per look: enough for any agreement figure, bounded reads
 
@@ -50,7 +52,7 @@ def watch(release: Release, production: Production | None, deps: Deps, then: Nex
     healthy = deployment is not None and deployment.state == "Succeeded"
     stats, problem = deployment_stats(release.deployment, baked, deps)
     mirror = _mirrored(stats, release)
-    agreement = _agreement(release, production, began, deps) if production else {"pairs": 0}
+    agreement = _agreement_or_problem(release, production, began, deps)
     limits = {
         "max_error_rate": settings.canary_max_error_rate,
         "slo_ms": settings.latency_slo_ms,
@@ -119,6 +121,19 @@ def without_probes(stats: dict[str, Any] | None, release: Release) -> dict[str, 
     probes = int(evidence.get("requests", 0)) + int(evidence.get("warmup", 0))
     counted = int(stats.get("requests") or 0)
     return {**stats, "requests": max(0, counted - probes), "counted": counted, "probes_excluded": probes}
+
+
+def _agreement_or_problem(
+    release: Release, production: Production | None, since: datetime, deps: Deps
+) -> dict[str, Any]:
+    """The agreement so far; captured traffic that cannot be read now is no evidence (the deadline bounds it)."""
+    if production is None:
+        return {"pairs": 0}
+    try:
+        return _agreement(release, production, since, deps)
+    except Exception as error:  # storage or a foreign capture file: no evidence this tick, said in the record
+        log.warning("shadow traffic could not be read", extra={"release": release.id}, exc_info=True)
+        return {"pairs": 0, "problem": f"{type(error).__name__}: {error}"[:300]}
 
 
 def _agreement(release: Release, production: Production, since: datetime, deps: Deps) -> dict[str, Any]:

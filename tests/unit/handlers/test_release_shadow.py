@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 from datetime import timedelta
 
+import pytest
+
 from shared.handlers.release import advance
 from tests.builders import actions, production_state, second_release, serve
 from tests.fakes import FakeDeps, make_deps
@@ -140,3 +142,25 @@ def test_without_a_production_model_there_is_no_shadow() -> None:
 
     assert advance(rid, deps, "reconcile") == "production"
     assert deps.endpoints.mirror_traffic() == {}
+
+
+def test_captured_traffic_that_cannot_be_read_is_no_evidence_and_the_deadline_ends_the_shadow(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from shared.handlers import release_shadow
+
+    def unavailable(*args: object, **kwargs: object) -> None:
+        raise OSError("storage unavailable")
+
+    deps = make_deps(**SHADOW)
+    rid = second_release(deps)
+    assert advance(rid, deps, "reconcile") == "shadow"
+    deps.endpoints.set_mirror_stats("model-v2", requests=50, p95_ms=20)
+    monkeypatch.setattr(release_shadow.traffic, "served_rows", unavailable)
+    deps.clock.advance(400)
+    assert advance(rid, deps, "reconcile") == "shadow"  # baked, but nothing paired: it waits
+
+    deps.clock.advance(600)
+    assert advance(rid, deps, "reconcile") == "rolled_back"
+    rolling = _step(deps, "rolling_back")
+    assert "0 rows paired" in rolling["reason"] and "storage unavailable" in rolling["shadow"]["problem"]
