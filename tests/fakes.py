@@ -529,9 +529,14 @@ class FakeEndpoints(Endpoints, _FailureInjection):
         if name not in self._deployments:
             return
         rules.check_deletable(name, self._traffic)
+        if self._mirror.get(name):
+            # As Azure: the endpoint is updated first, and the delete is asked for again later.
+            self._mirror.pop(name)
+            raise RuntimeError(
+                f"deployment {name!r} was mirrored; mirroring is ending, delete it again after"
+            )
         del self._deployments[name]
         self._traffic.pop(name, None)
-        self._mirror.pop(name, None)
 
     def set_mirror_traffic(self, mirror: dict[str, int]) -> None:
         self._maybe_fail("set_mirror_traffic")

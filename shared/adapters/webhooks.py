@@ -4,6 +4,7 @@ handler and the `reconcile` tick decide when to call again)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 from shared.ports import WebhookError, Webhooks
 
@@ -23,10 +24,18 @@ class RequestsWebhooks(Webhooks):
             response = self._session.post(
                 url, data=body, headers=dict(headers), timeout=timeout, allow_redirects=False
             )
-        except (
-            requests.RequestException,
-            ValueError,
-        ) as error:  # ValueError: a URL or header requests refuses
-            raise WebhookError(f"{type(error).__name__}: {error}"[:300]) from None
+        except (requests.RequestException, ValueError) as error:  # ValueError: a URL or header it refuses
+            raise WebhookError(_without_url(f"{type(error).__name__}: {error}", url)[:300]) from None
         response.close()
         return response.status_code
+
+
+def _without_url(message: str, url: str) -> str:
+    """The error without the URL's path and query: for Teams and Slack webhooks they are the secret, and errors
+    end up in records and the audit log. The host stays, to say which webhook failed."""
+    parts = urlsplit(url)
+    secret = [url, parts.path + (f"?{parts.query}" if parts.query else ""), parts.path, parts.query]
+    for text in sorted(filter(None, secret), key=len, reverse=True):
+        if len(text) > 1:
+            message = message.replace(text, "…")
+    return message

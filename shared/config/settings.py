@@ -41,7 +41,7 @@ from shared.config.quality import QualitySettings
 from shared.config.release import ReleaseSettings
 from shared.config.resources import Containers, EventsSettings, LocalSettings, StorageSettings, Topics
 from shared.config.retention import RetentionSettings
-from shared.config.slices import SliceSettings
+from shared.config.slices import SliceSettings, check_slices
 from shared.config.ticks import TickSettings
 from shared.config.training_code import TrainingCodeSettings, check_training_code
 
@@ -375,7 +375,7 @@ class Settings:
     training: TrainingSettings = group(TrainingSettings)
     training_code: TrainingCodeSettings = group(TrainingCodeSettings, check=check_training_code)
     gates: GateSettings = group(GateSettings)
-    slices: SliceSettings = group(SliceSettings)
+    slices: SliceSettings = group(SliceSettings, check=check_slices)
     data: DataSettings = group(DataSettings)
     runs: RunSettings = group(RunSettings)
     work: WorkSettings = group(WorkSettings)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from shared.config.declare import COLUMNS, STRIPPED, integer, number_or_off, setting
+from shared.config.declare import COLUMNS, STRIPPED, ConfigError, integer, number_or_off, setting
 
 
 @dataclass(frozen=True)
@@ -54,3 +55,24 @@ class SliceSettings:
             "slice_min_rows": self.min_rows,
             "sensitive_column": self.sensitive_column or None,
         }
+
+
+def check_slices(raw: Mapping[str, str], defaults: Mapping[str, str]) -> None:
+    """A fairness limit needs something to measure: a sensitive column, on a binary task."""
+    limit = (
+        (raw.get("MLOPS_FAIRNESS_MAX_DIFFERENCE") or defaults["MLOPS_FAIRNESS_MAX_DIFFERENCE"])
+        .strip()
+        .lower()
+    )
+    if limit == "off":
+        return
+    if not (raw.get("MLOPS_SENSITIVE_COLUMN") or "").strip():
+        raise ConfigError(
+            "MLOPS_FAIRNESS_MAX_DIFFERENCE is set: MLOPS_SENSITIVE_COLUMN names the column to measure"
+        )
+    task = (raw.get("MLOPS_TASK") or defaults.get("MLOPS_TASK", "")).strip().lower()
+    if task and task != "binary":
+        raise ConfigError(
+            f"MLOPS_FAIRNESS_MAX_DIFFERENCE is set, but fairness is measured for binary tasks only "
+            f"(MLOPS_TASK is {task})"
+        )

@@ -315,9 +315,18 @@ def teams_body(note: Notification) -> dict[str, Any]:
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
         "version": "1.4",
         "body": [
-            {"type": "TextBlock", "text": note.title, "weight": "Bolder", "size": "Medium", "wrap": True},
-            {"type": "TextBlock", "text": note.summary, "wrap": True},
-            {"type": "FactSet", "facts": [{"title": name, "value": value} for name, value in note.facts]},
+            {
+                "type": "TextBlock",
+                "text": _card_text(note.title),
+                "weight": "Bolder",
+                "size": "Medium",
+                "wrap": True,
+            },
+            {"type": "TextBlock", "text": _card_text(note.summary), "wrap": True},
+            {
+                "type": "FactSet",
+                "facts": [{"title": name, "value": _card_text(value)} for name, value in note.facts],
+            },
         ],
     }
     actions = [
@@ -333,11 +342,21 @@ def teams_body(note: Notification) -> dict[str, Any]:
     }
 
 
+def _card_text(text: str) -> str:
+    """Values from events (file names, columns, reasons) as text in a card: no markdown link of theirs."""
+    return text.replace("](", "]\u200b(")
+
+
+def _slack_text(text: str) -> str:
+    """Slack's escaping for mrkdwn: a value from an event can neither link (`<url|text>`) nor ping (`<!channel>`)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def slack_body(note: Notification) -> dict[str, Any]:
-    facts = "\n".join(f"*{name}:* {value}" for name, value in note.facts)
+    facts = "\n".join(f"*{name}:* {_slack_text(value)}" for name, value in note.facts)
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": note.title[:150]}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": note.summary[:3000]}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": _slack_text(note.summary)[:3000]}},
     ]
     if facts:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": facts[:3000]}})
@@ -346,7 +365,7 @@ def slack_body(note: Notification) -> dict[str, Any]:
     )
     if links:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": links}]})
-    return {"text": f"{note.title}: {note.summary}", "blocks": blocks}
+    return {"text": _slack_text(f"{note.title}: {note.summary}"), "blocks": blocks}
 
 
 def generic_body(note: Notification) -> dict[str, Any]:

@@ -75,7 +75,7 @@ def render(release: Mapping[str, Any], lineage: Mapping[str, Any] | None, *, loc
         _gates(lineage.get("gates")),
         _metrics(lineage),
         _slices(lineage.get("slices")),
-        _fairness(lineage.get("fairness")),
+        _fairness(lineage.get("fairness"), lineage.get("gates")),
         _cause(lineage),
         _lineage(lineage),
     ]
@@ -239,19 +239,48 @@ def _slice_class(verdict: Any) -> str:
     return {"ok": "pass", "worse": "fail"}.get(str(verdict), "none")
 
 
-def _fairness(fairness: Any) -> str:
+def _fairness(fairness: Any, gates: Any) -> str:
+    """Fairness as the evaluation records it: both differences for challenger and champion, the groups and
+    those too small to judge; the verdict is the gate's (none when it only records)."""
     if not isinstance(fairness, Mapping):
         return f'<h2>Fairness</h2><div id="fairness">{_none("not evaluated")}</div>'
-    passed = fairness.get("passed")
-    limit = fairness.get("limit")
-    summary = (
-        f"<p>Column <code>{_text(fairness.get('column'))}</code>; limit "
-        f"{_number(limit) if limit is not None else _none('none set')}; verdict "
-        f"<span class={_class(passed)}>{_passed(passed)}</span></p>"
+    column = fairness.get("column")
+    verdicts = [
+        g
+        for g in (gates if isinstance(gates, list) else [])
+        if isinstance(g, Mapping) and f"_difference across {column}" in str(g.get("gate", ""))
+    ]
+    gated = [g for g in verdicts if g.get("threshold") is not None]
+    verdict = (
+        f"limit {_number(gated[0].get('threshold'))}; verdict "
+        f"<span class={_class(all(g.get('passed') for g in gated))}>{_passed(all(g.get('passed') for g in gated))}"
+        "</span>"
+        if gated
+        else _none("recorded, not gated")
     )
+    summary = (
+        f"<p>Column <code>{_text(column)}</code>, positive class <code>{_text(fairness.get('positive'))}</code>; "
+        f"{verdict}</p>"
+    )
+    if fairness.get("reason"):
+        summary += f"<p>{_text(fairness.get('reason'))}</p>"
+    models = {"challenger": fairness.get("challenger"), "champion": fairness.get("champion")}
+    rows = "".join(
+        f"<tr><td>{metric}</td>"
+        + "".join(
+            f"<td class=n>{_number(m.get(metric)) if isinstance(m, Mapping) else _none('-')}</td>"
+            for m in models.values()
+        )
+        + "</tr>"
+        for metric in ("demographic_parity_difference", "equalized_odds_difference")
+    )
+    table = f"<table><tr><th>metric</th><th>challenger</th><th>champion</th></tr>{rows}</table>"
+    rates = models["challenger"].get("rates") if isinstance(models["challenger"], Mapping) else None
     return (
-        f'<h2>Fairness</h2><div id="fairness">{summary}<h3>Metrics</h3>{_value(fairness.get("metrics"))}'
-        f"<h3>Groups</h3>{_value(fairness.get('groups'))}</div>"
+        f'<h2>Fairness</h2><div id="fairness">{summary}{table}'
+        f"<h3>Challenger's rates by group</h3>{_value(rates)}"
+        f"<h3>Holdout rows by group</h3>{_value(fairness.get('groups'))}"
+        f"<h3>Too small to judge</h3>{_value(fairness.get('too_small'))}</div>"
     )
 
 

@@ -33,7 +33,7 @@ from shared.ports import BlobInfo
 from shared.state import keys, traffic
 from shared.state import labels as store
 from shared.state.lease import Creation, Held, decision, lease, needs_attention
-from shared.state.records import FileStatus, LabelFile
+from shared.state.records import FileStatus, LabelFile, QuarantineNote
 from shared.state.store import Stored
 
 log = logging.getLogger(__name__)
@@ -101,6 +101,11 @@ def resume_label_file(
         }
         target = QUARANTINE_FOLDER + record.blob
         quarantine_blob(deps, containers.labels, record.blob, record.etag, reason, target)
+        # in the burst's one notification, beside quarantined data files (`notify.summarise_quarantined`)
+        note = QuarantineNote(
+            f"{containers.labels}/{record.blob}", deps.clock().isoformat(), record.reasons[:3]
+        )
+        deps.state.put(keys.quarantine_note(held.key), note)
         held.change(dataclasses.replace(record, status=FileStatus.QUARANTINED))
         return
     at = datetime.fromisoformat(record.at)

@@ -53,14 +53,18 @@ def watch(release: Release, production: Production | None, deps: Deps, then: Nex
     stats, problem = deployment_stats(release.deployment, baked, deps)
     mirror = _mirrored(stats, release)
     agreement = _agreement_or_problem(release, production, began, deps)
+    enough = settings.shadow_min_requests
+    # Judged on enough evidence only: one differing answer among the first three rows says nothing yet.
+    counted = int(mirror.get("requests") or 0) >= enough
+    paired = int(agreement.get("pairs") or 0) >= enough
     limits = {
         "max_error_rate": settings.canary_max_error_rate,
         "slo_ms": settings.latency_slo_ms,
-        "min_agreement": settings.shadow_min_agreement,
-        "max_difference": settings.shadow_max_difference,
+        "min_agreement": settings.shadow_min_agreement if paired else None,
+        "max_difference": settings.shadow_max_difference if paired else None,
     }
-    verdict = judge.verdict(agreement, mirror, healthy, limits)
-    evidence = {**verdict.evidence, "baked_seconds": round(baked, 1)}
+    verdict = judge.verdict(agreement, mirror if counted else {}, healthy, limits)
+    evidence = {**verdict.evidence, "mirror": mirror, "baked_seconds": round(baked, 1)}
     if not verdict.passed:
         return ReleaseStatus.ROLLING_BACK, {
             "reason": f"shadow: {'; '.join(verdict.reasons)}",
@@ -68,8 +72,7 @@ def watch(release: Release, production: Production | None, deps: Deps, then: Nex
         }
     if baked < settings.shadow_seconds:
         return None
-    enough = settings.shadow_min_requests
-    if int(mirror.get("requests") or 0) >= enough and int(agreement.get("pairs") or 0) >= enough:
+    if counted and paired:
         if production is None:  # production went away while it baked: nothing to compare with any more
             return ReleaseStatus.PROMOTING, {"shadow": evidence}
         return then(release, production, deps, {"shadow": evidence})

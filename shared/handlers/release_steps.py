@@ -80,9 +80,12 @@ def run_step(step: Step, release: Release, deps: Deps, proceed: bool) -> Outcome
 
 
 def _overdue(release: Release, deps: Deps) -> Outcome:
-    limit = deps.settings.release.step_timeout_seconds
+    settings = deps.settings.release
+    limit = settings.step_timeout_seconds
+    if release.status is ReleaseStatus.SHADOW:  # its bake ends it; this is for a step that cannot run at all
+        limit += max(settings.shadow_seconds, settings.shadow_max_seconds)
     waited = _seconds_since(release.entered_at, deps)
-    if release.status not in DEADLINED or waited <= limit:
+    if (release.status not in DEADLINED and release.status is not ReleaseStatus.SHADOW) or waited <= limit:
         return None
     if release.status is ReleaseStatus.ROLLING_BACK:
         reason = (
@@ -368,10 +371,10 @@ def remove(deployment: str, deps: Deps) -> bool:
         return True
     if deps.endpoints.traffic().get(deployment):
         return False
-    if (
-        deployment in deps.endpoints.mirror_traffic()
-    ):  # a shadow: its copies end first (Azure refuses otherwise)
+    if deployment in deps.endpoints.mirror_traffic():
+        # A shadow: its copies end first, and Azure takes a while to update the endpoint; deleted at a later look.
         deps.endpoints.set_mirror_traffic({})
+        return False
     deps.endpoints.delete_deployment(deployment)
     return True
 

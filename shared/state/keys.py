@@ -179,7 +179,7 @@ def notify_cooldown(kind: str) -> Key[NotifyCooldown]:
     return NOTIFY_COOLDOWNS.key(kind)
 
 
-def quarantine_note(file_key: Key[LandedFile]) -> Key[QuarantineNote]:
+def quarantine_note(file_key: Key[LandedFile] | Key[LabelFile]) -> Key[QuarantineNote]:
     return QUARANTINE_NOTES.key(_digest(file_key.path))
 
 

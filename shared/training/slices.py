@@ -65,7 +65,8 @@ def fairness(split: Split, truth: np.ndarray, challenger: Outputs, champion: Out
             "champion": None,
         }
     positive = split.labels[-1]
-    groups = {str(value): mask for value, mask in _groups(holdout[column], cut=False)}
+    # a numeric column with many values is cut into quartiles, as for slices: one group per age is no group
+    groups = {str(value): mask for value, mask in _groups(holdout[column])}
     judged = {name: mask for name, mask in groups.items() if int(mask.sum()) >= settings.slice_min_rows}
     return {
         "column": column,
@@ -128,10 +129,10 @@ def _one(
     }
 
 
-def _groups(values: pd.Series, cut: bool = True) -> list[tuple[Any, np.ndarray]]:
+def _groups(values: pd.Series) -> list[tuple[Any, np.ndarray]]:
     """(value or "[low, high]" bin, row mask) for each group, largest first; missing values are a group."""
     series = values.reset_index(drop=True)
-    if cut and pd.api.types.is_numeric_dtype(series) and series.nunique(dropna=True) > MAX_VALUES:
+    if pd.api.types.is_numeric_dtype(series) and series.nunique(dropna=True) > MAX_VALUES:
         bins = pd.qcut(series, 4, duplicates="drop")
         labels = bins.astype(object).map(lambda b: f"[{b.left:.4g}, {b.right:.4g}]" if pd.notna(b) else None)
         series = labels

@@ -30,7 +30,7 @@ def judged(entry: dict[str, Any], tolerance: float | None, greater_is_better: bo
     margin = _margin(entry, tolerance)
     low, high = _number(entry.get("low")), _number(entry.get("high"))
     if margin is None or low is None or high is None:
-        return "ok"
+        return "not measurable"  # no interval (every resample undefined): nothing to judge it by
     worse = high < -margin if greater_is_better else low > margin
     return "worse" if worse else "ok"
 

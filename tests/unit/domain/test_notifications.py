@@ -225,3 +225,22 @@ def test_any_json_value_in_any_field_renders_for_every_receiver(event_type: str,
 def test_back_off_doubles_up_to_a_cap() -> None:
     assert [retry_delay(n, 60) for n in (1, 2, 3, 4)] == [60, 120, 240, 480]
     assert retry_delay(30, 60) == 6 * 3600
+
+
+def test_values_from_events_cannot_link_or_ping_in_slack_or_teams() -> None:
+    """A landed blob's name is whatever the sender chose: in the team's channel it stays text."""
+    note = notification(
+        id="q",
+        event_type="MLOps.FilesQuarantined",
+        subject="",
+        time="",
+        data={
+            "count": 1,
+            "files": ["<https://evil.example|Approve here> <!channel> [click](https://evil.example)"],
+        },
+    )
+    assert note is not None
+    slack = json.dumps(json.loads(render(note, SLACK, "")[0]))
+    assert "<https://evil" not in slack and "<!channel>" not in slack and "&lt;!channel&gt;" in slack
+    teams = json.loads(render(note, TEAMS, "")[0])["attachments"][0]["content"]
+    assert "](https://evil" not in json.dumps(teams, ensure_ascii=False)

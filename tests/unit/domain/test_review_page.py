@@ -106,9 +106,20 @@ def test_slices_and_fairness_say_not_evaluated_until_recorded() -> None:
             {"column": "sex", "value": "m", "rows": 8, "champion": None, "challenger": None,
              "difference": None, "low": None, "high": None, "verdict": "too small"},
         ],
-        "fairness": {"column": "sex", "metrics": {"demographic_parity_difference": 0.07,
-                     "equalized_odds_difference": 0.12}, "groups": {"f": {"rows": 40}}, "limit": 0.1,
-                     "passed": False},
+        # as shared.training.slices.fairness writes it, and the fairness gate's verdicts
+        "fairness": {"column": "sex", "positive": 1, "min_rows": 30, "groups": {"f": 40, "m": 8},
+                     "too_small": ["m"],
+                     "challenger": {"rates": {"f": {"selection_rate": 0.4}}, "demographic_parity_difference": 0.07,
+                                    "equalized_odds_difference": 0.12},
+                     "champion": {"rates": {}, "demographic_parity_difference": 0.05,
+                                  "equalized_odds_difference": 0.04}},
+        "gates": [
+            *LINEAGE["gates"],
+            {"gate": "demographic_parity_difference across sex <= 0.1", "passed": True, "value": 0.07,
+             "threshold": 0.1, "reason": "within"},
+            {"gate": "equalized_odds_difference across sex <= 0.1", "passed": False, "value": 0.12,
+             "threshold": 0.1, "reason": "exceeds"},
+        ],
     }  # fmt: skip
     html = render(RELEASE, recorded, local=False)
 
@@ -117,7 +128,8 @@ def test_slices_and_fairness_say_not_evaluated_until_recorded() -> None:
     assert ">40<" in slices and ">0.9<" in slices
     fairness = section(html, "fairness")
     assert "equalized_odds_difference" in fairness and ">0.12<" in fairness and "limit 0.1;" in fairness
-    assert ">failed<" in fairness
+    assert ">0.04<" in fairness  # the champion's, beside it
+    assert ">failed<" in fairness and "selection_rate" in fairness
 
 
 def test_a_drift_report_is_linked_only_by_http() -> None:

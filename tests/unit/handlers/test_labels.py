@@ -12,6 +12,7 @@ from shared.domain.messages import BlobCreated
 from shared.handlers import reconcile as reconciliation
 from shared.handlers.data import on_blob_created
 from shared.handlers.labels import on_labels_landed
+from shared.handlers.notify import summarise_quarantined
 from shared.state import keys, labels
 from shared.state import lease as workflow
 from shared.testing import faults
@@ -69,6 +70,11 @@ def test_a_file_whose_ids_match_no_served_row_is_quarantined_with_that_reason() 
     [quarantined] = actions(deps, "labels.quarantined")
     assert quarantined.detail["problems"][0]["code"] == "unmatched_ids"
     assert [n for n in deps.blobs.names("datasets") if n.startswith("labels/")] == []
+    # the burst's notification names it beside quarantined data files
+    deps.clock.advance(deps.settings.notify.quarantine_quiet_seconds + 1)
+    assert summarise_quarantined(deps) == 1
+    [announced] = [e for e in deps.publisher.events if e.event_type == "MLOps.FilesQuarantined"]
+    assert announced.data["files"] == ["labels/wrong.csv"]
 
 
 def test_mirrored_copies_are_no_served_rows() -> None:

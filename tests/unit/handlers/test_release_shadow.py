@@ -32,6 +32,13 @@ def _traffic(deps: FakeDeps, answers: list[tuple[float, float]], same_ids: bool 
         serve(deps, "model-v2", copy, [row], [shadow], at, mirrored=True)
 
 
+def _rolled_back(deps: FakeDeps, rid: str) -> bool:
+    """A shadow's rollback takes two looks, as on Azure: its mirroring ends, then its deployment goes."""
+    assert advance(rid, deps, "reconcile") == "rolling_back"
+    assert deps.endpoints.mirror_traffic() == {} and deps.endpoints.deployment("model-v2") is not None
+    return advance(rid, deps, "reconcile") == "rolled_back"
+
+
 def _step(deps: FakeDeps, status: str) -> dict:
     [entered] = [e for e in actions(deps, f"release.{status}") if e.subject.endswith("-v2")]
     return entered.detail
@@ -70,7 +77,7 @@ def test_a_shadow_that_disagrees_with_production_is_rolled_back_before_its_canar
     deps.endpoints.set_mirror_stats("model-v2", requests=6, p95_ms=20)
     deps.clock.advance(30)
 
-    assert advance(rid, deps, "reconcile") == "rolled_back"  # at once, not after the bake
+    assert _rolled_back(deps, rid)  # at once, not after the bake
 
     assert deps.endpoints.deployment("model-v2") is None and deps.endpoints.mirror_traffic() == {}
     assert deps.endpoints.traffic() == {"model-v1": 100}
@@ -89,7 +96,7 @@ def test_a_classifier_shadow_is_judged_on_the_share_of_equal_answers() -> None:
     _traffic(deps, [(1, 1), (0, 0), (1, 0), (1, 1), (0, 1), (1, 1), (0, 0), (1, 1), (0, 0), (1, 1)])
     deps.endpoints.set_mirror_stats("model-v2", requests=10, p95_ms=20)
 
-    assert advance(rid, deps, "reconcile") == "rolled_back"
+    assert _rolled_back(deps, rid)
     assert "agrees with production on 80.0% of 10 rows, below 90.0%" in _step(deps, "rolling_back")["reason"]
 
 
@@ -99,7 +106,7 @@ def test_mirrored_copies_that_err_or_are_slow_end_the_shadow() -> None:
     assert advance(rid, deps, "reconcile") == "shadow"
     deps.endpoints.set_mirror_stats("model-v2", requests=40, errors=6, p95_ms=950)
 
-    assert advance(rid, deps, "reconcile") == "rolled_back"
+    assert _rolled_back(deps, rid)
     reason = _step(deps, "rolling_back")["reason"]
     assert "mirrored error rate 15.0%" in reason and "p95 latency 950 ms" in reason
 
@@ -114,7 +121,7 @@ def test_a_shadow_without_enough_mirrored_requests_by_its_deadline_is_rolled_bac
     assert advance(rid, deps, "reconcile") == "shadow"  # baked, but on too little: it waits for more
 
     deps.clock.advance(600)
-    assert advance(rid, deps, "reconcile") == "rolled_back"
+    assert _rolled_back(deps, rid)
     assert "fewer than the 5 required (MLOPS_SHADOW_MIN_REQUESTS)" in _step(deps, "rolling_back")["reason"]
 
 
@@ -161,6 +168,31 @@ def test_captured_traffic_that_cannot_be_read_is_no_evidence_and_the_deadline_en
     assert advance(rid, deps, "reconcile") == "shadow"  # baked, but nothing paired: it waits
 
     deps.clock.advance(600)
-    assert advance(rid, deps, "reconcile") == "rolled_back"
+    assert _rolled_back(deps, rid)
     rolling = _step(deps, "rolling_back")
     assert "0 rows paired" in rolling["reason"] and "storage unavailable" in rolling["shadow"]["problem"]
+
+
+def test_a_shadow_rolled_back_by_hand_ends_its_mirroring_then_goes() -> None:
+    from shared.handlers.release import roll_back
+
+    deps = make_deps(**SHADOW)
+    rid = second_release(deps)
+    assert advance(rid, deps, "reconcile") == "shadow"
+
+    assert roll_back(rid, "alice", "not today", deps) == (200, f"release {rid} rolled back by alice")
+    assert deps.endpoints.mirror_traffic() == {}
+    assert advance(rid, deps, "reconcile") == "rolled_back"
+    assert deps.endpoints.deployment("model-v2") is None
+    assert deps.endpoints.traffic() == {"model-v1": 100}
+    assert production_state(deps)["version"] == "1"
+
+
+def test_a_shadow_is_judged_only_on_enough_evidence() -> None:
+    deps = make_deps(**SHADOW, MLOPS_SHADOW_MAX_DIFFERENCE="0.1")
+    rid = second_release(deps)
+    assert advance(rid, deps, "reconcile") == "shadow"
+    _traffic(deps, [(10.0, 30.0)] * 3)  # far off, but three rows are no evidence yet (5 required)
+    deps.endpoints.set_mirror_stats("model-v2", requests=3, errors=1, p95_ms=20)
+
+    assert advance(rid, deps, "reconcile") == "shadow"

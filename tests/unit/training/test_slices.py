@@ -175,3 +175,21 @@ def test_the_training_run_records_slices_and_fairness_in_its_evaluation(tmp_path
     assert set(evaluation["fairness"]["challenger"]["rates"]) == {"clinic-a", "clinic-b"}
     written = json.loads((tmp_path / "out" / "evaluation.json").read_text())
     assert written["slices"] == evaluation["slices"]
+
+
+def test_a_slice_whose_interval_is_undefined_is_not_measurable_not_ok() -> None:
+    entry = {
+        "column": "site",
+        "value": "a",
+        "rows": 40,
+        "metric": "roc_auc",
+        "verdict": "measured",
+        "challenger": 0.7,
+        "champion": 0.8,
+        "difference": -0.1,
+        "low": None,
+        "high": None,
+    }
+    evaluation = {"primary_metric": "roc_auc", "challenger": {}, "slices": [entry]}
+    [verdict] = decide(evaluation, (), 0.0, policy=GatePolicy(slice_tolerance=0.05)).verdicts
+    assert "0 slice(s) judged" in verdict.reason and "site=a (not measurable, 40 rows)" in verdict.reason
