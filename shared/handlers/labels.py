@@ -26,6 +26,7 @@ from shared.deps import Deps
 from shared.domain.labels import UNMATCHED_IDS, LabelValidation, validate_labels
 from shared.domain.messages import BlobCreated, Envelope
 from shared.domain.validation import as_schema
+from shared.handlers import release_shadow
 from shared.handlers.data import quarantine_blob
 from shared.handlers.isolation import each
 from shared.handlers.sweeps import sweep_changed
@@ -128,8 +129,9 @@ def match(deps: Deps, labels: Mapping[str, Any], now: datetime) -> Matches:
     found = Matches()
     seen: set[str] = set()
     names = traffic.deployments(deps.blobs, container, endpoint)
+    copy = release_shadow.shadowed(deps, names)
     for row in traffic.served_rows(deps.blobs, container, endpoint, names, since):
-        if row.row_id in labels and row.row_id not in seen:
+        if row.row_id in labels and row.row_id not in seen and not copy(row.deployment, row.time):
             seen.add(row.row_id)
             where = (row.deployment, store.hour_of(row.time))
             found.by_hour.setdefault(where, []).append((row.row_id, labels[row.row_id]))

@@ -34,6 +34,7 @@ from shared.domain.decisions.gates import parse_absolute_gates
 from shared.domain.decisions.quality import DEGRADED, choose_metric, judge
 from shared.domain.labels import true_value
 from shared.domain.messages import RequestTraining
+from shared.handlers import release_shadow
 from shared.handlers.training_requests import request_training
 from shared.ports import OutgoingEvent, PreconditionFailed
 from shared.state import cooldowns, keys, releases, traffic
@@ -174,7 +175,11 @@ def _join(deps: Deps, check: QualityCheck) -> tuple[dict[str, _Joined], _Feedbac
     joined: dict[str, _Joined] = {}
     counts = traffic.ReadCounts()
     names = traffic.deployments(deps.blobs, container, endpoint)
+    copy = release_shadow.shadowed(deps, names)
     for row in traffic.served_rows(deps.blobs, container, endpoint, names, since, until, counts):
+        if copy(row.deployment, row.time):
+            counts.mirrored_records += 1  # a shadow's copy (Azure does not mark them): nobody's answer
+            continue
         version = (
             row.model_version if row.model_version not in _UNVERSIONED else version_of.get(row.deployment, "")
         )

@@ -11,22 +11,47 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from shared.deps import Deps
 from shared.domain.decisions import shadow as judge
 from shared.handlers.release_owner import owning
-from shared.state import traffic
+from shared.state import keys, traffic
 from shared.state.records import Production, Release, ReleaseStatus
 
 Outcome = tuple[ReleaseStatus, dict[str, Any]] | None
 Next = Callable[[Release, Production, Deps, dict[str, Any]], Outcome]
 
 log = logging.getLogger(__name__)
+DEPLOYMENT_PREFIX = "model-v"  # what `release.deployment_name` makes of a version
 ATTEMPTS = 3  # reads of a deployment's metrics per tick; a tick with none readable counts as no evidence
 MAX_ROWS = 5000  # shadow rows compared per look: enough for any agreement figure, bounded reads
+
+
+def shadowed(deps: Deps, deployments: Sequence[str]) -> Callable[[str, datetime], bool]:
+    """Whether a captured row of a deployment was a mirrored copy: served while that deployment's release was a
+    shadow. Azure's collector does not mark copies, so the quality check and late labels ask this; one read per
+    deployment named (releases name their deployments `model-v<version>`)."""
+    periods: dict[str, list[tuple[datetime, datetime | None]]] = {}
+    for name in deployments:
+        if not name.startswith(DEPLOYMENT_PREFIX):
+            continue
+        stored = deps.state.get(keys.release(f"{deps.settings.model_name}-v{name[len(DEPLOYMENT_PREFIX) :]}"))
+        if stored is None or stored.record.deployment != name:
+            continue
+        history = stored.record.history
+        for index, step in enumerate(history):
+            if step.status is ReleaseStatus.SHADOW:
+                after = history[index + 1].at if index + 1 < len(history) else None
+                end = datetime.fromisoformat(after) if after else None
+                periods.setdefault(name, []).append((datetime.fromisoformat(step.at), end))
+
+    def copy(deployment: str, at: datetime) -> bool:
+        return any(start <= at and (end is None or at < end) for start, end in periods.get(deployment, ()))
+
+    return copy
 
 
 def wanted(production: Production | None, deps: Deps) -> bool:

@@ -196,3 +196,22 @@ def test_a_shadow_is_judged_only_on_enough_evidence() -> None:
     deps.endpoints.set_mirror_stats("model-v2", requests=3, errors=1, p95_ms=20)
 
     assert advance(rid, deps, "reconcile") == "shadow"
+
+
+def test_a_shadows_unmarked_copies_are_nobodys_answers_for_late_labels() -> None:
+    """Azure's collector does not mark mirrored copies: rows a deployment answered while it was a shadow are
+    not what late labels are matched to, even when production's own answer to that request is not there."""
+    from shared.handlers.labels import match
+
+    deps = make_deps(**SHADOW)
+    rid = second_release(deps)
+    assert advance(rid, deps, "reconcile") == "shadow"
+    at = deps.clock() + timedelta(seconds=1)
+    serve(deps, "model-v1", "req-live", [{"x1": 1.0, "x2": 0.0}], [1.0], at)
+    serve(deps, "model-v2", "req-live", [{"x1": 1.0, "x2": 0.0}], [1.0], at)  # its copy, unmarked
+    serve(deps, "model-v2", "req-copy-only", [{"x1": 2.0, "x2": 0.0}], [1.0], at)
+
+    found = match(deps, {"req-live": 1.0, "req-copy-only": 2.0}, deps.clock() + timedelta(seconds=5))
+
+    assert (found.matched, found.unmatched) == (1, 1)
+    assert {deployment for deployment, _ in found.by_hour} == {"model-v1"}
