@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,6 +35,7 @@ from shared.state.store import Stored
 
 log = logging.getLogger(__name__)
 ACTOR = "reconcile"
+SWEEP_THREADS = 4  # existence checks of a sweep page in flight at once (the storage SDK's own parallelism)
 
 
 def reconcile(deps: Deps) -> dict[str, Any]:
@@ -108,9 +110,27 @@ def sweep_landing(deps: Deps) -> int:
         return True
 
     def handle_page(changed: list[BlobInfo]) -> int:
-        return each(changed, handle, lambda info: f"{info.container}/{info.name}")
+        unknown = [info for info, known in zip(changed, _recorded(deps, changed), strict=True) if not known]
+        return each(unknown, handle, lambda info: f"{info.container}/{info.name}")
 
     return sweep_changed(deps, "landing", settings.containers.landing, handle_page)
+
+
+def _recorded(deps: Deps, changed: list[BlobInfo]) -> list[bool]:
+    """Whether each blob version has its record, asked SWEEP_THREADS at a time: a page is mostly known files, and
+    one existence check after another is the storage's latency times the page. A check that fails counts as no
+    record: `handle` looks again, and reports the failure with the item."""
+
+    def known(info: BlobInfo) -> bool:
+        try:
+            return deps.state.exists(keys.landed_file(info.name, info.etag))
+        except Exception:  # `handle` looks again, and reports the failure with the item
+            return False
+
+    if len(changed) < 2:
+        return [known(info) for info in changed]
+    with ThreadPoolExecutor(max_workers=SWEEP_THREADS, thread_name_prefix="sweep") as pool:
+        return list(pool.map(known, changed))
 
 
 def resume_files(deps: Deps) -> int:
