@@ -39,16 +39,9 @@ from shared.ports import ModelVersion
 from shared.state import keys, releases
 from shared.state.lease import decision, lease
 from shared.state.records import Release, ReleaseStatus, ReleaseStep
+from shared.state.releases import deployment_name, release_id
 
 ACTOR = "on_model_registered"
-
-
-def release_id(model_name: str, version: str) -> str:
-    return f"{model_name}-v{version}"
-
-
-def deployment_name(version: str) -> str:
-    return f"model-v{version}"
 
 
 def on_model_registered(message: ModelRegistered, deps: Deps) -> None:

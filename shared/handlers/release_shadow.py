@@ -18,14 +18,13 @@ from typing import Any
 from shared.deps import Deps
 from shared.domain.decisions import shadow as judge
 from shared.handlers.release_owner import owning
-from shared.state import keys, traffic
+from shared.state import keys, releases, traffic
 from shared.state.records import Production, Release, ReleaseStatus
 
 Outcome = tuple[ReleaseStatus, dict[str, Any]] | None
 Next = Callable[[Release, Production, Deps, dict[str, Any]], Outcome]
 
 log = logging.getLogger(__name__)
-DEPLOYMENT_PREFIX = "model-v"  # what `release.deployment_name` makes of a version
 ATTEMPTS = 3  # reads of a deployment's metrics per tick; a tick with none readable counts as no evidence
 MAX_ROWS = 5000  # shadow rows compared per look: enough for any agreement figure, bounded reads
 
@@ -33,12 +32,13 @@ MAX_ROWS = 5000  # shadow rows compared per look: enough for any agreement figur
 def shadowed(deps: Deps, deployments: Sequence[str]) -> Callable[[str, datetime], bool]:
     """Whether a captured row of a deployment was a mirrored copy: served while that deployment's release was a
     shadow. Azure's collector does not mark copies, so the quality check and late labels ask this; one read per
-    deployment named (releases name their deployments `model-v<version>`)."""
+    deployment named."""
     periods: dict[str, list[tuple[datetime, datetime | None]]] = {}
     for name in deployments:
-        if not name.startswith(DEPLOYMENT_PREFIX):
+        version = releases.version_of(name)
+        if version is None:
             continue
-        stored = deps.state.get(keys.release(f"{deps.settings.model_name}-v{name[len(DEPLOYMENT_PREFIX) :]}"))
+        stored = deps.state.get(keys.release(releases.release_id(deps.settings.model_name, version)))
         if stored is None or stored.record.deployment != name:
             continue
         history = stored.record.history

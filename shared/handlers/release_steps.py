@@ -223,7 +223,7 @@ def _canary(release: Release, deps: Deps) -> Outcome:
     baked = _seconds_since(release.entered_at, deps)
     deployment = deps.endpoints.deployment(release.deployment)
     healthy = deployment is not None and deployment.state == "Succeeded"
-    stats, problem = _canary_stats(release, baked, deps)
+    stats, problem = release_shadow.deployment_stats(release.deployment, baked, deps)
     stats = release_shadow.without_probes(stats, release)
     verdict = verdicts.canary(stats or {}, healthy, settings.canary_max_error_rate, settings.latency_slo_ms)
     if not verdict.passed:
@@ -245,11 +245,6 @@ def _canary(release: Release, deps: Deps) -> Outcome:
             f"{settings.canary_min_requests} required (MLOPS_CANARY_MIN_REQUESTS): no evidence to promote on"
         )
     return ReleaseStatus.ROLLING_BACK, {"reason": reason, "evidence": {"stats": stats, "healthy": healthy}}
-
-
-def _canary_stats(release: Release, baked: float, deps: Deps) -> tuple[dict[str, Any] | None, str | None]:
-    """The canary's live statistics since it began, or the last error reading them."""
-    return release_shadow.deployment_stats(release.deployment, baked, deps)
 
 
 def _promoting(release: Release, deps: Deps) -> Outcome:

@@ -8,6 +8,21 @@ from shared.state import keys
 from shared.state.records import Production, Release, ReleaseStatus
 from shared.state.store import StateStore
 
+DEPLOYMENT_PREFIX = "model-v"
+
+
+def release_id(model_name: str, version: str) -> str:
+    return f"{model_name}-v{version}"
+
+
+def deployment_name(version: str) -> str:
+    return f"{DEPLOYMENT_PREFIX}{version}"
+
+
+def version_of(deployment: str) -> str | None:
+    """The model version a deployment this app created serves (`deployment_name` read back), else None."""
+    return deployment[len(DEPLOYMENT_PREFIX) :] if deployment.startswith(DEPLOYMENT_PREFIX) else None
+
 
 def production(state: StateStore, model_name: str) -> Production | None:
     stored = state.get(keys.production(model_name))
