@@ -13,7 +13,7 @@ overhead (p95 on - p95 off, in ms and as a ratio).
 drift: in a fresh process per size, on the in-memory blob store of the tests (the handler's own cost, not
 Azurite's): a champion trained on 10,000 rows of 10 numeric features, then N served rows captured in the data
 collector's layout (requests of 10 rows over 24 hours, 2 of the 10 features shifted by half a standard
-deviation); `check_drift` runs, timed, peak memory measured (peak RSS less the RSS before the traffic was
+deviation); the drift check runs (the timer, the job in process, its completion), timed, peak memory measured (peak RSS less the RSS before the traffic was
 written). The baseline is the same N rows dropped into the inference container as one CSV table, in the same
 process, after a warm-up check that pays the imports and first calls: the ratio says what reading the
 collector's JSON Lines costs over a plain table. This is a benchmark, not a test.
@@ -148,10 +148,9 @@ def drift(rows: int) -> dict[str, float]:
     import numpy as np
     import pandas as pd
 
-    from shared.handlers.drift import check_drift
     from shared.ports import RunResults
     from shared.state.datasets import build_manifest, save_manifest
-    from tests.builders import capture_traffic, put_production
+    from tests.builders import capture_traffic, drift_round, put_production
     from tests.fakes import make_deps
 
     def fresh(**settings: str):
@@ -180,7 +179,7 @@ def drift(rows: int) -> dict[str, float]:
     warm.blobs.write(
         warm.settings.containers.inference, "warm.csv", served().head(500).to_csv(index=False).encode()
     )
-    check_drift(warm)
+    drift_round(warm)
     baseline_rss = _rss_mb()
     deps = fresh()
     frame = served()
@@ -203,7 +202,7 @@ def drift(rows: int) -> dict[str, float]:
     blobs = sum(1 for _ in deps.blobs.list(deps.settings.containers.inference))
     written_rss = _rss_mb()
     began = time.perf_counter()
-    summary = check_drift(deps)
+    summary = drift_round(deps)
     captured_seconds = time.perf_counter() - began
     captured_peak = _rss_mb() - written_rss
     if summary is None:
@@ -214,7 +213,7 @@ def drift(rows: int) -> dict[str, float]:
         table.settings.containers.inference, "dropped/served.csv", frame.to_csv(index=False).encode()
     )
     began = time.perf_counter()
-    table_summary = check_drift(table)
+    table_summary = drift_round(table)
     table_seconds = time.perf_counter() - began
     return {
         "rows": rows,

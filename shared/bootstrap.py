@@ -71,6 +71,7 @@ def _build_local(settings: Settings, clock: Callable[[], datetime]) -> Deps:
 
     from shared.adapters.azure.events import EventGridPublisher
     from shared.adapters.azure.storage import AzureBlobStore
+    from shared.adapters.local.drift_jobs import LocalDriftJobs
     from shared.adapters.local.endpoint import LocalEndpoint
     from shared.adapters.local.jobs import LocalTrainingJobs
     from shared.adapters.local.registry import MlflowRegistry
@@ -84,6 +85,7 @@ def _build_local(settings: Settings, clock: Callable[[], datetime]) -> Deps:
         state=StateStore(blobs, settings.containers.state),
         audit=AuditLog(blobs, settings.containers.audit, clock),
         jobs=LocalTrainingJobs(settings),
+        drift_jobs=LocalDriftJobs(settings),
         registry=MlflowRegistry(settings),
         endpoints=LocalEndpoint(settings.local.endpoint_url),
         publisher=publisher,
@@ -97,6 +99,7 @@ def _build_azure(settings: Settings, clock: Callable[[], datetime]) -> Deps:
     # One credential (the app's managed identity) for every service; the MLClient, and azure.ai.ml with it,
     # only when a function first needs Azure ML. Containers and the endpoint come from the infrastructure.
     from shared.adapters.azure.credentials import default_credential
+    from shared.adapters.azure.drift_jobs import AzureMLDriftJobs
     from shared.adapters.azure.endpoints import AzureMLEndpoints
     from shared.adapters.azure.events import EventGridPublisher
     from shared.adapters.azure.jobs import AzureMLTrainingJobs
@@ -123,6 +126,7 @@ def _build_azure(settings: Settings, clock: Callable[[], datetime]) -> Deps:
         state=StateStore(blobs, settings.containers.state),
         audit=AuditLog(blobs, settings.containers.audit, clock),
         jobs=AzureMLTrainingJobs(ml_client, blobs, settings),
+        drift_jobs=AzureMLDriftJobs(ml_client, blobs, settings),
         registry=AzureMLRegistry(ml_client, blobs, settings.containers.datasets),
         endpoints=AzureMLEndpoints(
             ml_client,

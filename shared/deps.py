@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from shared.config import Settings
 from shared.ports import (
     BlobStore,
+    DriftJobs,
     Endpoints,
     EventPublisher,
     ModelRegistry,
@@ -35,6 +36,7 @@ class Deps:
     state: StateStore
     audit: AuditLog
     jobs: TrainingJobs
+    drift_jobs: DriftJobs
     registry: ModelRegistry
     endpoints: Endpoints
     publisher: EventPublisher

@@ -160,6 +160,37 @@ class TrainingJobs(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class DriftJob:
+    """One run of the drift check, as a job in the training environment: what it compares is fixed here (the
+    champion in production, its deployment's captured traffic, its dataset version); the job's id is its name."""
+
+    check_id: str
+    model: ModelVersion
+    deployment: str
+    dataset_version: str
+    trace: str | None = None
+
+
+class DriftJobs(Protocol):
+    def submit(self, job: DriftJob) -> None:
+        """Start the check (idempotent by check id). Completion is announced by a RunCompleted event, as a
+        training run's is."""
+        ...
+
+    def status(self, check_id: str) -> str:
+        """One of Queued, Running, Completed, Failed, Canceled, NotFound."""
+        ...
+
+    def outcome(self, check_id: str) -> dict[str, Any]:
+        """What the finished check wrote (`shared.drift_job.check`); LookupError when there is nothing."""
+        ...
+
+    def failure(self, check_id: str) -> dict[str, Any] | None:
+        """Why a failed check failed (`reason`, `log_tail`), when the backend knows; None otherwise."""
+        ...
+
+
 class ModelRegistry(Protocol):
     def register(self, name: str, results: RunResults, tags: dict[str, str]) -> ModelVersion:
         """Register the run's model; the registry announces ModelRegistered. A run registered already keeps its

@@ -354,3 +354,16 @@ def land_labels(deps: Deps, name: str, data: bytes, event_id: str | None = None)
     message = blob_created(deps, name, event_id or f"evt-{name}", container)
     on_labels_landed(message, deps)
     return message
+
+
+def drift_round(deps: FakeDeps, event_id: str = "evt-drift-done") -> dict[str, Any] | None:
+    """One drift check as the app lives it: the timer submits the job, the job runs (the real check, here in
+    process), its completion event is handled. Returns the summary recorded (None when the timer submitted
+    nothing or the job found nothing to compare)."""
+    from shared.handlers.drift import check_drift, finish_drift_check
+
+    submitted = check_drift(deps)
+    if submitted is None:
+        return None
+    deps.drift_jobs.run(submitted.check_id, deps.blobs, deps.settings, deps.clock())
+    return finish_drift_check(deps, submitted.check_id, "Completed", event_id)

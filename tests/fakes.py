@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import json
 import threading
 import time
 import uuid
@@ -27,6 +28,8 @@ from shared.ports import (
     BlobStore,
     BlobStream,
     Deployment,
+    DriftJob,
+    DriftJobs,
     Endpoints,
     EventPublisher,
     ModelRegistry,
@@ -397,6 +400,69 @@ class FakeJobs(TrainingJobs, _FailureInjection):
             self._failures[run_id] = failure
 
 
+class FakeDriftJobs(DriftJobs, _FailureInjection):
+    """Submitted drift checks by id; `run` executes the real check (`shared.drift_job.check`) in this process
+    against the test's blob store, as the job would against the app's, and `fail` ends one as the backend
+    would. `prediction` (or `scoring_error`) is what the champion model the job loads predicts."""
+
+    def __init__(self) -> None:
+        _FailureInjection.__init__(self)
+        self.submitted: dict[str, DriftJob] = {}
+        self.statuses: dict[str, str] = {}
+        self._outcomes: dict[str, dict[str, Any]] = {}
+        self._job_failures: dict[str, dict[str, Any]] = {}
+        self.prediction: Any = 1.0
+        self.scoring_error: Exception | None = None
+        self.scored_rows = 0
+
+    def submit(self, job: DriftJob) -> None:
+        self._maybe_fail("submit")
+        if job.check_id in self.submitted:
+            return
+        self.submitted[job.check_id] = job
+        self.statuses[job.check_id] = "Queued"
+
+    def status(self, check_id: str) -> str:
+        return self.statuses.get(check_id, "NotFound")
+
+    def outcome(self, check_id: str) -> dict[str, Any]:
+        self._maybe_fail("outcome")
+        try:
+            # as read back from the job's output file: JSON, not the objects the check built
+            return json.loads(json.dumps(self._outcomes[check_id], default=str))
+        except KeyError:
+            raise LookupError(f"drift check {check_id} has no outcome") from None
+
+    def failure(self, check_id: str) -> dict[str, Any] | None:
+        return self._job_failures.get(check_id) if self.statuses.get(check_id) == "Failed" else None
+
+    # test controls
+    def run(self, check_id: str, blobs: BlobStore, settings: Settings, now: datetime) -> dict[str, Any]:
+        from shared.drift_job import check
+        from shared.drift_job.inputs import Context
+
+        outcome = check.run(Context(blobs, settings, now, self._score), self.submitted[check_id])
+        self._outcomes[check_id] = outcome
+        self.statuses[check_id] = "Completed"
+        return outcome
+
+    def finished(self, check_id: str, outcome: Any) -> None:
+        """The job ran elsewhere (its own process) and wrote `outcome`."""
+        self._outcomes[check_id] = outcome
+        self.statuses[check_id] = "Completed"
+
+    def fail(self, check_id: str, status: str = "Failed", failure: dict[str, Any] | None = None) -> None:
+        self.statuses[check_id] = status
+        if failure is not None:
+            self._job_failures[check_id] = failure
+
+    def _score(self, frame: Any) -> list[Any]:
+        if self.scoring_error is not None:
+            raise self.scoring_error
+        self.scored_rows += len(frame)
+        return [self.prediction] * len(frame)
+
+
 # --- model registry -------------------------------------------------------------------------------------------
 
 
@@ -643,6 +709,7 @@ class FakeDeps(Deps):
 
     blobs: InMemoryBlobStore
     jobs: FakeJobs
+    drift_jobs: FakeDriftJobs
     registry: FakeRegistry
     endpoints: FakeEndpoints
     publisher: FakePublisher
@@ -683,6 +750,7 @@ def make_deps(blobs: BlobStore | None = None, **settings_overrides: str) -> Fake
         state=StateStore(blobs, settings.containers.state),
         audit=AuditLog(blobs, settings.containers.audit, clock),
         jobs=FakeJobs(),
+        drift_jobs=FakeDriftJobs(),
         registry=FakeRegistry(clock, settings.topics.workspace),
         endpoints=FakeEndpoints(),
         publisher=FakePublisher(),

@@ -335,6 +335,13 @@ class DriftSettings:
         number(0.0),
         "After drift asked to retrain a model version, more drift events for it ask again only after this long.",
     )
+    job_timeout_seconds: float = setting(
+        "MLOPS_DRIFT_JOB_TIMEOUT_SECONDS",
+        "3600",
+        number(60.0),
+        "A drift check's job still unfinished after this long is recorded as failed; the next timer submits "
+        "a new one.",
+    )
     prediction_column: str = setting(
         "MLOPS_DRIFT_PREDICTION_COLUMN",
         "prediction",

@@ -4,7 +4,7 @@
 - a content no landed version holds any more (overwritten or deleted, its event lost) is retracted;
 - a file, run or release a crashed worker left half-done is finished (its lease has expired);
 - the open training request starts once due; runs whose completion event never came are asked about, and
-  stuck ones time out;
+  stuck ones time out, and so is a drift check's job;
 - a registered model whose ModelRegistered never came gets its release; releases move on;
 - the endpoint's traffic is brought back to what the production record says (a stalled worker's late call);
 - a burst of quarantined files, once over, is announced in one event; failed notifications are sent again.
@@ -21,7 +21,7 @@ from typing import Any
 
 from shared.deps import Deps
 from shared.domain.messages import BlobCreated, Envelope, RequestTraining
-from shared.handlers import labels, notify, release, training
+from shared.handlers import drift, labels, notify, release, training
 from shared.handlers.data import on_blob_created, resume_file
 from shared.handlers.isolation import ItemsFailed, each
 from shared.handlers.retractions import check_retractions
@@ -48,6 +48,7 @@ def reconcile(deps: Deps) -> dict[str, Any]:
         "label_files": lambda: labels.resume_files(deps),
         "outboxes": lambda: flush_outboxes(deps),
         "runs": lambda: training.chase_runs(deps, ACTOR),
+        "drift_check": lambda: drift.settle_drift_check(deps, ACTOR) is not None,
         "started": lambda: training.start_training_if_due(deps, ACTOR),
         "missing_releases": lambda: ensure_releases(deps),
         "releases": lambda: advance_releases(deps),

@@ -7,6 +7,7 @@
     datasets/schema                      FrozenSchema      quality/cooldown/<model>  Cooldown
     labels/files/<hash of name and ETag> LabelFile         quality/checks/<model>    QualityCheck
     sweeps/<pass>                        SweepCursor
+    drift/checks/<model>                 DriftCheck
     drift/monitor-runs/<hash of run id>  MonitorRun        release-owner/<model>     ReleaseOwner
     notify/deliveries/<hash of event, url> Delivery        notify/cooldown/<kind>    NotifyCooldown
     notify/quarantined/<hash of file key> QuarantineNote
@@ -30,6 +31,7 @@ from shared.state.records import (
     Cooldown,
     Delivery,
     DeliveryStatus,
+    DriftCheck,
     FrozenSchema,
     LabelFile,
     LandedFile,
@@ -94,6 +96,7 @@ PRODUCTIONS = Prefix("production/", Production)
 RELEASE_OWNERS = Prefix("release-owner/", ReleaseOwner)
 COOLDOWNS = Prefix("drift/cooldown/", Cooldown)
 MONITOR_RUNS = Prefix("drift/monitor-runs/", MonitorRun)
+DRIFT_CHECKS = Prefix("drift/checks/", DriftCheck)
 QUALITY_COOLDOWNS = Prefix("quality/cooldown/", Cooldown)
 LABEL_FILES = Prefix("labels/files/", LabelFile, lambda file: not file.status.final)
 QUALITY_CHECKS = Prefix("quality/checks/", QualityCheck)
@@ -147,6 +150,10 @@ def release_owner(model_name: str) -> Key[ReleaseOwner]:
 
 def drift_cooldown(model_name: str) -> Key[Cooldown]:
     return COOLDOWNS.key(model_name)
+
+
+def drift_check(model_name: str) -> Key[DriftCheck]:
+    return DRIFT_CHECKS.key(model_name)
 
 
 def monitor_run(run_id: str) -> Key[MonitorRun]:

@@ -289,6 +289,28 @@ class ReleaseOwner:
 # --- cooldowns ----------------------------------------------------------------------------------------------------
 
 
+class DriftCheckStatus(StrEnum):
+    RUNNING = "running"  # submitted: its job's completion (or the next timer) settles it
+    FINISHED = "finished"  # its verdict recorded (and published when it drifted)
+    FAILED = "failed"  # the job failed, could not be submitted or ran past its deadline
+
+
+@dataclass(frozen=True)
+class DriftCheck:
+    """The latest drift check of a model: the job that computes it and what it compares, kept while it runs so
+    its completion, or the next timer when the event was lost, records the verdict once."""
+
+    check_id: str
+    model: str  # name:version of the champion compared
+    deployment: str
+    dataset_version: str
+    status: DriftCheckStatus
+    submitted_at: str
+    finished_at: str | None = None
+    trace: str | None = None
+    reason: str | None = None  # why it failed
+
+
 @dataclass(frozen=True)
 class MonitorRun:
     """An Azure ML monitor run whose breach alert was acted on, by its first event: every later status change of

@@ -131,6 +131,8 @@ class Story:
 
         self.chapter("3. The drift check reads the captured traffic (the drift_check timer, fired now)")
         self.fire("drift_check")
+        self.out("   the timer submitted the check as a job in the training environment; waiting for it")
+        self.wait_for(lambda: self._entries("drift.checked"), "the drift check's job", 180)
         for entry in self._entries("drift.checked"):
             self.out(
                 f"   drift share {entry.detail['drift_share']:.0%} (threshold {settings.drift.share:.0%}), "

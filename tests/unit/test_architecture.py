@@ -27,7 +27,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("shared.tools",),
     ("shared.host",),
     ("shared.testing",),
-    ("shared.bootstrap",),
+    # the app's composition root, and the drift check's job program (it builds the blob adapter it reads with)
+    ("shared.bootstrap", "shared.drift_job"),
     ("shared.adapters", "shared.handlers"),
     ("shared.deps",),
     ("shared.state",),
@@ -37,7 +38,11 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 )
 # Packages of one layer that must not import each other: effects and flows meet only in the container.
 SIBLINGS: frozenset[frozenset[str]] = frozenset(
-    {frozenset({"shared.adapters", "shared.handlers"}), frozenset({"shared.domain", "shared.ports"})}
+    {
+        frozenset({"shared.adapters", "shared.handlers"}),
+        frozenset({"shared.domain", "shared.ports"}),
+        frozenset({"shared.bootstrap", "shared.drift_job"}),
+    }
 )
 # Package roots that hold layers but belong to none: they import nothing of the project.
 PACKAGE_ROOTS = frozenset({"shared"})
@@ -57,6 +62,7 @@ TRAINING_IMPORTERS: dict[str, str] = {
     "evaluated",
     "shared.handlers.training_code": "a run's key is the training code's content hash, computed as the job "
     "records it in the evaluation",
+    "shared.drift_job.__main__": "the champion scores the reference sample loaded as the evaluation loads it",
     "shared.domain.decisions.gates": "a metric's direction comes from the table the job scores with",
     "shared.domain.quality": "the live metric and its interval are the job's own formulas, so live and holdout "
     "numbers mean the same",

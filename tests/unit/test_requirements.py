@@ -12,8 +12,18 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-# Code that runs only in local mode, in the training job or in the tests, never in the Function App.
-NOT_IN_THE_APP = ("shared/training", "shared/adapters/local", "shared/host", "shared/tools", "shared/testing")
+# Code that runs only in local mode, in the training or drift check's job or in the tests, never in the Function
+# App. The drift statistics run in the drift check's job (shared/drift_job), which the app launches, never imports.
+NOT_IN_THE_APP = (
+    "shared/training",
+    "shared/drift_job",
+    "shared/domain/drift",
+    "shared/adapters/local",
+    "shared/host",
+    "shared/tools",
+    "shared/testing",
+)
+JOB_ONLY = ("shared.drift_job", "shared.domain.drift")
 # Imported where installed, and done without where not: Evidently draws the full drift report in local mode.
 OPTIONAL = {"evidently"}
 
@@ -23,9 +33,9 @@ def _app_files() -> list[Path]:
     return [f for f in files if not f.relative_to(ROOT).as_posix().startswith(NOT_IN_THE_APP)]
 
 
-def _imported_modules() -> set[str]:
+def _imported_modules(files: list[Path] | None = None) -> set[str]:
     found = set()
-    for path in _app_files():
+    for path in _app_files() if files is None else files:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):
                 found |= {alias.name for alias in node.names}
@@ -99,3 +109,56 @@ def test_pyproject_declares_what_the_requirement_files_do() -> None:
     assert declared == {name: line.replace(" ", "") for name, line in required.items()}
     local = {_normal(re.split(r"[\[<>=!~; ]", d)[0]) for d in project["optional-dependencies"]["local"]}
     assert local == set(_requirements(ROOT / "requirements-local.txt"))
+
+
+def _project_imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found |= {node.module, *(f"{node.module}.{alias.name}" for alias in node.names)}
+    return {m for m in found if m.split(".")[0] == "shared"}
+
+
+def test_the_app_never_imports_the_drift_checks_job_or_its_statistics() -> None:
+    """They are left out of the app's closure above; this holds them out of its code too."""
+    offenders = {
+        f"{path.relative_to(ROOT)} imports {module}"
+        for path in _app_files()
+        for module in _project_imports(path)
+        if module.startswith(JOB_ONLY)
+    }
+    assert offenders == set()
+
+
+def _module_file(module: str) -> Path | None:
+    base = ROOT / Path(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def test_the_training_environment_has_what_the_drift_checks_job_imports() -> None:
+    """The job runs in the training environment (shared/training/requirements.txt): everything reachable from
+    its entry point must be installed there."""
+    seen: set[Path] = set()
+    todo = [ROOT / "shared/drift_job/__main__.py"]
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        for module in _project_imports(path):
+            parts = module.split(".")
+            for depth in range(1, len(parts) + 1):  # the module and the packages it is in
+                if (found := _module_file(".".join(parts[:depth]))) is not None:
+                    todo.append(found)
+    needed = {
+        _distribution(module)
+        for module in _imported_modules(sorted(seen))
+        if module.split(".")[0] not in OPTIONAL
+    }
+    listed = set(_requirements(ROOT / "shared/training/requirements.txt"))
+    assert needed - listed <= {"azure-core"}, f"missing from the job's environment: {sorted(needed - listed)}"

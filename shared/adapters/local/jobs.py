@@ -53,7 +53,7 @@ class LocalTrainingJobs:
         if not status_file.exists():
             return "NotFound"
         status = json.loads(status_file.read_text())["status"]
-        if status in ("Queued", "Running") and not _alive(folder):
+        if status in ("Queued", "Running") and not process_alive(folder):
             return "Failed"  # the process died without saying so
         return status
 
@@ -87,7 +87,7 @@ class LocalTrainingJobs:
         when it shuts down): a run stopped this way is Failed to the next host, never half-alive."""
         runs = self._settings.home / "runs"
         for pid_file in runs.glob("*/pid") if runs.exists() else ():
-            if _alive(pid_file.parent):
+            if process_alive(pid_file.parent):
                 _stop(int(pid_file.read_text()))
 
 
@@ -108,7 +108,7 @@ def _stop(pid: int, grace_seconds: float = STOP_GRACE_SECONDS) -> None:
             process.wait(timeout=grace_seconds)
 
 
-def _alive(folder) -> bool:
+def process_alive(folder) -> bool:
     pid_file = folder / "pid"
     if not pid_file.exists():
         return True  # between writing the status and the pid: assume alive

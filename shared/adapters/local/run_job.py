@@ -13,14 +13,13 @@ import logging
 import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 from shared.adapters.local import training_command
+from shared.adapters.local.announce import announce
 from shared.adapters.local.jobs import FAILURE_FILE
-from shared.adapters.local.paths import PROJECT_ROOT, artifact_root, mlflow_uri, topic_endpoint
+from shared.adapters.local.paths import PROJECT_ROOT, artifact_root, mlflow_uri
 from shared.config import Settings, experiment_name
-from shared.domain.messages import RUN_COMPLETED, RUN_STATUS_CHANGED
 
 log = logging.getLogger("mlops.run_job")
 
@@ -112,32 +111,8 @@ def _ensure_experiment(settings: Settings, experiment: str) -> None:
 
 
 def _announce(job: dict, status: str, settings: Settings, experiment: str) -> None:
-    from azure.core.credentials import AzureKeyCredential
-    from azure.eventgrid import EventGridEvent, EventGridPublisherClient
-
-    data = {
-        "experimentId": experiment,
-        "experimentName": experiment,
-        "runId": job["run_id"],
-        "runType": "command",
-        "runTags": job.get("tags") or {},
-        "runProperties": {"dataset_version": job["dataset_version"]},
-    }
-    event_type = RUN_COMPLETED
-    if status != "Completed":
-        event_type, data["runStatus"] = RUN_STATUS_CHANGED, status
-    event = EventGridEvent(
-        id=str(uuid.uuid4()),
-        subject=f"experiments/{experiment}/runs/{job['run_id']}",
-        event_type=event_type,
-        data=data,
-        data_version="2",
-        topic=settings.topics.workspace,
-    )
-    client = EventGridPublisherClient(
-        topic_endpoint(settings.local.host_url, "workspace"), AzureKeyCredential(settings.events.key)
-    )
-    client.send([event])
+    tags = job.get("tags") or {}
+    announce(job["run_id"], status, settings, experiment, tags, {"dataset_version": job["dataset_version"]})
 
 
 def _status(folder: Path, status: str) -> None:

@@ -15,7 +15,7 @@ import pytest
 
 from shared.domain import capture
 from shared.domain.messages import DriftDetected
-from shared.handlers.drift import check_drift, on_drift_detected, on_monitor_alert
+from shared.handlers.drift import on_drift_detected, on_monitor_alert
 from shared.ports import ModelVersion, RunResults
 from shared.state import monitors, requests
 from shared.state.datasets import build_manifest, save_manifest
@@ -24,6 +24,7 @@ from tests.builders import (
     actions,
     capture_traffic,
     drift_detected,
+    drift_round,
     good_csv,
     land,
     monitor_alert,
@@ -101,7 +102,7 @@ def test_drift_is_checked_reported_and_published() -> None:
     log_inference(deps, "requests/day-1.csv", features(1500, 2, shift=1.0))
     log_inference(deps, "requests/day-2.csv", features(1500, 3, shift=1.0))
 
-    summary = check_drift(deps)
+    summary = drift_round(deps)
 
     assert summary is not None
     checked = actions(deps, "drift.checked")[0]
@@ -140,7 +141,7 @@ def test_without_evidently_installed_the_report_is_the_plain_one_with_the_same_v
     log_inference(deps, "requests/day-1.csv", features(1500, 2, shift=1.0))
     log_inference(deps, "requests/day-2.csv", features(1500, 3, shift=1.0))
 
-    summary = check_drift(deps)
+    summary = drift_round(deps)
 
     assert summary is not None
     page = deps.blobs.text(
@@ -159,7 +160,7 @@ def test_no_drift_publishes_nothing() -> None:
     champion(deps)
     log_inference(deps, "requests/day-1.csv", features(2000, 2))
 
-    check_drift(deps)
+    drift_round(deps)
 
     assert actions(deps, "drift.checked")[0].detail["drifted"] is False
     assert deps.publisher.events == [] and actions(deps, "drift.published") == []
@@ -167,9 +168,9 @@ def test_no_drift_publishes_nothing() -> None:
 
 def test_nothing_to_compare_is_recorded() -> None:
     deps = make_deps()
-    assert check_drift(deps) is None
+    assert drift_round(deps) is None
     champion(deps)
-    assert check_drift(deps) is None
+    assert drift_round(deps) is None
     assert [e.detail["reason"] for e in actions(deps, "drift.skipped")] == [
         "no model in production",
         "no inference data yet",
@@ -187,7 +188,7 @@ def test_the_window_is_the_newest_rows(window_rows: int, drifted: bool) -> None:
     log_inference(deps, "requests/b.csv", features(600, 3))
     log_inference(deps, "requests/c.csv", features(600, 4))
 
-    summary = check_drift(deps)
+    summary = drift_round(deps)
 
     assert summary is not None
     assert summary["current_rows"] == window_rows
@@ -207,7 +208,7 @@ def test_the_window_can_be_the_last_hours() -> None:
     log_inference(deps, "requests/today-1.csv", features(500, 3), later_seconds=3 * 3600)
     log_inference(deps, "requests/today-2.csv", features(500, 4))
 
-    summary = check_drift(deps)
+    summary = drift_round(deps)
 
     assert summary is not None
     assert (summary["window"]["files"], summary["current_rows"]) == (2, 1000)
@@ -224,7 +225,7 @@ def test_schema_drift_is_published_but_does_not_retrain() -> None:
     current["session"] = "web"
     log_inference(deps, "requests/day-1.csv", current)
 
-    summary = check_drift(deps)
+    summary = drift_round(deps)
 
     assert summary is not None and summary["drifted"] is False
     assert summary["schema_drift"] == {"drifted": True, "missing": ["x2"], "new": ["session"], "changed": {}}
@@ -238,12 +239,12 @@ def test_schema_drift_is_published_but_does_not_retrain() -> None:
 def test_prediction_drift_against_the_champions_own_predictions() -> None:
     deps = make_deps()
     champion(deps)
-    deps.endpoints.prediction = 1.0  # what the champion answers on its training data
+    deps.drift_jobs.prediction = 1.0  # what the champion answers on its training data
     current = features(2000, 2)
     current["prediction"] = np.random.default_rng(5).normal(3.0, 1.0, len(current))
     log_inference(deps, "requests/day-1.csv", current)
 
-    summary = check_drift(deps)
+    summary = drift_round(deps)
 
     assert summary is not None and summary["drifted"] is False
     assert "prediction" not in summary["columns"] and summary["schema_drift"]["drifted"] is False
@@ -252,24 +253,24 @@ def test_prediction_drift_against_the_champions_own_predictions() -> None:
     [event] = deps.publisher.events
     assert event.data["predictionDrift"]["drifted"] is True
     assert actions(deps, "drift.published")[0].detail["reasons"] == ["prediction"]
-    scored = len(deps.endpoints.payloads)
-    check_drift(deps)  # the reference predictions are kept per model version: scored once
-    assert len(deps.endpoints.payloads) == scored
+    scored = deps.drift_jobs.scored_rows
+    drift_round(deps)  # the reference predictions are kept per model version: scored once
+    assert deps.drift_jobs.scored_rows == scored
 
 
 def test_prediction_drift_is_skipped_with_a_reason_when_the_champion_cannot_score() -> None:
     deps = make_deps()
     champion(deps)
-    deps.endpoints.scoring_error = RuntimeError("endpoint down")
+    deps.drift_jobs.scoring_error = RuntimeError("model cannot predict")
     current = features(2000, 2)
     current["prediction"] = 1.0
     log_inference(deps, "requests/day-1.csv", current)
 
-    summary = check_drift(deps)
+    summary = drift_round(deps)
 
     assert summary is not None
     assert summary["prediction_drift"]["checked"] is False
-    assert "endpoint down" in summary["prediction_drift"]["reason"]
+    assert "model cannot predict" in summary["prediction_drift"]["reason"]
 
 
 # --- captured traffic -------------------------------------------------------------------------------------------
@@ -285,10 +286,10 @@ def _served(
 def test_drift_is_found_in_what_the_production_deployment_served() -> None:
     deps = make_deps()
     champion(deps)
-    deps.endpoints.prediction = 1.0
+    deps.drift_jobs.prediction = 1.0
     _served(deps, features(1500, 2, shift=1.0), [3.0] * 1500, per_request=10)
 
-    summary = check_drift(deps)
+    summary = drift_round(deps)
 
     assert summary is not None and summary["drifted"] is True
     assert summary["current_rows"] == 1500 and summary["window"]["captured_hours"] == 1
@@ -306,7 +307,7 @@ def test_mirrored_copies_and_other_deployments_are_not_production_traffic() -> N
         deps, f"{MODEL}-v7", features(3000, 4, shift=3.0).to_dict("records"), [9.0] * 3000, deps.clock()
     )
 
-    summary = check_drift(deps)
+    summary = drift_round(deps)
 
     assert summary is not None and summary["current_rows"] == 800 and summary["drifted"] is False
 
@@ -318,7 +319,7 @@ def test_the_window_spans_captured_hours_and_dropped_files() -> None:
     _served(deps, features(700, 3), [1.0] * 700, hours_ago=1)
     log_inference(deps, "elsewhere/today.csv", features(300, 4), later_seconds=0)
 
-    summary = check_drift(deps)
+    summary = drift_round(deps)
 
     assert summary is not None and summary["drifted"] is False
     assert summary["current_rows"] == 1000
@@ -332,7 +333,7 @@ def test_the_newest_rows_window_cuts_inside_the_oldest_captured_hour() -> None:
     _served(deps, features(600, 3), [1.0] * 600, hours_ago=2)
     _served(deps, features(700, 4), [1.0] * 700, hours_ago=1)
 
-    summary = check_drift(deps)
+    summary = drift_round(deps)
 
     assert summary is not None and summary["current_rows"] == 1000 and summary["drifted"] is False
     assert summary["window"]["captured_hours"] == 2
@@ -345,7 +346,7 @@ def test_broken_capture_lines_are_skipped_not_fatal() -> None:
     bad = capture.blob_path(deps.settings.endpoint_name, f"{MODEL}-v1", capture.INPUTS, deps.clock(), "x")
     deps.blobs.write(deps.settings.containers.inference, bad, b"{not json\n[]\n")
 
-    summary = check_drift(deps)
+    summary = drift_round(deps)
 
     assert summary is not None and summary["current_rows"] == 1200
 
@@ -389,7 +390,7 @@ def test_drift_found_by_the_check_asks_for_training() -> None:
     deps = make_deps()
     champion(deps)
     log_inference(deps, "requests/day-1.csv", features(2000, 2, shift=1.0))
-    check_drift(deps)
+    drift_round(deps)
     [event] = deps.publisher.events
 
     on_drift_detected(drift_event(deps, **event.data), deps)

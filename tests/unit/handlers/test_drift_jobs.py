@@ -1,0 +1,146 @@
+"""The drift check's life as a job: the timer submits it, its completion event (or the reconcile tick, when
+the event never came) records the outcome once, and a failed, lost or overdue job is recorded with its reason
+and makes room for the next check. Assertions are on the audit log, the events published and the jobs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from shared.handlers import reconcile as reconciliation
+from shared.handlers.drift import check_drift, finish_drift_check
+from shared.handlers.training import on_run_completed
+from shared.ports import RunResults
+from shared.state.datasets import build_manifest, save_manifest
+from tests.builders import actions, drift_round, put_production, run_completed
+from tests.fakes import FakeDeps, make_deps
+
+MODEL = "mlops-model"
+
+
+def production_with_drift(deps: FakeDeps) -> None:
+    """A champion trained on x ~ N(0, 1) and 2,000 served rows of x ~ N(1, 1) dropped into the inference store."""
+    rng = np.random.default_rng(1)
+    container = deps.settings.containers.datasets
+    reference = pd.DataFrame({"x": rng.normal(0, 1, 2000), "target": rng.normal(0, 1, 2000)})
+    deps.blobs.write(container, "files/ref.csv", reference.to_csv(index=False).encode())
+    manifest = build_manifest(
+        [{"name": "ref.csv", "sha256": "r", "path": "files/ref.csv", "rows": 2000}],
+        {"x": "number", "target": "number"},
+    )
+    save_manifest(deps.blobs, container, manifest)
+    model = deps.registry.register(
+        MODEL, RunResults("run-1", {}, "memory://m"), {"mlops.dataset_version": manifest["id"]}
+    )
+    put_production(deps, model, f"{MODEL}-v1")
+    current = pd.DataFrame({"x": rng.normal(1, 1, 2000)})
+    deps.blobs.write(
+        deps.settings.containers.inference, "requests/a.csv", current.to_csv(index=False).encode()
+    )
+
+
+def test_the_timer_submits_a_job_and_its_completion_event_records_and_publishes_the_drift() -> None:
+    deps = make_deps()
+    production_with_drift(deps)
+
+    submitted = check_drift(deps)
+
+    assert submitted is not None and list(deps.drift_jobs.submitted) == [submitted.check_id]
+    job = deps.drift_jobs.submitted[submitted.check_id]
+    assert (job.model.id, job.deployment) == (f"{MODEL}:1", f"{MODEL}-v1")
+    assert actions(deps, "drift.submitted")[0].detail["check"] == submitted.check_id
+    assert actions(deps, "drift.checked") == [] and deps.publisher.events == []  # nothing before the job ends
+
+    deps.drift_jobs.run(submitted.check_id, deps.blobs, deps.settings, deps.clock())
+    on_run_completed(run_completed(deps, submitted.check_id), deps)
+    on_run_completed(run_completed(deps, submitted.check_id, event_id="redelivered"), deps)
+
+    [checked] = actions(deps, "drift.checked")
+    assert checked.detail["drifted"] is True and checked.detail["drifted_columns"] == ["x"]
+    [event] = deps.publisher.events
+    assert event.event_type == "MLOps.DriftDetected" and event.data["driftedColumns"] == ["x"]
+    assert len(actions(deps, "drift.published")) == 1
+
+
+def test_a_running_check_is_not_submitted_twice() -> None:
+    deps = make_deps()
+    production_with_drift(deps)
+    first = check_drift(deps)
+    deps.drift_jobs.statuses[first.check_id] = "Running"
+
+    assert check_drift(deps) is None
+
+    assert list(deps.drift_jobs.submitted) == [first.check_id]
+    assert actions(deps, "drift.skipped")[0].detail["reason"] == "the previous check is still running"
+
+
+def test_a_lost_completion_event_is_made_good_by_the_reconcile_tick() -> None:
+    deps = make_deps()
+    production_with_drift(deps)
+    submitted = check_drift(deps)
+    deps.drift_jobs.run(submitted.check_id, deps.blobs, deps.settings, deps.clock())
+
+    reconciliation.reconcile(deps)
+
+    assert actions(deps, "drift.checked")[0].detail["check"] == submitted.check_id
+    assert [e.event_type for e in deps.publisher.events] == ["MLOps.DriftDetected"]
+    reconciliation.reconcile(deps)
+    assert len(deps.publisher.events) == 1
+
+
+def test_a_failed_job_is_recorded_with_its_reason_and_the_next_timer_checks_again() -> None:
+    deps = make_deps()
+    production_with_drift(deps)
+    first = check_drift(deps)
+    deps.drift_jobs.fail(first.check_id, failure={"reason": "ValueError: the champion's data is gone"})
+
+    on_run_completed(run_completed(deps, first.check_id, status="failed"), deps)
+
+    [failed] = actions(deps, "drift.failed")
+    assert failed.detail["reason"] == "ValueError: the champion's data is gone"
+    assert deps.publisher.events == []
+    second = check_drift(deps)
+    assert second is not None and second.check_id != first.check_id
+
+
+def test_a_job_past_its_deadline_is_recorded_as_failed_and_replaced() -> None:
+    deps = make_deps(MLOPS_DRIFT_JOB_TIMEOUT_SECONDS="600")
+    production_with_drift(deps)
+    first = check_drift(deps)
+    deps.drift_jobs.statuses[first.check_id] = "Running"
+    deps.clock.advance(601)
+
+    second = check_drift(deps)
+
+    assert second is not None and second.check_id != first.check_id
+    assert "still Running after 600 s" in actions(deps, "drift.failed")[0].detail["reason"]
+    deps.drift_jobs.run(first.check_id, deps.blobs, deps.settings, deps.clock())
+    finish_drift_check(deps, first.check_id, "Completed", "late")  # the overdue job ends after all
+    assert actions(deps, "drift.checked") == []
+    assert actions(deps, "event.ignored")[0].detail["reason"] == "not the drift check in flight"
+
+
+def test_a_job_that_could_not_be_submitted_is_recorded_and_tried_again_next_time() -> None:
+    deps = make_deps()
+    production_with_drift(deps)
+    deps.drift_jobs.fail_once("submit", ConnectionError("workspace unavailable"))
+
+    with pytest.raises(ConnectionError):
+        check_drift(deps)
+
+    assert "workspace unavailable" in actions(deps, "drift.failed")[0].detail["reason"]
+    assert drift_round(deps) is not None
+
+
+@pytest.mark.parametrize("outcome", [None, [], {"outcome": "checked"}, {"outcome": 7}, "text"])
+def test_an_outcome_that_is_not_a_drift_checks_is_a_recorded_failure(outcome: object) -> None:
+    deps = make_deps()
+    production_with_drift(deps)
+    submitted = check_drift(deps)
+    deps.drift_jobs.finished(submitted.check_id, outcome)  # what a broken job could leave behind
+
+    assert finish_drift_check(deps, submitted.check_id, "Completed", "evt") is None
+
+    assert "outcome" in actions(deps, "drift.failed")[0].detail["reason"]
+    assert deps.publisher.events == []
