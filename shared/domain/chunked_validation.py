@@ -2,7 +2,7 @@
 bounded by one chunk of rows whatever the file's size.
 
 CSV is parsed as it arrives (pandas `read_csv(chunksize=...)` over the stream of bytes); Parquet is spooled to a
-temporary file (its footer comes last) and read one batch of rows at a time. The content hash is taken in the
+temporary file (its footer comes last) and read one row group at a time. The content hash is taken in the
 same pass. Every check is summed over the chunks, so a file gets the verdict and the reasons it would get read
 whole, with one deliberate difference: a column that some chunks hold as numbers and others as text is learned
 as text, never as categories (a chunk's numbers would be written as text one way, the next file's another way).
@@ -27,6 +27,7 @@ from shared.domain.data_schema import (
     as_schema,
     category_text,
 )
+from shared.domain.parquet import ParquetTable
 from shared.domain.validation import (
     _SHOWN_VALUES,
     ABOVE_MAXIMUM,
@@ -93,7 +94,7 @@ def validate_chunks(
             findings.add(EMPTY_FILE, None, "file is empty")
             return rejected(format_)
         if suffix == ".parquet":
-            _read_parquet(source, rows_per_chunk, tally)
+            _read_parquet(source, tally)
         else:
             _read_csv(source, encoding, _text_columns(expected), rows_per_chunk, tally)
     except _TooLarge:
@@ -107,7 +108,7 @@ def validate_chunks(
         label = "UTF-8" if _is_utf8(encoding) else encoding
         findings.add(BAD_ENCODING, None, f"file is not {label}: {error.reason} at byte {error.position}")
         return rejected(format_)
-    except Exception as error:  # pandas and pyarrow raise many types for unreadable input: "not a table"
+    except Exception as error:  # pandas and fastparquet raise many types for unreadable input: "not a table"
         if source.failure is not None:
             raise source.failure from None
         findings.add(UNREADABLE, None, f"file cannot be read as {format_}: {type(error).__name__}: {error}")
@@ -259,22 +260,14 @@ def _read_csv(
             tally.add(frame, header)
 
 
-def _read_parquet(source: _Source, rows: int, tally: _Tally) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
+def _read_parquet(source: _Source, tally: _Tally) -> None:
+    """One row group at a time: the chunks are the file's own (see `shared.domain.parquet` on their size)."""
     with tempfile.TemporaryFile() as spool:
         for chunk in source.pieces():
             spool.write(chunk)
-        spool.seek(0)
-        parquet = pq.ParquetFile(spool)
-        header = [str(name) for name in parquet.schema_arrow.names]
-        batches = 0
-        for batch in parquet.iter_batches(batch_size=rows):
-            batches += 1
-            tally.add(pa.Table.from_batches([batch]).to_pandas(), header)
-        if not batches:
-            tally.add(parquet.schema_arrow.empty_table().to_pandas(), header)
+        table = ParquetTable(spool)
+        for frame in table.frames():
+            tally.add(frame, table.header)
 
 
 class _Column:

@@ -16,7 +16,6 @@ written by a spreadsheet and a model answering in JSON agree on what a class is.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import math
 import re
@@ -24,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from shared.domain.parquet import read_header
 from shared.domain.validation import (
     JSON_LINES,
     MISSING_COLUMN,
@@ -143,9 +143,7 @@ def _header(name: str, data: bytes) -> list[str]:
     suffix = name[name.rfind(".") :].lower() if "." in name else ""
     try:
         if suffix == ".parquet":
-            import pyarrow.parquet as pq
-
-            return list(pq.read_schema(io.BytesIO(data)).names)
+            return read_header(data)
         first = data[: 1 << 16].decode("utf-8-sig", errors="replace").lstrip().split("\n", 1)[0]
         if suffix == JSON_LINES:
             row = json.loads(first)

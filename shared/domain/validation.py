@@ -34,6 +34,7 @@ from shared.domain.data_schema import (
     as_schema,
     category_text,
 )
+from shared.domain.parquet import read_frame
 
 __all__ = [
     "JSON_LINES",
@@ -338,8 +339,8 @@ def _read(suffix: str, data: bytes, encoding: str | None, text_columns: list[str
     import pandas as pd
 
     if suffix == ".parquet":
-        frame = pd.read_parquet(io.BytesIO(data))
-        return frame, [str(c) for c in frame.columns]
+        frame = read_frame(data)
+        return frame, list(frame.columns)
     # utf-8-sig: a byte-order mark (Excel writes one) must not become part of the first column's name.
     text = data.decode("utf-8-sig" if _is_utf8(encoding) else encoding or "utf-8")
     if suffix == JSON_LINES:

@@ -6,6 +6,7 @@ import io
 from typing import Any
 
 from shared.deps import Deps
+from shared.domain.parquet import read_frame
 from shared.ports import ModelVersion
 from shared.state.datasets import load_manifest
 from shared.state.records import Release
@@ -49,7 +50,7 @@ def _dataset_rows(model: ModelVersion | None, deps: Deps) -> tuple[list[str], li
     )
     first = manifest["files"][0]
     blob = deps.blobs.read(deps.settings.containers.datasets, first["path"])
-    reader = pd.read_parquet if first["path"].endswith(".parquet") else pd.read_csv
-    frame = reader(io.BytesIO(blob.data))
+    parquet = first["path"].endswith(".parquet")
+    frame = read_frame(blob.data) if parquet else pd.read_csv(io.BytesIO(blob.data))
     features = frame.drop(columns=[deps.settings.training.target]).head(deps.settings.release.smoke_test_rows)
     return list(features.columns), features.astype(object).where(features.notna(), None).to_numpy().tolist()
