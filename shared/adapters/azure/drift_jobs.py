@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shared.adapters.azure.assets import PROJECT_ROOT, TrainingEnvironment
-from shared.adapters.azure.jobs import STATUSES, datastore_uri
+from shared.adapters.azure.jobs import datastore_uri, get_job, job_status, read_failure
 from shared.config import AzureSettings, Settings
 from shared.ports import BlobStore, DriftJob
 
@@ -147,11 +147,7 @@ class AzureMLDriftJobs:
         log.info("drift check job submitted", extra={"check_id": job.check_id, "model_version": job.model.id})
 
     def status(self, check_id: str) -> str:
-        found = self._job(check_id)
-        if found is None:
-            return "NotFound"
-        status = str(getattr(found.status, "value", found.status) or "")
-        return STATUSES.get(status, "Running")
+        return job_status(self._job(check_id))
 
     def outcome(self, check_id: str) -> dict[str, Any]:
         path = f"{check_folder(check_id)}/{OUTPUT}/outcome.json"
@@ -166,19 +162,7 @@ class AzureMLDriftJobs:
             raise LookupError(f"drift check {check_id}: {path} is not JSON ({error})") from None
 
     def failure(self, check_id: str) -> dict[str, Any] | None:
-        blob = self._blobs.read(self._container, f"{check_folder(check_id)}/{OUTPUT}/failure.json")
-        if blob is None:
-            return None
-        try:
-            failure = json.loads(blob.data)
-        except ValueError:
-            return None
-        return failure if isinstance(failure, dict) else None
+        return read_failure(self._blobs, self._container, f"{check_folder(check_id)}/{OUTPUT}/failure.json")
 
     def _job(self, check_id: str) -> Any:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            return self._ml().jobs.get(check_id)
-        except ResourceNotFoundError:
-            return None
+        return get_job(self._ml(), check_id)

@@ -53,6 +53,37 @@ STATUSES = {
 }
 
 
+def get_job(ml: MLClient, name: str) -> Any:
+    """The workspace's job of that name, None if there is none."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        return ml.jobs.get(name)
+    except ResourceNotFoundError:
+        return None
+
+
+def job_status(found: Any) -> str:
+    """A job's status on the port's six (None: NotFound)."""
+    if found is None:
+        return "NotFound"
+    status = str(getattr(found.status, "value", found.status) or "")
+    return STATUSES.get(status, "Running")
+
+
+def read_failure(blobs: BlobStore, container: str, path: str) -> dict[str, Any] | None:
+    """What a job wrote as its `failure.json` when our code found the reason; None when it wrote nothing readable
+    (then the studio's logs tell)."""
+    blob = blobs.read(container, path)
+    if blob is None:
+        return None
+    try:
+        failure = json.loads(blob.data)
+    except ValueError:
+        return None
+    return failure if isinstance(failure, dict) else None
+
+
 def run_folder(run_id: str) -> str:
     return f"runs/{run_id}"
 
@@ -204,11 +235,7 @@ class AzureMLTrainingJobs:
         )
 
     def status(self, run_id: str) -> str:
-        found = self._job(run_id)
-        if found is None:
-            return "NotFound"
-        status = str(getattr(found.status, "value", found.status) or "")
-        return STATUSES.get(status, "Running")
+        return job_status(self._job(run_id))
 
     def results(self, run_id: str) -> RunResults:
         path = f"{run_folder(run_id)}/{OUTPUT}/evaluation.json"
@@ -238,22 +265,10 @@ class AzureMLTrainingJobs:
     def failure(self, run_id: str) -> dict[str, Any] | None:
         """What the job wrote in its output's `failure.json` when our code found the reason (bad input, a
         training command that failed); None when the job died without saying (then the studio's logs tell)."""
-        blob = self._blobs.read(self._container, f"{run_folder(run_id)}/{OUTPUT}/failure.json")
-        if blob is None:
-            return None
-        try:
-            failure = json.loads(blob.data)
-        except ValueError:
-            return None
-        return failure if isinstance(failure, dict) else None
+        return read_failure(self._blobs, self._container, f"{run_folder(run_id)}/{OUTPUT}/failure.json")
 
     def _job(self, run_id: str) -> Any:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            return self._ml().jobs.get(run_id)
-        except ResourceNotFoundError:
-            return None
+        return get_job(self._ml(), run_id)
 
     def _write_inputs(self, job: TrainingJob) -> str:
         """Write the run's manifest and config next to its output (overwritten: a retry writes the same)."""

@@ -12,7 +12,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from shared.adapters.local.jobs import process_alive
+from shared.adapters.local.jobs import folder_status
 from shared.adapters.local.paths import PROJECT_ROOT, local_path, run_dir
 from shared.config import Settings
 from shared.ports import DriftJob
@@ -47,14 +47,7 @@ class LocalDriftJobs:
         (folder / "pid").write_text(str(process.pid))
 
     def status(self, check_id: str) -> str:
-        folder = run_dir(self._settings.home, check_id)
-        status_file = folder / "status.json"
-        if not status_file.exists():
-            return "NotFound"
-        status = json.loads(status_file.read_text())["status"]
-        if status in ("Queued", "Running") and not process_alive(folder):
-            return "Failed"  # the process died without saying so
-        return status
+        return folder_status(run_dir(self._settings.home, check_id))
 
     def outcome(self, check_id: str) -> dict[str, Any]:
         file = self._outputs(check_id) / OUTCOME

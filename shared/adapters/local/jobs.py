@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from shared.adapters.local.paths import PROJECT_ROOT, local_path, mlflow_uri, run_dir
@@ -48,14 +49,7 @@ class LocalTrainingJobs:
         (folder / "pid").write_text(str(process.pid))
 
     def status(self, run_id: str) -> str:
-        folder = run_dir(self._settings.home, run_id)
-        status_file = folder / "status.json"
-        if not status_file.exists():
-            return "NotFound"
-        status = json.loads(status_file.read_text())["status"]
-        if status in ("Queued", "Running") and not process_alive(folder):
-            return "Failed"  # the process died without saying so
-        return status
+        return folder_status(run_dir(self._settings.home, run_id))
 
     def results(self, run_id: str) -> RunResults:
         outputs = run_dir(self._settings.home, run_id) / "outputs"
@@ -106,6 +100,17 @@ def _stop(pid: int, grace_seconds: float = STOP_GRACE_SECONDS) -> None:
             os.killpg(pid, signal.SIGKILL)
         with contextlib.suppress(psutil.NoSuchProcess, psutil.TimeoutExpired):
             process.wait(timeout=grace_seconds)
+
+
+def folder_status(folder: Path) -> str:
+    """A local job's status from its folder: what its process last wrote, Failed if it died without saying."""
+    status_file = folder / "status.json"
+    if not status_file.exists():
+        return "NotFound"
+    status = json.loads(status_file.read_text())["status"]
+    if status in ("Queued", "Running") and not process_alive(folder):
+        return "Failed"  # the process died without saying so
+    return status
 
 
 def process_alive(folder) -> bool:
