@@ -190,6 +190,11 @@ class DriftJobs(Protocol):
         """Why a failed check failed (`reason`, `log_tail`), when the backend knows; None otherwise."""
         ...
 
+    def cancel(self, check_id: str) -> None:
+        """Ask the backend to stop the check's job (its status becomes Canceled); nothing when the job has ended
+        or is unknown."""
+        ...
+
 
 class ModelRegistry(Protocol):
     def register(self, name: str, results: RunResults, tags: dict[str, str]) -> ModelVersion:

@@ -252,6 +252,7 @@ class FakeAzureML:
     def __init__(self, workspace_id: str = WORKSPACE_ID) -> None:
         self.workspace_id = workspace_id
         self.jobs: dict[str, Json] = {}
+        self.cancelled: list[str] = []
         self.environments: dict[tuple[str, str], Json] = {}
         self.data_assets: dict[tuple[str, str], Json] = {}
         self.components: dict[tuple[str, str], Json] = {}
@@ -327,6 +328,14 @@ class FakeAzureML:
 
     def _jobs(self, request: Recorded, parts: list[str]) -> Reply:
         name = parts[0]
+        if parts[1:] == ["cancel"] and request.method == "POST":
+            job = self.jobs.get(name)
+            if job is None:
+                return _error(404, "UserError", f"job {name} not found")
+            if job["properties"]["status"] not in ("Completed", "Failed", "Canceled"):
+                job["properties"]["status"] = "CancelRequested"  # Canceled once the compute has stopped it
+            self.cancelled.append(name)
+            return self._accepted(request, None, 202)
         if request.method == "GET":
             job = self.jobs.get(name)
             return Reply(200, job) if job else _error(404, "UserError", f"job {name} not found")

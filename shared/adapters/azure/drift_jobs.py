@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.adapters.azure.assets import PROJECT_ROOT, TrainingEnvironment
 from shared.adapters.azure.jobs import datastore_uri, get_job, job_status, read_failure
+from shared.adapters.azure.pipeline import install_model_requirements
 from shared.config import AzureSettings, Settings
 from shared.ports import BlobStore, DriftJob
 
@@ -35,7 +36,13 @@ FOLDER = "drift-checks"
 OUTPUT = "output"
 # Settings the job must not carry: secrets (webhook URLs hold theirs in the path) and what only local mode uses.
 WITHHELD = frozenset(
-    {"MLOPS_NOTIFY_URLS", "MLOPS_NOTIFY_SECRET", "MLOPS_EVENTS_KEY", "MLOPS_STORAGE_CONNECTION_STRING"}
+    {
+        "MLOPS_NOTIFY_URLS",
+        "MLOPS_NOTIFY_SECRET",
+        "MLOPS_EVENTS_KEY",
+        "MLOPS_STORAGE_CONNECTION_STRING",
+        "MLOPS_FUNCTION_KEY",
+    }
 )
 
 
@@ -78,6 +85,9 @@ def drift_command(
         code=code,
         environment=environment,
         command=(
+            # the champion's own requirements first (a LightGBM or XGBoost model built by the team's code), as
+            # the training pipeline's evaluate step does, so the job can score the reference sample with it
+            f"{install_model_requirements('champion')} && "
             "python -m shared.drift_job --job ${{inputs.job}} --champion ${{inputs.champion}} "
             "--output ${{outputs.output}}"
         ),
@@ -148,6 +158,18 @@ class AzureMLDriftJobs:
 
     def status(self, check_id: str) -> str:
         return job_status(self._job(check_id))
+
+    def cancel(self, check_id: str) -> None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        if job_status(self._job(check_id)) not in ("Queued", "Running"):
+            return
+        try:
+            # the poller is not waited on: the job's own status (and its RunStatusChanged) tells when it stopped
+            self._ml().jobs.begin_cancel(check_id)
+        except ResourceNotFoundError:
+            return
+        log.info("drift check job cancelled", extra={"check_id": check_id})
 
     def outcome(self, check_id: str) -> dict[str, Any]:
         path = f"{check_folder(check_id)}/{OUTPUT}/outcome.json"

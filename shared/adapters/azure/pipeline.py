@@ -40,10 +40,16 @@ BINDINGS = {
     "params": "${{inputs.work}}/" + PARAMS_FILE,
     "python": "python",
 }
-INSTALL_MODEL_REQUIREMENTS = (
-    "if [ -f ${{inputs.model}}/requirements.txt ]; then "
-    "python -m pip install --quiet -r ${{inputs.model}}/requirements.txt; fi"
-)
+
+
+def install_model_requirements(model_input: str) -> str:
+    """A shell step installing the requirements an MLflow model folder (the job input `model_input`) lists, so a
+    LightGBM or PyTorch model loads in our environment; nothing for a folder that lists none."""
+    folder = "${{inputs." + model_input + "}}"
+    return (
+        f"if [ -f {folder}/requirements.txt ]; then "
+        f"python -m pip install --quiet -r {folder}/requirements.txt; fi"
+    )
 
 
 def team_command(command: str) -> str:
@@ -146,12 +152,15 @@ def training_pipeline(
     )
     evaluate_inputs = {**common, "model": Input(type="uri_folder")}
     evaluation = (
-        f"{INSTALL_MODEL_REQUIREMENTS} && python -m shared.training evaluate {reads} --model ${{{{inputs.model}}}} "
+        f"python -m shared.training evaluate {reads} --model ${{{{inputs.model}}}} "
         f"--output ${{{{outputs.output}}}} --run-id {job.run_id}"
     )
+    installs = [install_model_requirements("model")]
     if "champion" in inputs:
         evaluate_inputs["champion"] = Input(type="mlflow_model")
         evaluation += " --champion ${{inputs.champion}}"
+        installs.append(install_model_requirements("champion"))  # scored on the same holdout
+    evaluation = " && ".join([*installs, evaluation])
     evaluate = command(
         name="evaluate",
         display_name="evaluate: challenger and champion on one holdout",

@@ -12,7 +12,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from shared.adapters.local.jobs import folder_status
+from shared.adapters.local.jobs import folder_status, stop_process
 from shared.adapters.local.paths import PROJECT_ROOT, local_path, run_dir
 from shared.config import Settings
 from shared.ports import DriftJob
@@ -48,6 +48,16 @@ class LocalDriftJobs:
 
     def status(self, check_id: str) -> str:
         return folder_status(run_dir(self._settings.home, check_id))
+
+    def cancel(self, check_id: str) -> None:
+        """Stop the job's processes and say Canceled, as Azure ML does for a cancelled job."""
+        folder = run_dir(self._settings.home, check_id)
+        if folder_status(folder) not in ("Queued", "Running"):
+            return
+        pid = folder / "pid"
+        if pid.exists():
+            stop_process(int(pid.read_text()))
+        (folder / "status.json").write_text(json.dumps({"status": "Canceled"}))
 
     def outcome(self, check_id: str) -> dict[str, Any]:
         file = self._outputs(check_id) / OUTCOME

@@ -82,24 +82,28 @@ class LocalTrainingJobs:
         runs = self._settings.home / "runs"
         for pid_file in runs.glob("*/pid") if runs.exists() else ():
             if process_alive(pid_file.parent):
-                _stop(int(pid_file.read_text()))
+                stop_process(int(pid_file.read_text()))
 
 
-def _stop(pid: int, grace_seconds: float = STOP_GRACE_SECONDS) -> None:
-    """SIGTERM to the run's process group, SIGKILL after the grace period; reaps it if it is our child."""
+def stop_process(pid: int, grace_seconds: float = STOP_GRACE_SECONDS) -> None:
+    """SIGTERM to a job's process group, SIGKILL after the grace period to whatever is left of it; returns once
+    the job's process and its children are gone (reaping the job's process if it is our child)."""
     import psutil
 
     try:
         process = psutil.Process(pid)
+        group = [process, *process.children(recursive=True)]
         os.killpg(pid, signal.SIGTERM)
-        process.wait(timeout=grace_seconds)
     except (psutil.NoSuchProcess, ProcessLookupError):
         return
-    except psutil.TimeoutExpired:
+    _, alive = psutil.wait_procs(group, timeout=grace_seconds)
+    if alive:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
-        with contextlib.suppress(psutil.NoSuchProcess, psutil.TimeoutExpired):
-            process.wait(timeout=grace_seconds)
+        for survivor in alive:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                survivor.kill()  # one that left the group
+        psutil.wait_procs(alive, timeout=grace_seconds)
 
 
 def folder_status(folder: Path) -> str:

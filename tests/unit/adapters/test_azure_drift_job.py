@@ -4,8 +4,12 @@ secrets."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -77,21 +81,64 @@ def test_the_drift_job_rest_body(azure) -> None:
     assert {"MLOPS_NOTIFY_URLS", "MLOPS_NOTIFY_SECRET", "OTHER_SETTING"} & set(variables) == set()
 
 
-def test_the_job_entry_point_accepts_the_jobs_command(azure, tmp_path: Path) -> None:
-    from shared.drift_job.__main__ import main
-
-    command = _command(azure)._to_job().command
-    bound = re.sub(r"\$\{\{(inputs|outputs)\.(\w+)\}\}", lambda m: str(tmp_path / m[2]), command).split()
-    assert bound[:3] == ["python", "-m", "shared.drift_job"]
+def _run_bound(command: str, tmp_path: Path, *, champion_requirements: str | None) -> list[str]:
+    """Run the job's command line in a shell, its inputs and outputs bound to folders under `tmp_path`, with a
+    `python` on the PATH that records each call (and pretends pip installs): the calls it made, in order."""
+    champion = tmp_path / "champion"
+    champion.mkdir()
+    if champion_requirements is not None:
+        (champion / "requirements.txt").write_text(champion_requirements)
+    bound = re.sub(r"\$\{\{(inputs|outputs)\.(\w+)\}\}", lambda m: str(tmp_path / m[2]), command)
+    shim = tmp_path / "bin" / "python"
+    shim.parent.mkdir()
+    shim.write_text(
+        f'#!/bin/sh\necho "$*" >> {tmp_path / "calls"}\n'
+        f'if [ "$1 $2" = "-m pip" ]; then exit 0; fi\nexec {sys.executable} "$@"\n'
+    )
+    shim.chmod(0o755)
+    env = {**os.environ, "PATH": f"{shim.parent}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(["bash", "-c", bound], cwd=ROOT, env=env, capture_output=True, text=True)
     # an unreadable job file is a recorded failure of the check, not an argument error
-    assert main(bound[3:]) == 1
+    assert done.returncode == 1, done.stderr
     assert "FileNotFoundError" in (tmp_path / "output" / "failure.json").read_text()
+    return (tmp_path / "calls").read_text().splitlines()
+
+
+def test_the_job_installs_the_champions_own_requirements_before_the_check(azure, tmp_path: Path) -> None:
+    command = _command(azure)._to_job().command
+
+    calls = _run_bound(command, tmp_path, champion_requirements="lightgbm==4.5.0\n")
+
+    assert calls[0] == f"-m pip install --quiet -r {tmp_path / 'champion' / 'requirements.txt'}"
+    assert calls[1].startswith("-m shared.drift_job --job ")
+    assert f"--champion {tmp_path / 'champion'}" in calls[1]
+
+
+def test_a_champion_without_requirements_goes_straight_to_the_check(azure, tmp_path: Path) -> None:
+    calls = _run_bound(_command(azure)._to_job().command, tmp_path, champion_requirements=None)
+
+    assert [call.split()[:2] for call in calls] == [["-m", "shared.drift_job"]]
 
 
 def test_the_settings_the_job_gets_are_the_apps_without_its_secrets() -> None:
-    passed = job_settings(SETTINGS)
+    passed = job_settings(SETTINGS | {"MLOPS_FUNCTION_KEY": "function-key"})
     assert passed["MLOPS_MODEL_NAME"] == SETTINGS["MLOPS_MODEL_NAME"]
-    assert not any(name in passed for name in ("MLOPS_NOTIFY_URLS", "MLOPS_NOTIFY_SECRET", "OTHER_SETTING"))
+    secrets = ("MLOPS_NOTIFY_URLS", "MLOPS_NOTIFY_SECRET", "MLOPS_FUNCTION_KEY", "OTHER_SETTING")
+    assert not any(name in passed for name in secrets)
+
+
+def test_the_job_reads_the_settings_it_is_given_as_the_app_does() -> None:
+    from shared.config import Settings
+
+    app = Settings.from_env(SETTINGS)
+    job = Settings.from_env(job_settings(app.raw) | {"MLOPS_BACKEND": "azure"})
+
+    differs = {
+        group.name
+        for group in dataclasses.fields(Settings)
+        if group.name != "raw" and getattr(job, group.name) != getattr(app, group.name)
+    }
+    assert differs == {"notify"}  # its webhook URLs and signing secret, withheld
 
 
 def test_the_code_snapshot_holds_the_job_and_what_it_imports() -> None:
@@ -130,7 +177,7 @@ def test_a_check_is_one_job_however_often_it_is_submitted(world) -> None:
     assert list(world.ml.jobs) == [JOB.check_id]
     assert jobs.status(JOB.check_id) == "Queued"
     body = world.ml.jobs[JOB.check_id]["properties"]
-    assert body["command"].startswith("python -m shared.drift_job")
+    assert "&& python -m shared.drift_job --job" in body["command"]
     spec = world.blob_store().read(
         world.settings.containers.datasets, f"drift-checks/{JOB.check_id}/job.json"
     )
@@ -155,3 +202,18 @@ def test_the_outcome_and_the_failure_are_read_from_the_jobs_output(world) -> Non
 
     assert jobs.outcome(JOB.check_id)["reason"] == "no inference data yet"
     assert jobs.failure(JOB.check_id) is None  # unreadable: the studio's logs tell
+
+
+def test_cancel_asks_azure_ml_to_stop_a_running_job_and_leaves_an_ended_one(world) -> None:
+    jobs = _drift_jobs(world)
+    jobs.submit(JOB)
+    world.ml.set_job_status(JOB.check_id, "Running")
+
+    jobs.cancel(JOB.check_id)
+
+    assert world.ml.cancelled == [JOB.check_id]
+    assert jobs.status(JOB.check_id) == "Running"  # CancelRequested, until the compute has stopped it
+    world.ml.set_job_status(JOB.check_id, "Canceled")
+    jobs.cancel(JOB.check_id)
+    jobs.cancel("drift-unknown")
+    assert world.ml.cancelled == [JOB.check_id]  # nothing asked for an ended or unknown job
