@@ -32,6 +32,6 @@ def on_monitor_alert(event: func.EventGridEvent) -> None:
 @bp.function_name("drift_check")
 @bp.timer_trigger(schedule="%MLOPS_DRIFT_SCHEDULE%", arg_name="timer")
 def drift_check(timer: func.TimerRequest) -> None:
-    from shared.handlers import drift as drift_handlers
+    from shared.handlers.drift_check import check_drift
 
-    drift_handlers.check_drift(deps())
+    check_drift(deps())

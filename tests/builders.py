@@ -360,7 +360,7 @@ def drift_round(deps: FakeDeps, event_id: str = "evt-drift-done") -> dict[str, A
     """One drift check as the app lives it: the timer submits the job, the job runs (the real check, here in
     process), its completion event is handled. Returns the summary recorded (None when the timer submitted
     nothing or the job found nothing to compare)."""
-    from shared.handlers.drift import check_drift, finish_drift_check
+    from shared.handlers.drift_check import check_drift, finish_drift_check
 
     submitted = check_drift(deps)
     if submitted is None:

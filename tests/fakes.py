@@ -411,6 +411,7 @@ class FakeDriftJobs(DriftJobs, _FailureInjection):
         self.statuses: dict[str, str] = {}
         self._outcomes: dict[str, dict[str, Any]] = {}
         self._job_failures: dict[str, dict[str, Any]] = {}
+        self.cancelled: list[str] = []
         self.prediction: Any = 1.0
         self.scoring_error: Exception | None = None
         self.scored_rows = 0
@@ -421,9 +422,16 @@ class FakeDriftJobs(DriftJobs, _FailureInjection):
             return
         self.submitted[job.check_id] = job
         self.statuses[job.check_id] = "Queued"
+        self._maybe_lose("submit")
 
     def status(self, check_id: str) -> str:
         return self.statuses.get(check_id, "NotFound")
+
+    def cancel(self, check_id: str) -> None:
+        self._maybe_fail("cancel")
+        if self.statuses.get(check_id) in ("Queued", "Running"):
+            self.statuses[check_id] = "Canceled"
+            self.cancelled.append(check_id)
 
     def outcome(self, check_id: str) -> dict[str, Any]:
         self._maybe_fail("outcome")
@@ -652,11 +660,13 @@ class FakeEndpoints(Endpoints, _FailureInjection):
 # --- events ---------------------------------------------------------------------------------------------------
 
 
-class FakePublisher(EventPublisher):
+class FakePublisher(EventPublisher, _FailureInjection):
     def __init__(self) -> None:
+        _FailureInjection.__init__(self)
         self.events: list[OutgoingEvent] = []
 
     def publish(self, events: Sequence[OutgoingEvent]) -> None:
+        self._maybe_fail("publish")
         self.events.extend(events)
 
 

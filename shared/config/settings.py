@@ -339,8 +339,8 @@ class DriftSettings:
         "MLOPS_DRIFT_JOB_TIMEOUT_SECONDS",
         "3600",
         number(60.0),
-        "A drift check's job still unfinished after this long is recorded as failed; the next timer submits "
-        "a new one.",
+        "A drift check's job still unfinished after this long is cancelled and recorded as timed out (its late "
+        "end is recorded, not acted on); the next timer submits a new one.",
     )
     prediction_column: str = setting(
         "MLOPS_DRIFT_PREDICTION_COLUMN",

@@ -1,7 +1,7 @@
 """The drift check itself: the champion's training data against the window of what production served, the
 served predictions against the champion's own, and the HTML report and JSON summary written side by side in
 the reports container. What the job returns is its outcome: `checked` with the summary, or `skipped` with the
-reason; the app records it and decides what follows (shared/handlers/drift.py)."""
+reason; the app records it and decides what follows (shared/handlers/drift_check.py)."""
 
 from __future__ import annotations
 

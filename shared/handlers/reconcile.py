@@ -21,7 +21,7 @@ from typing import Any
 
 from shared.deps import Deps
 from shared.domain.messages import BlobCreated, Envelope, RequestTraining
-from shared.handlers import drift, labels, notify, release, training
+from shared.handlers import drift_check, labels, notify, release, training
 from shared.handlers.data import on_blob_created, resume_file
 from shared.handlers.isolation import ItemsFailed, each
 from shared.handlers.retractions import check_retractions
@@ -48,7 +48,7 @@ def reconcile(deps: Deps) -> dict[str, Any]:
         "label_files": lambda: labels.resume_files(deps),
         "outboxes": lambda: flush_outboxes(deps),
         "runs": lambda: training.chase_runs(deps, ACTOR),
-        "drift_check": lambda: drift.settle_drift_check(deps, ACTOR) is not None,
+        "drift_check": lambda: drift_check.settle_drift_check(deps, ACTOR) is not None,
         "started": lambda: training.start_training_if_due(deps, ACTOR),
         "missing_releases": lambda: ensure_releases(deps),
         "releases": lambda: advance_releases(deps),

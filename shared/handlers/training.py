@@ -21,7 +21,7 @@ from shared.deps import Deps
 from shared.domain.decisions.coalescing import Timing, ready_to_start
 from shared.domain.decisions.gates import GatePolicy, decide, parse_absolute_gates
 from shared.domain.messages import Envelope, RunCompleted
-from shared.handlers import drift
+from shared.handlers import drift_check
 from shared.handlers.isolation import each
 from shared.handlers.release_steps import MODEL_SHA256_TAG
 from shared.handlers.retractions import retract_stale
@@ -239,8 +239,9 @@ def _on_run_completed(message: RunCompleted, deps: Deps, actor: str) -> None:
             _complete(held, message, deps, actor)
             return
     if not deps.state.exists(key):
-        if drift.is_drift_check(message.run_id):  # the drift check's job, which runs where training runs
-            drift.finish_drift_check(deps, message.run_id, message.status, message.envelope.id, actor)
+        # the drift check's job, which runs where training runs
+        if drift_check.is_drift_check(message.run_id):
+            drift_check.finish_drift_check(deps, message.run_id, message.status, message.envelope.id, actor)
             return
         deps.audit.record(
             actor,

@@ -97,6 +97,7 @@ RELEASE_OWNERS = Prefix("release-owner/", ReleaseOwner)
 COOLDOWNS = Prefix("drift/cooldown/", Cooldown)
 MONITOR_RUNS = Prefix("drift/monitor-runs/", MonitorRun)
 DRIFT_CHECKS = Prefix("drift/checks/", DriftCheck)
+OVERDUE_DRIFT_CHECKS = Prefix("drift/overdue/", DriftCheck)  # closed past the deadline, their end not seen
 QUALITY_COOLDOWNS = Prefix("quality/cooldown/", Cooldown)
 LABEL_FILES = Prefix("labels/files/", LabelFile, lambda file: not file.status.final)
 QUALITY_CHECKS = Prefix("quality/checks/", QualityCheck)
@@ -154,6 +155,10 @@ def drift_cooldown(model_name: str) -> Key[Cooldown]:
 
 def drift_check(model_name: str) -> Key[DriftCheck]:
     return DRIFT_CHECKS.key(model_name)
+
+
+def overdue_drift_check(check_id: str) -> Key[DriftCheck]:
+    return OVERDUE_DRIFT_CHECKS.key(check_id)
 
 
 def monitor_run(run_id: str) -> Key[MonitorRun]:

@@ -292,7 +292,8 @@ class ReleaseOwner:
 class DriftCheckStatus(StrEnum):
     RUNNING = "running"  # submitted: its job's completion (or the next timer) settles it
     FINISHED = "finished"  # its verdict recorded (and published when it drifted)
-    FAILED = "failed"  # the job failed, could not be submitted or ran past its deadline
+    FAILED = "failed"  # the job failed, or its outcome could not be recorded
+    TIMED_OUT = "timed_out"  # past its deadline: its job cancelled, its late end recorded only
 
 
 @dataclass(frozen=True)
@@ -308,7 +309,7 @@ class DriftCheck:
     submitted_at: str
     finished_at: str | None = None
     trace: str | None = None
-    reason: str | None = None  # why it failed
+    reason: str | None = None  # why it failed or timed out
 
 
 @dataclass(frozen=True)

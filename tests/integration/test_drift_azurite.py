@@ -19,7 +19,7 @@ import pytest
 
 from shared.config import Settings
 from shared.deps import Deps, utc_now
-from shared.handlers.drift import check_drift, finish_drift_check
+from shared.handlers.drift_check import check_drift, finish_drift_check
 from shared.ports import RunResults
 from shared.state.audit import AuditLog
 from shared.state.datasets import build_manifest, save_manifest

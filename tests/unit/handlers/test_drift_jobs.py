@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 
 from shared.handlers import reconcile as reconciliation
-from shared.handlers.drift import check_drift, finish_drift_check
+from shared.handlers.drift_check import RECORD_GRACE, SUBMIT_GRACE, check_drift, finish_drift_check
 from shared.handlers.training import on_run_completed
 from shared.ports import RunResults
 from shared.state.datasets import build_manifest, save_manifest
-from tests.builders import actions, drift_round, put_production, run_completed
+from tests.builders import actions, put_production, run_completed
 from tests.fakes import FakeDeps, make_deps
 
 MODEL = "mlops-model"
@@ -104,7 +104,7 @@ def test_a_failed_job_is_recorded_with_its_reason_and_the_next_timer_checks_agai
     assert second is not None and second.check_id != first.check_id
 
 
-def test_a_job_past_its_deadline_is_recorded_as_failed_and_replaced() -> None:
+def test_a_job_past_its_deadline_is_cancelled_and_replaced_and_its_late_end_recorded() -> None:
     deps = make_deps(MLOPS_DRIFT_JOB_TIMEOUT_SECONDS="600")
     production_with_drift(deps)
     first = check_drift(deps)
@@ -114,23 +114,116 @@ def test_a_job_past_its_deadline_is_recorded_as_failed_and_replaced() -> None:
     second = check_drift(deps)
 
     assert second is not None and second.check_id != first.check_id
-    assert "still Running after 600 s" in actions(deps, "drift.failed")[0].detail["reason"]
+    assert deps.drift_jobs.cancelled == [first.check_id]
+    [failed] = actions(deps, "drift.failed")
+    assert "still Running after 600 s" in failed.detail["reason"] and failed.detail["cancel"] == "cancelled"
+    # the overdue job had finished its work after all: what it found is recorded, and acted on no further
     deps.drift_jobs.run(first.check_id, deps.blobs, deps.settings, deps.clock())
-    finish_drift_check(deps, first.check_id, "Completed", "late")  # the overdue job ends after all
-    assert actions(deps, "drift.checked") == []
-    assert actions(deps, "event.ignored")[0].detail["reason"] == "not the drift check in flight"
+    finish_drift_check(deps, first.check_id, "Completed", "late")
+    finish_drift_check(deps, first.check_id, "Completed", "late-redelivered")
+    [late] = actions(deps, "drift.late")
+    assert (late.detail["check"], late.detail["drifted"], late.detail["reasons"]) == (
+        first.check_id,
+        True,
+        ["data"],
+    )
+    assert "still Running" in late.detail["closed_because"]
+    assert actions(deps, "drift.checked") == [] and deps.publisher.events == []
+    assert [e.detail["reason"] for e in actions(deps, "event.ignored")] == ["not the drift check in flight"]
 
 
-def test_a_job_that_could_not_be_submitted_is_recorded_and_tried_again_next_time() -> None:
+def test_a_cancel_that_fails_still_frees_the_next_check() -> None:
+    deps = make_deps(MLOPS_DRIFT_JOB_TIMEOUT_SECONDS="600")
+    production_with_drift(deps)
+    first = check_drift(deps)
+    deps.drift_jobs.statuses[first.check_id] = "Running"
+    deps.drift_jobs.fail_once("cancel", ConnectionError("workspace unavailable"))
+    deps.clock.advance(601)
+
+    reconciliation.reconcile(deps)
+
+    [failed] = actions(deps, "drift.failed")
+    assert failed.detail["cancel"] == "the cancel failed: ConnectionError: workspace unavailable"
+    deps.drift_jobs.fail(first.check_id, "Canceled")  # stopped by hand, later
+    finish_drift_check(deps, first.check_id, "Canceled", "evt-canceled")
+    assert actions(deps, "drift.late")[0].detail["reason"] == "the job ended Canceled"
+    assert check_drift(deps) is not None
+
+
+def test_a_submit_that_fails_leaves_the_check_for_the_tick_to_submit_again() -> None:
     deps = make_deps()
     production_with_drift(deps)
     deps.drift_jobs.fail_once("submit", ConnectionError("workspace unavailable"))
 
-    with pytest.raises(ConnectionError):
-        check_drift(deps)
+    check = check_drift(deps)
 
-    assert "workspace unavailable" in actions(deps, "drift.failed")[0].detail["reason"]
-    assert drift_round(deps) is not None
+    assert check is not None and deps.drift_jobs.submitted == {}
+    assert "workspace unavailable" in actions(deps, "drift.submit_failed")[0].detail["reason"]
+    reconciliation.reconcile(deps)
+    assert deps.drift_jobs.submitted == {}  # within the grace a submit may still be under way
+    deps.clock.advance(SUBMIT_GRACE.total_seconds() + 1)
+    reconciliation.reconcile(deps)
+    assert list(deps.drift_jobs.submitted) == [check.check_id]
+    [submitted] = actions(deps, "drift.submitted")
+    assert submitted.actor == "reconcile"
+    deps.drift_jobs.run(check.check_id, deps.blobs, deps.settings, deps.clock())
+    reconciliation.reconcile(deps)
+    assert actions(deps, "drift.checked")[0].detail["check"] == check.check_id
+
+
+def test_a_submit_whose_answer_was_lost_makes_one_job() -> None:
+    deps = make_deps()
+    production_with_drift(deps)
+    deps.drift_jobs.after_once("submit", TimeoutError("the answer never came"))
+
+    check = check_drift(deps)
+    deps.clock.advance(SUBMIT_GRACE.total_seconds() + 1)
+    reconciliation.reconcile(deps)
+
+    assert list(deps.drift_jobs.submitted) == [check.check_id]
+    assert actions(deps, "drift.submitted") == []  # the job is Queued: nothing to submit again
+    assert len(actions(deps, "drift.submit_failed")) == 1
+
+
+def test_a_check_the_backend_never_learnt_of_fails_at_its_deadline() -> None:
+    deps = make_deps(MLOPS_DRIFT_JOB_TIMEOUT_SECONDS="1800")
+    production_with_drift(deps)
+    for _ in range(3):
+        deps.drift_jobs.fail_once("submit", ConnectionError("workspace unavailable"))
+    check = check_drift(deps)
+
+    for _ in range(2):
+        deps.clock.advance(SUBMIT_GRACE.total_seconds() + 1)
+        reconciliation.reconcile(deps)
+
+    assert deps.drift_jobs.submitted == {} and actions(deps, "drift.failed") == []
+    deps.clock.advance(1800)
+    reconciliation.reconcile(deps)
+    [failed] = actions(deps, "drift.failed")
+    assert failed.detail["reason"] == "the backend had no such job after 1800 s"
+    assert deps.drift_jobs.cancelled == [] and check_drift(deps).check_id != check.check_id
+
+
+def test_an_outcome_that_cannot_be_recorded_is_tried_again_then_closed_past_the_deadline() -> None:
+    deps = make_deps(MLOPS_DRIFT_JOB_TIMEOUT_SECONDS="600")
+    production_with_drift(deps)
+    check = check_drift(deps)
+    deps.drift_jobs.run(check.check_id, deps.blobs, deps.settings, deps.clock())
+    for _ in range(3):
+        deps.publisher.fail_once("publish", ConnectionError("topic refused"))
+
+    with pytest.raises(RuntimeError, match="topic refused"):
+        reconciliation.reconcile(deps)
+    with pytest.raises(ConnectionError):  # the timer too: the check stays in flight, its outcome tried again
+        check_drift(deps)
+    assert deps.drift_jobs.submitted.keys() == {check.check_id}
+    deps.clock.advance(600 + RECORD_GRACE.total_seconds() + 1)
+    reconciliation.reconcile(deps)  # refused once more: now closed, with the reason
+
+    [failed] = actions(deps, "drift.failed")
+    assert "its outcome could not be recorded" in failed.detail["reason"]
+    assert "topic refused" in failed.detail["reason"]
+    assert check_drift(deps) is not None
 
 
 @pytest.mark.parametrize("outcome", [None, [], {"outcome": "checked"}, {"outcome": 7}, "text"])
