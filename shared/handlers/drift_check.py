@@ -321,7 +321,18 @@ def _record_outcome(
         report_html=summary.get("report_html"),
     )
     reasons = _reasons(summary)
-    if reasons:
+    replaced_by = _replaced_by(deps, check)
+    if reasons and replaced_by:
+        # what drifted is the traffic of a model no longer served: retraining on it would answer nothing
+        deps.audit.record(
+            actor,
+            "drift.not_published",
+            check.model,
+            key=f"drift.not_published:{check.check_id}",
+            reasons=reasons,
+            reason=f"{check.model} is no longer in production ({replaced_by} is)",
+        )
+    elif reasons:
         deps.publisher.publish([_drift_event(check, summary)])
         deps.audit.record(
             actor,
@@ -333,6 +344,15 @@ def _record_outcome(
         )
     _close(deps, check, DriftCheckStatus.FINISHED, None, stored)
     return summary
+
+
+def _replaced_by(deps: Deps, check: DriftCheck) -> str | None:
+    """The model in production now when it is not the one the check compared, else None."""
+    production = releases.production(deps.state, deps.settings.model_name)
+    if production is None:
+        return None
+    serving = f"{production.model}:{production.version}"
+    return serving if serving != check.model else None
 
 
 def _outcome(deps: Deps, check_id: str, status: str) -> dict[str, Any] | str:

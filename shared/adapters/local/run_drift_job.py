@@ -38,7 +38,8 @@ def main(folder: Path) -> int:
         status = "Completed" if code == 0 else "Failed"
     finally:
         _status(folder, status)
-        tags = {"mlops.kind": "drift_check", "mlops.model": job["model"]["name"]}
+        model = f"{job['model']['name']}:{job['model']['version']}"
+        tags = {"mlops.kind": "drift_check", "mlops.check_id": job["check_id"], "mlops.model": model}
         announce(job["check_id"], status, settings, experiment_name(settings.raw), tags, {})
     return 0 if status == "Completed" else 1
 

@@ -63,6 +63,24 @@ def test_the_timer_submits_a_job_and_its_completion_event_records_and_publishes_
     assert len(actions(deps, "drift.published")) == 1
 
 
+def test_drift_of_a_champion_replaced_while_the_check_ran_is_recorded_not_published() -> None:
+    deps = make_deps()
+    production_with_drift(deps)
+    submitted = check_drift(deps)
+    newer = deps.registry.register(
+        MODEL, RunResults("run-2", {}, "memory://m2"), {"mlops.dataset_version": "ds-2"}
+    )
+    put_production(deps, newer, f"{MODEL}-v2")
+
+    deps.drift_jobs.run(submitted.check_id, deps.blobs, deps.settings, deps.clock())
+    on_run_completed(run_completed(deps, submitted.check_id), deps)
+
+    assert actions(deps, "drift.checked")[0].detail["drifted"] is True
+    [held] = actions(deps, "drift.not_published")
+    assert held.detail["reason"] == f"{MODEL}:1 is no longer in production ({MODEL}:2 is)"
+    assert deps.publisher.events == []
+
+
 def test_a_running_check_is_not_submitted_twice() -> None:
     deps = make_deps()
     production_with_drift(deps)
