@@ -205,6 +205,44 @@ def test_new_landing_blob_becomes_blob_created_and_is_validated(services: LocalS
     assert invocation.function == "on_data_landed" and invocation.outcome == "succeeded"
 
 
+def test_landed_parquet_is_read_by_the_app_and_broken_parquet_quarantined_with_its_reason(
+    services: LocalServices,
+) -> None:
+    import io
+
+    import numpy as np
+    import pandas as pd
+
+    buffer = io.BytesIO()
+    rows = np.arange(40)
+    pd.DataFrame({"a": rows, "b": rows * 2.0, "target": rows % 7}).to_parquet(buffer, index=False)
+    good = buffer.getvalue()
+    noise = np.random.default_rng(5).bytes(1024)
+    landed = {
+        "parquet/good.parquet": good,
+        "parquet/truncated.parquet": good[: len(good) // 2],
+        "parquet/noise.parquet": b"PAR1" + noise + b"PAR1",
+        "parquet/footer.parquet": good[:-8] + (10**9).to_bytes(4, "little") + b"PAR1",
+    }
+    for name, data in landed.items():
+        services.deps.blobs.write(services.settings.containers.landing, name, data)
+
+    def settled() -> dict[str, object]:
+        entries = _actions(services, "file.accepted") + _actions(services, "file.quarantined")
+        found = {e.subject: e for e in entries if e.subject in landed}
+        return found if len(found) == len(landed) else {}
+
+    outcome = _wait(settled, timeout=30)
+    assert outcome["parquet/good.parquet"].action == "file.accepted"
+    assert outcome["parquet/good.parquet"].detail["rows"] == 40
+    for name in ("parquet/truncated.parquet", "parquet/noise.parquet", "parquet/footer.parquet"):
+        assert outcome[name].action == "file.quarantined", name
+        assert [p["code"] for p in outcome[name].detail["problems"]] == ["unreadable"], name
+    events = {entry.detail["event_id"] for entry in outcome.values()}
+    invocations = [i for i in services.host.invocations if i.subject in events]
+    assert {i.outcome for i in invocations} == {"succeeded"}  # a refusal is recorded, not a failed delivery
+
+
 def test_failing_delivery_is_retried_then_dead_lettered(services: LocalServices) -> None:
     # A model the registry does not know: on_model_registered raises, so Event Grid must retry, then give up.
     event = {
