@@ -356,6 +356,36 @@ def land_labels(deps: Deps, name: str, data: bytes, event_id: str | None = None)
     return message
 
 
+def production_with_drift(deps: FakeDeps) -> ModelVersion:
+    """A champion (the settings' model, version 1) trained on x ~ N(0, 1), in production, and 2,000 served rows
+    of x ~ N(1, 1) in the inference store."""
+    import numpy as np
+    import pandas as pd
+
+    from shared.ports import RunResults
+    from shared.state.datasets import build_manifest, save_manifest
+
+    rng = np.random.default_rng(1)
+    container = deps.settings.containers.datasets
+    reference = pd.DataFrame({"x": rng.normal(0, 1, 2000), "target": rng.normal(0, 1, 2000)})
+    deps.blobs.write(container, "files/ref.csv", reference.to_csv(index=False).encode())
+    manifest = build_manifest(
+        [{"name": "ref.csv", "sha256": "r", "path": "files/ref.csv", "rows": 2000}],
+        {"x": "number", "target": "number"},
+    )
+    save_manifest(deps.blobs, container, manifest)
+    name = deps.settings.model_name
+    model = deps.registry.register(
+        name, RunResults("run-1", {}, "memory://m"), {"mlops.dataset_version": manifest["id"]}
+    )
+    put_production(deps, model, f"{name}-v1")
+    current = pd.DataFrame({"x": rng.normal(1, 1, 2000)})
+    deps.blobs.write(
+        deps.settings.containers.inference, "requests/a.csv", current.to_csv(index=False).encode()
+    )
+    return model
+
+
 def drift_round(deps: FakeDeps, event_id: str = "evt-drift-done") -> dict[str, Any] | None:
     """One drift check as the app lives it: the timer submits the job, the job runs (the real check, here in
     process), its completion event is handled. Returns the summary recorded (None when the timer submitted

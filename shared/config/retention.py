@@ -33,5 +33,6 @@ class RetentionSettings:
         "MLOPS_RETAIN_STATE_DAYS",
         "365",
         number(0.0),
-        "Settled records of landed file versions no longer in landing (quarantined, overwritten or deleted).",
+        "Settled records of landed file versions no longer in landing (quarantined, overwritten or deleted), "
+        "and of drift checks closed past their deadline whose job's end never came.",
     )

@@ -4,40 +4,16 @@ and makes room for the next check. Assertions are on the audit log, the events p
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
 import pytest
 
 from shared.handlers import reconcile as reconciliation
 from shared.handlers.drift_check import RECORD_GRACE, SUBMIT_GRACE, check_drift, finish_drift_check
 from shared.handlers.training import on_run_completed
 from shared.ports import RunResults
-from shared.state.datasets import build_manifest, save_manifest
-from tests.builders import actions, put_production, run_completed
-from tests.fakes import FakeDeps, make_deps
+from tests.builders import actions, production_with_drift, put_production, run_completed
+from tests.fakes import make_deps
 
 MODEL = "mlops-model"
-
-
-def production_with_drift(deps: FakeDeps) -> None:
-    """A champion trained on x ~ N(0, 1) and 2,000 served rows of x ~ N(1, 1) dropped into the inference store."""
-    rng = np.random.default_rng(1)
-    container = deps.settings.containers.datasets
-    reference = pd.DataFrame({"x": rng.normal(0, 1, 2000), "target": rng.normal(0, 1, 2000)})
-    deps.blobs.write(container, "files/ref.csv", reference.to_csv(index=False).encode())
-    manifest = build_manifest(
-        [{"name": "ref.csv", "sha256": "r", "path": "files/ref.csv", "rows": 2000}],
-        {"x": "number", "target": "number"},
-    )
-    save_manifest(deps.blobs, container, manifest)
-    model = deps.registry.register(
-        MODEL, RunResults("run-1", {}, "memory://m"), {"mlops.dataset_version": manifest["id"]}
-    )
-    put_production(deps, model, f"{MODEL}-v1")
-    current = pd.DataFrame({"x": rng.normal(1, 1, 2000)})
-    deps.blobs.write(
-        deps.settings.containers.inference, "requests/a.csv", current.to_csv(index=False).encode()
-    )
 
 
 def test_the_timer_submits_a_job_and_its_completion_event_records_and_publishes_the_drift() -> None:

@@ -4,9 +4,10 @@ that stop a file from being validated twice are kept while the file is in landin
 from __future__ import annotations
 
 from shared.handlers.data import on_blob_created
+from shared.handlers.drift_check import check_drift
 from shared.handlers.retention import apply_retention
 from shared.state import keys
-from tests.builders import actions, blob_created, good_csv, land
+from tests.builders import actions, blob_created, good_csv, land, production_with_drift
 from tests.fakes import FakeDeps, make_deps
 
 DAY = 86_400
@@ -47,6 +48,25 @@ def test_zero_days_keeps_for_ever() -> None:
 
     assert "deadletter" not in removed
     assert deps.blobs.names(deps.settings.containers.deadletter) == ["event.json"]
+
+
+def test_a_drift_check_whose_late_end_never_came_is_let_go_after_the_state_days() -> None:
+    deps = _deps(MLOPS_DRIFT_JOB_TIMEOUT_SECONDS="600")
+    production_with_drift(deps)
+    first = check_drift(deps)
+    deps.drift_jobs.statuses[first.check_id] = "Running"
+    deps.clock.advance(601)
+    check_drift(deps)  # the first is cancelled; its end is awaited
+    overdue = keys.overdue_drift_check(first.check_id)
+    assert deps.state.exists(overdue)
+
+    deps.clock.advance(19 * DAY)
+    assert apply_retention(deps)["overdue_drift_checks"] == 0
+    deps.clock.advance(2 * DAY)
+    assert apply_retention(deps)["overdue_drift_checks"] == 1
+
+    assert not deps.state.exists(overdue)
+    assert deps.state.exists(keys.drift_check(deps.settings.model_name))  # the check in flight stays
 
 
 def test_a_blob_written_again_after_it_was_listed_is_kept() -> None:
