@@ -106,21 +106,13 @@ def _submit(deps: Deps, check: DriftCheck, job: DriftJob, actor: str) -> bool:
     except Exception as error:
         reason = f"the job could not be submitted: {type(error).__name__}: {error}"
         log.warning("drift check submit failed", extra={"check_id": check.check_id, "reason": reason})
-        deps.audit.record(
-            actor,
-            "drift.submit_failed",
-            check.model,
-            key=f"drift.submit_failed:{check.check_id}",  # the first refusal; later ones are logged
-            check=check.check_id,
-            reason=reason,
-        )
+        _audit(deps, actor, "drift.submit_failed", check, reason=reason)  # the first; later ones are logged
         return False
-    deps.audit.record(
+    _audit(
+        deps,
         actor,
         "drift.submitted",
-        check.model,
-        key=f"drift.submitted:{check.check_id}",
-        check=check.check_id,
+        check,
         deployment=check.deployment,
         dataset_version=check.dataset_version,
     )
@@ -199,16 +191,7 @@ def _fail(
 ) -> None:
     check = stored.record
     if _close(deps, check, status, reason, stored):
-        deps.audit.record(
-            actor,
-            "drift.failed",
-            check.model,
-            key=f"drift.failed:{check.check_id}",
-            check=check.check_id,
-            reason=reason,
-            status=job_status,
-            **detail,
-        )
+        _audit(deps, actor, "drift.failed", check, reason=reason, status=job_status, **detail)
 
 
 def finish_drift_check(
@@ -258,12 +241,11 @@ def _record_late(deps: Deps, check: DriftCheck, status: str, event_id: str | Non
         summary = outcome["summary"]
         found |= {"drifted": summary.get("drifted"), "drift_share": summary.get("drift_share")}
         found |= {"report": summary.get("report_json"), "reasons": _reasons(summary)}
-    deps.audit.record(
+    _audit(
+        deps,
         actor,
         "drift.late",
-        check.model,
-        key=f"drift.late:{check.check_id}",
-        check=check.check_id,
+        check,
         status=status,
         event_id=event_id,
         closed_because=check.reason,
@@ -278,37 +260,21 @@ def _record_outcome(
     check = stored.record
     outcome = _outcome(deps, check.check_id, status)
     if isinstance(outcome, str):
-        deps.audit.record(
-            actor,
-            "drift.failed",
-            check.model,
-            key=f"drift.failed:{check.check_id}",
-            check=check.check_id,
-            reason=outcome,
-            status=status,
-            event_id=event_id,
-        )
+        _audit(deps, actor, "drift.failed", check, reason=outcome, status=status, event_id=event_id)
         _close(deps, check, DriftCheckStatus.FAILED, outcome, stored)
         return None
     if outcome["outcome"] == "skipped":
-        deps.audit.record(
-            actor,
-            "drift.skipped",
-            check.model,
-            key=f"drift.skipped:{check.check_id}",
-            check=check.check_id,
-            reason=outcome.get("reason"),
-            window=outcome.get("window"),
+        _audit(
+            deps, actor, "drift.skipped", check, reason=outcome.get("reason"), window=outcome.get("window")
         )
         _close(deps, check, DriftCheckStatus.FINISHED, None, stored)
         return None
     summary = outcome["summary"]
-    deps.audit.record(
+    _audit(
+        deps,
         actor,
         "drift.checked",
-        check.model,
-        key=f"drift.checked:{check.check_id}",
-        check=check.check_id,
+        check,
         drifted=summary.get("drifted"),
         drift_share=summary.get("drift_share"),
         drifted_columns=summary.get("drifted_columns"),
@@ -388,6 +354,13 @@ def _close(
     except PreconditionFailed:
         return False
     return True
+
+
+def _audit(deps: Deps, actor: str, action: str, check: DriftCheck, **detail: Any) -> None:
+    """One decision about the check, recorded once (a redelivery or the tick and the event both: one entry)."""
+    deps.audit.record(
+        actor, action, check.model, key=f"{action}:{check.check_id}", check=check.check_id, **detail
+    )
 
 
 def _prediction_drifted(summary: dict[str, Any]) -> bool | None:
