@@ -7,6 +7,7 @@ import json
 from shared.handlers.drift import on_drift_detected
 from shared.handlers.release import advance
 from shared.handlers.training import on_run_completed, start_training_if_due
+from shared.state import keys
 from tests.builders import (
     MODEL,
     actions,
@@ -22,6 +23,25 @@ from tests.builders import (
     train,
 )
 from tests.fakes import make_deps
+
+
+def test_each_file_notes_the_first_dataset_version_it_joined() -> None:
+    deps = make_deps()
+    for index in range(12):
+        land(deps, f"batch-{index}.csv", good_csv(offset=100 * index), event_id=f"evt-{index}")
+    first_run = start_after_quiet_period(deps)
+    first = deps.jobs.submitted[first_run].manifest
+    deps.jobs.complete(first_run, evaluation())
+    on_run_completed(run_completed(deps, first_run), deps)
+    land(deps, "later.csv", good_csv(offset=5000), event_id="evt-later")
+    second = deps.jobs.submitted[start_after_quiet_period(deps)].manifest
+
+    joined = {
+        entry.name: entry.dataset_version
+        for entry in (stored.record for stored in deps.state.list(keys.CATALOG))
+    }
+    assert len(second["files"]) == 13
+    assert joined == {f"batch-{i}.csv": first["id"] for i in range(12)} | {"later.csv": second["id"]}
 
 
 def test_training_waits_for_the_quiet_period() -> None:
