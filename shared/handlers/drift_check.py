@@ -64,8 +64,17 @@ def check_drift(deps: Deps, actor: str = "drift_check") -> DriftCheck | None:
         deps.audit.record(actor, "drift.skipped", "production", reason="no model in production")
         return None
     model = deps.registry.get(production.model, production.version)
+    serving = f"{production.model}:{production.version}"
+    if model is None or "mlops.dataset_version" not in model.tags:
+        reason = (
+            "the champion is not in the registry"
+            if model is None
+            else "the champion has no mlops.dataset_version tag: its training data is unknown"
+        )
+        deps.audit.record(actor, "drift.skipped", serving, reason=reason)
+        return None
     now = deps.clock()
-    with telemetry.span("drift.check", model_version=f"{production.model}:{production.version}"):
+    with telemetry.span("drift.check", model_version=serving):
         check = DriftCheck(
             check_id=f"{CHECK_PREFIX}{now:%Y%m%d%H%M%S}-{uuid.uuid4().hex[:8]}",
             model=model.id,
@@ -99,7 +108,7 @@ def _job(check: DriftCheck, model: ModelVersion) -> DriftJob:
     return DriftJob(check.check_id, model, check.deployment, check.dataset_version, check.trace)
 
 
-def _submit(deps: Deps, check: DriftCheck, job: DriftJob, actor: str) -> bool:
+def _submit(deps: Deps, check: DriftCheck, job: DriftJob, actor: str) -> None:
     """Submit the check's job. A refusal leaves the check running, for the tick to submit again."""
     try:
         deps.drift_jobs.submit(job)
@@ -107,7 +116,7 @@ def _submit(deps: Deps, check: DriftCheck, job: DriftJob, actor: str) -> bool:
         reason = f"the job could not be submitted: {type(error).__name__}: {error}"
         log.warning("drift check submit failed", extra={"check_id": check.check_id, "reason": reason})
         _audit(deps, actor, "drift.submit_failed", check, reason=reason)  # the first; later ones are logged
-        return False
+        return
     _audit(
         deps,
         actor,
@@ -116,7 +125,6 @@ def _submit(deps: Deps, check: DriftCheck, job: DriftJob, actor: str) -> bool:
         deployment=check.deployment,
         dataset_version=check.dataset_version,
     )
-    return True
 
 
 def settle_drift_check(deps: Deps, actor: str = "reconcile") -> DriftCheck | None:

@@ -57,6 +57,19 @@ def test_drift_of_a_champion_replaced_while_the_check_ran_is_recorded_not_publis
     assert deps.publisher.events == []
 
 
+def test_a_champion_without_known_training_data_is_not_checked() -> None:
+    deps = make_deps()
+    foreign = deps.registry.register(MODEL, RunResults("run-by-hand", {}, "memory://m"), {})
+    put_production(deps, foreign, f"{MODEL}-v1")
+
+    assert check_drift(deps) is None
+
+    [skipped] = actions(deps, "drift.skipped")
+    assert skipped.subject == f"{MODEL}:1"
+    assert "no mlops.dataset_version tag" in skipped.detail["reason"]
+    assert deps.drift_jobs.submitted == {}
+
+
 def test_a_running_check_is_not_submitted_twice() -> None:
     deps = make_deps()
     production_with_drift(deps)
