@@ -51,6 +51,8 @@ ANNOUNCEMENTS = (
 # breaches its threshold; its text begins "The signal '<monitor>_<signal>' has failed due to one or more
 # features violating metric thresholds." (Azure/azureml-assets, model_monitor_evaluate_metrics_threshold).
 MONITOR_BREACH_TAG = "azureml_modelmonitor_threshold_breached"
+# An Azure ML job's name (and a run's id): our state keys runs by it, so nothing else is taken as one
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,254}")
 _BREACHED_SIGNAL = re.compile(r"\bsignal\s+'(?P<name>[^']+)'\s+has failed", re.IGNORECASE)
 
 TERMINAL_RUN_STATUSES = {
@@ -344,6 +346,10 @@ def _typed(envelope: Envelope) -> Parsed:
         run_id = data.text("runId") or envelope.subject.rsplit("/runs/", 1)[-1]
         if not run_id:
             raise ValueError("no runId")
+        if not _RUN_ID.fullmatch(run_id) or ".." in run_id:
+            raise ValueError(
+                f"runId {run_id[:80]!r} is not a run's name (letters, digits, '-', '_' and '.', at most 255)"
+            )
         status_text = data.text("runStatus", "completed" if kind == RUN_COMPLETED.lower() else "")
         status = TERMINAL_RUN_STATUSES.get(status_text.lower())
         if status is None:

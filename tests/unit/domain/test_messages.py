@@ -87,6 +87,27 @@ def test_sample_run_status_changed_to_failed_is_a_failed_run() -> None:
     assert message.run_id == "AutoML_ad912b2d-6467-4f32-a616-dbe4af6dd8fc_5"
 
 
+@pytest.mark.parametrize(
+    "run_id",
+    ["drift-../../state/runs/x", "a/b", "-leading-dash", "x" * 256, "name with spaces", "caf\u00e9", "a\nb"],
+)
+def test_a_run_id_that_is_no_job_name_is_rejected_with_the_reason(run_id: str) -> None:
+    for event_type, data in (
+        ("Microsoft.MachineLearningServices.RunCompleted", {"runId": run_id}),
+        ("Microsoft.MachineLearningServices.RunStatusChanged", {"runId": run_id, "runStatus": "Failed"}),
+    ):
+        message = parse_one(event(event_type, data))
+
+        assert isinstance(message, Rejected), event_type
+        assert "is not a run's name" in message.reason
+
+
+def test_job_names_azure_ml_makes_are_run_ids() -> None:
+    for run_id in ("train-3f2a_b.1", "drift-20261203020000-0123abcd", "sincere_goat_k2x9", "x" * 255):
+        message = parse_one(event("Microsoft.MachineLearningServices.RunCompleted", {"runId": run_id}))
+        assert isinstance(message, RunCompleted) and message.run_id == run_id
+
+
 def test_sample_model_registered_reads_the_numeric_version_as_text() -> None:
     message = parse_one(sample("model_registered"))
 
