@@ -97,11 +97,7 @@ def _replace_settled(deps: Deps, check: DriftCheck) -> bool:
     stored = deps.state.get(key)
     if stored is None or stored.record.status is DriftCheckStatus.RUNNING:
         return False
-    try:
-        deps.state.replace(dataclasses.replace(stored, record=check))
-    except PreconditionFailed:
-        return False
-    return True
+    return _swap(deps, stored, check)
 
 
 def _job(check: DriftCheck, model: ModelVersion) -> DriftJob:
@@ -357,8 +353,13 @@ def _close(
     current = stored or deps.state.get(keys.drift_check(deps.settings.model_name))
     if current is None or current.record.check_id != check.check_id:
         return False
+    return _swap(deps, current, settled)
+
+
+def _swap(deps: Deps, current: Stored[DriftCheck], record: DriftCheck) -> bool:
+    """Write `record` over `current` unless the record changed since it was read (another worker's write)."""
     try:
-        deps.state.replace(dataclasses.replace(current, record=settled))
+        deps.state.replace(dataclasses.replace(current, record=record))
     except PreconditionFailed:
         return False
     return True

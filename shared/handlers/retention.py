@@ -3,9 +3,9 @@
 Blobs are kept for a number of days after they were last written (`MLOPS_RETAIN_*_DAYS`, 0 for ever): captured
 traffic, reports, dead letters and quarantined files by their container; of the state, only the records of
 landed file versions that left landing (quarantined, overwritten or deleted) and settled long ago, which no
-event can bring back, and of drift checks closed past their deadline whose job's end was never announced. Everything else stays: the records of files still in landing (they are what stops a file
-from being validated twice), runs, releases, the catalog and dataset manifests (lineage), and the audit log,
-which is never deleted. Each deletion is conditional on the ETag listed, so a blob written again meanwhile is
+event can bring back, and of drift checks closed past their deadline whose job's end was never announced.
+Everything else stays: the records of files still in landing (they are what stops a file from being validated
+twice), runs, releases, the catalog and dataset manifests (lineage), and the audit log, which is never deleted. Each deletion is conditional on the ETag listed, so a blob written again meanwhile is
 kept; each run is one audit entry `retention.applied` with what it removed.
 """
 
