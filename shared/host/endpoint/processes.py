@@ -12,6 +12,7 @@ import logging
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[3]
 SCORING_MODULE = "shared.host.endpoint.scoring"
 TERMINATE_GRACE_SECONDS = 5.0
 LOG_TAIL_LINES = 20
+CMDLINE_SETTLE_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -95,11 +97,20 @@ def find_ours(pid: int, create_time: float) -> psutil.Process | None:
             return None
         if process.status() == psutil.STATUS_ZOMBIE:
             return None
-        if not any(SCORING_MODULE in part for part in process.cmdline()):
+        if not any(SCORING_MODULE in part for part in _command_line(process)):
             return None
     except psutil.Error:  # gone, or not ours to inspect
         return None
     return process
+
+
+def _command_line(process: psutil.Process) -> list[str]:
+    """Its command line; one read in the instant its exec completes comes back empty, so an empty one is read
+    again for a moment (an empty one that stays is a process that is no scorer: a kernel thread, say)."""
+    deadline = time.monotonic() + CMDLINE_SETTLE_SECONDS
+    while not (command := process.cmdline()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return command
 
 
 def terminate(processes: Iterable[psutil.Process], grace: float = TERMINATE_GRACE_SECONDS) -> None:
