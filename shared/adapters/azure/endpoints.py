@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from shared.adapters.azure.registry import model_reference
+from shared.adapters.azure.sdk import quicken_experimental_check
 from shared.domain import capture
 from shared.domain import endpoint_rules as rules
 from shared.ports import Deployment, ModelVersion
@@ -89,6 +90,8 @@ def data_collector(endpoint: str, deployment: str, datastore: str) -> Any:
     `modelDataCollector/{endpoint}/{deployment}/{collection}/` of `datastore` (shared.domain.capture's layout).
     A fresh object per deployment: the SDK changes it while serialising it."""
     from azure.ai.ml.entities import DataAsset, DataCollector, DeploymentCollection
+
+    quicken_experimental_check()
 
     def collection(name: str) -> Any:
         path = (

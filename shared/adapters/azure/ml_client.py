@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
+from shared.adapters.azure.sdk import quicken_experimental_check
 from shared.config import AzureSettings
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ class MLClientProvider:
             if self._client is None:
                 from azure.ai.ml import MLClient
 
+                quicken_experimental_check()
                 self._client = MLClient(
                     self._credential,
                     subscription_id=self._azure.subscription_id,
