@@ -747,11 +747,13 @@ TEST_SETTINGS = {
 }
 
 
-def make_deps(blobs: BlobStore | None = None, **settings_overrides: str) -> FakeDeps:
+def make_deps(
+    blobs: BlobStore | None = None, *, clock: FakeClock | None = None, **settings_overrides: str
+) -> FakeDeps:
     """Dependencies on fakes, with settings from `TEST_SETTINGS` and `MLOPS_*=value` overrides; `blobs`
-    replaces the in-memory store (integration tests pass the real adapter on Azurite)."""
+    replaces the in-memory store (integration tests pass the real adapter on Azurite), `clock` the clock."""
     settings = Settings.from_env({**TEST_SETTINGS, **settings_overrides})
-    clock = FakeClock()
+    clock = clock or FakeClock()
     blobs = blobs or InMemoryBlobStore(clock)
     blobs.ensure_containers(settings.containers.all())
     return FakeDeps(

@@ -28,9 +28,9 @@ from shared.ports import ModelVersion, PreconditionFailed, RunResults
 from shared.state import keys
 from shared.state import lease as workflow
 from shared.testing import faults, invariants
-from tests.azurite import fresh_azurite
+from tests.azurite import StampedBySimulatedClock, fresh_azurite
 from tests.builders import blob_created, run_completed
-from tests.fakes import make_deps
+from tests.fakes import FakeClock, make_deps
 
 pytestmark = pytest.mark.integration
 
@@ -46,8 +46,10 @@ def _deps(connection_string: str, seed: int) -> Deps:
         f"MLOPS_CONTAINER_{c.upper()}": f"{prefix}-{c}"
         for c in ("landing", "quarantine", "datasets", "inference", "reports", "state", "audit", "deadletter")
     }
+    clock = FakeClock()
     return make_deps(
-        AzureBlobStore.from_connection_string(connection_string),
+        StampedBySimulatedClock(AzureBlobStore.from_connection_string(connection_string), clock),
+        clock=clock,
         **containers,
         MLOPS_QUIET_PERIOD_SECONDS="30",
         MLOPS_MAX_WAIT_SECONDS="300",
