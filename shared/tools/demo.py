@@ -26,6 +26,7 @@ import requests
 from shared.domain import capture
 from shared.host.services import LocalServices
 from shared.state import keys, releases
+from shared.state.records import RunStatus
 from shared.tools.inbox import Inbox
 
 DEMO_ENV = {
@@ -306,13 +307,18 @@ class Story:
 
     def _registered_released(self) -> bool:
         """Every registered version's release has finished (a tick starts the release of a version whose
-        ModelRegistered event came before its run named it)."""
+        ModelRegistered event came before its run named it). Read from the runs, which name the version as
+        they are registered: the audit entry is appended a moment later."""
         from shared.handlers.release import release_id
 
-        for entry in self._entries("model.registered"):
-            name, _, version = entry.subject.rpartition(":")
-            stored = self.deps.state.get(keys.release(release_id(name, version)))
-            if stored is None or stored.record.status.active:
+        for stored in self.deps.state.list(keys.RUNS):
+            run = stored.record
+            if run.status is not RunStatus.REGISTERED or not run.model_version:
+                continue
+            release = self.deps.state.get(
+                keys.release(release_id(self.deps.settings.model_name, run.model_version))
+            )
+            if release is None or release.record.status.active:
                 return False
         return True
 
