@@ -10,11 +10,12 @@ NPM_STAMP := node_modules/.installed
 demo: install
 	$(BIN)/mlops demo
 
-# Two workers, each stealing work when idle (the slowest modules are collected first, see tests/conftest.py).
+# Two workers. Each module runs on one worker, so its module-scoped fixtures are set up once; the chaos seeds go one
+# at a time. The slowest come first (tests/conftest.py).
 TEST_WORKERS ?= 2
 
 test: install lint browser
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
 lint: install
 	$(BIN)/ruff check .

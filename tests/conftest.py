@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -38,12 +39,12 @@ MARKED_FOLDERS = {"integration": ("integration",), "e2e": ("integration", "e2e")
 # The slowest modules, run first: on several workers (`make test`), long tests last would leave one worker
 # busy while the others are idle.
 SLOWEST_FIRST = (
+    "tests/e2e/test_demo.py",
+    "tests/contract/",
     "tests/integration/test_chaos.py",
     "tests/integration/test_examples.py",
     "tests/integration/test_training_command.py",
-    "tests/e2e/test_demo.py",
     "tests/e2e/test_review_page.py",
-    "tests/contract/",
 )
 
 
@@ -53,6 +54,26 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return next((i for i, slow in enumerate(SLOWEST_FIRST) if path.startswith(slow)), len(SLOWEST_FIRST))
 
     items.sort(key=rank)  # stable: the order within each module stays
+
+
+# Modules whose tests each set up what they need (a seed's own Azurite): handed out one test at a time.
+SPREAD = ("tests/integration/test_chaos.py",)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """With `--dist loadscope` (`make test`): a module is one unit of work, given to whichever worker is free,
+    so its module-scoped fixtures (an Azurite, a trained example, the demo's story) are set up once; split
+    across workers, each would set them up again. A module in SPREAD goes out test by test."""
+    if config.getvalue("dist") != "loadscope":
+        return None  # pytest-xdist's own scheduler for the mode asked for
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return nodeid if module in SPREAD else module
+
+    return ModuleScheduling(config, log)
 
 
 def _is_integration(item: pytest.Item) -> bool:
