@@ -2,9 +2,9 @@
 
 Against the contract suite's stub transport (the real SDK, no network), an endpoint with `--deployments`
 capturing deployments: each trial lists them (`deployments()`, one REST read, every capture's entities built
-from the response). Timed first with the SDK's own `_should_skip_warning` (`inspect.stack()` on every experimental entity), then with
-`shared.adapters.azure.sdk.quicken_experimental_check` installed, in the same process, at the stack depth of
-`--depth` callers (a handler in the Functions worker runs some 30-60 frames deep). Prints milliseconds per
+from the response). Timed first with the SDK's own `_should_skip_warning` (`inspect.stack()` on every
+experimental entity), then with `shared.adapters.azure.sdk.quicken_experimental_check` installed, in the same
+process, at the stack depth of `--depth` callers (a handler in the Functions worker runs some 30-60 frames deep). Prints milliseconds per
 listing and the ratio quick / SDK.
 Usage: python bench/experimental_check.py [--deployments 3] [--trials 20] [--depth 40]
 """

@@ -148,13 +148,22 @@ def test_a_router_stops_what_a_router_that_died_left_running_and_nothing_else(
     # What a router that was killed leaves: its scoring process still running, named in its state file.
     log = tmp_path / "leftover.log"
     leftover = processes.spawn(model[1], processes.free_port(set()), log)
+    stranger = processes.spawn(model[1], processes.free_port(set()), tmp_path / "stranger.log")
+    try:
+        _a_router_stops_the_leftover_and_not_the_stranger(leftover, stranger, model[1], tmp_path)
+    finally:  # whatever failed, neither outlives the test
+        processes.terminate([leftover.popen, stranger.popen])
+
+
+def _a_router_stops_the_leftover_and_not_the_stranger(
+    leftover: processes.ScoringProcess, stranger: processes.ScoringProcess, model_dir: Path, tmp_path: Path
+) -> None:
     assert processes.find_ours(leftover.pid, leftover.create_time) is not None
     # A pid that is running but was not started at that time is not ours, nor is a process that is no scorer.
     assert processes.find_ours(leftover.pid, leftover.create_time - 10) is None
     assert processes.find_ours(os.getpid(), psutil.Process().create_time()) is None
-    stranger = processes.spawn(model[1], processes.free_port(set()), tmp_path / "stranger.log")
     state = StateFile(tmp_path / "endpoints" / "crashed.json")
-    entry = {"model": "m:1", "model_dir": str(model[1]), "port": 1}
+    entry = {"model": "m:1", "model_dir": str(model_dir), "port": 1}
     state.save(
         {
             "one": {**entry, "pid": leftover.pid, "create_time": leftover.create_time},
@@ -175,7 +184,6 @@ def test_a_router_stops_what_a_router_that_died_left_running_and_nothing_else(
         assert sorted(d["pid"] for d in saved.values()) == sorted(started)
     finally:
         router.stop()
-        processes.terminate([stranger.popen])
     assert not [p for p in started if alive(p)]
     assert json.loads(router.state_path.read_text())["deployments"]["one"].keys() == {
         "model",
